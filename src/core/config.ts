@@ -1,0 +1,334 @@
+/**
+ * lull's configuration: one zod schema for every environment variable in DESIGN.md, parsed once
+ * at start-up. Every error names the variable and the rule it broke; cross-field invariants
+ * (TTLs that could expire live data, windows that contradict each other) are rejected here so a
+ * misconfigured deployment never starts.
+ */
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+
+/** Raw environment, as `Deno.env.toObject()` or `process.env` give it. */
+export type Env = Record<string, string | undefined>;
+
+const emptyToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+
+const ms = (def: number, min = 1) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce.number({ error: "must be a number of milliseconds" })
+      .int("must be a whole number of milliseconds")
+      .min(min, `must be at least ${min} ms`)
+      .default(def),
+  );
+
+const count = (def: number, min: number, max: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce.number({ error: "must be a whole number" })
+      .int("must be a whole number")
+      .min(min, `must be at least ${min}`)
+      .max(max, `must be at most ${max}`)
+      .default(def),
+  );
+
+/** Comma list of secrets; the first signs, any verifies (rotation). */
+const secretList = z.preprocess(
+  emptyToUndefined,
+  z.string().optional().transform((v) =>
+    v === undefined ? [] : v.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  ),
+);
+
+const url = (schemes: string[]) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.string().optional().refine((v) => {
+      if (v === undefined) return true;
+      try {
+        return schemes.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL starting with ${schemes.map((s) => s + "//").join(" or ")}`),
+  );
+
+const bool = (def: boolean) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.enum(["true", "false", "1", "0", "yes", "no"], { error: "must be true or false" })
+      .optional()
+      .transform((v) => (v === undefined ? def : v === "true" || v === "1" || v === "yes")),
+  );
+
+/** The environment schema, keyed by variable name exactly as users set them. */
+export const envSchema = z.object({
+  LULL_REDIS_URL: url(["redis:", "rediss:"]),
+  UPSTASH_REDIS_REST_URL: url(["http:", "https:"]),
+  UPSTASH_REDIS_REST_TOKEN: optionalString,
+  LULL_KEY_PREFIX: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(
+      /^[A-Za-z0-9_.:-]{1,64}$/,
+      "must be 1-64 characters of letters, digits, _ . : - (no braces: they are hash tags)",
+    ).default("lull"),
+  ),
+  LULL_PARTITIONS: count(16, 1, 1024),
+  LULL_WINDOW_MS: ms(8000),
+  LULL_MAX_WAIT_MS: ms(30000),
+  LULL_MAX_MESSAGES: count(50, 1, 10000),
+  LULL_MAX_BYTES: count(65536, 64, 16 * 1024 * 1024),
+  LULL_GRACE_MS: ms(2000, 0),
+  LULL_BUFFER_TTL_MS: ms(60000),
+  LULL_TIMER_TTL_MS: ms(30000),
+  LULL_PROCESSED_TTL_MS: ms(300000),
+  LULL_LOCK_TTL_MS: ms(30000, 100),
+  LULL_DEDUP_TTL_MS: ms(86400000),
+  LULL_PROCESSOR_URL: url(["http:", "https:"]),
+  LULL_PROCESSOR_FUNCTION: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must be a Supabase function name").optional(),
+  ),
+  LULL_PROCESSOR_SECRET: secretList,
+  LULL_DELIVERY_TIMEOUT_MS: ms(10000, 10),
+  LULL_RETRY_BASE_MS: ms(1000),
+  LULL_RETRY_MAX_MS: ms(300000),
+  LULL_RETRY_MAX_ATTEMPTS: count(20, 1, 1000),
+  LULL_RETRY_MAX_AGE_MS: ms(86400000),
+  LULL_INGEST_TOKEN: secretList,
+  LULL_CRON_SECRET: optionalString,
+  LULL_ADMIN_TOKEN: optionalString,
+  WHATSAPP_APP_SECRET: optionalString,
+  WHATSAPP_VERIFY_TOKEN: optionalString,
+  TELEGRAM_WEBHOOK_SECRET: optionalString,
+  TWILIO_AUTH_TOKEN: optionalString,
+  LULL_PUBLIC_URL: url(["http:", "https:"]),
+  LULL_MAX_BODY_BYTES: count(262144, 1024, 64 * 1024 * 1024),
+  LULL_DEFAULT_COUNTRY_CODE: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^[1-9][0-9]{0,3}$/, "must be 1-4 digits without + (e.g. 966)").default("966"),
+  ),
+  LULL_SWEEP_INTERVAL_MS: ms(5000, 100),
+  LULL_LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(["debug", "info", "warn", "error"], { error: "must be debug, info, warn or error" })
+      .default("info"),
+  ),
+  LULL_LOG_PII: bool(false),
+  LULL_ALERT_WEBHOOK_URL: url(["http:", "https:"]),
+  /** Set by the Supabase platform; needed only for LULL_PROCESSOR_FUNCTION. */
+  SUPABASE_URL: url(["http:", "https:"]),
+  SUPABASE_SERVICE_ROLE_KEY: optionalString,
+});
+
+/** How lull reaches Redis. `memory` is the embedded store (local only, said loudly). */
+export type RedisTarget =
+  | { kind: "tcp"; url: string }
+  | { kind: "upstash"; url: string; token: string }
+  | { kind: "none" };
+
+/** Parsed, validated configuration. Durations are milliseconds. */
+export interface Config {
+  redis: RedisTarget;
+  keyPrefix: string;
+  partitions: number;
+  /** Quiet window: due = lastAt + windowMs. @default 8000 */
+  windowMs: number;
+  /** Cap from the first message of a burst. @default 30000 */
+  maxWaitMs: number;
+  maxMessages: number;
+  maxBytes: number;
+  /** Grace-period double check after the due time. @default 2000 */
+  graceMs: number;
+  bufferTtlMs: number;
+  timerTtlMs: number;
+  processedTtlMs: number;
+  lockTtlMs: number;
+  dedupTtlMs: number;
+  processorUrl?: string;
+  processorFunction?: string;
+  /** First signs; any verifies. */
+  processorSecrets: string[];
+  deliveryTimeoutMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  retryMaxAttempts: number;
+  retryMaxAgeMs: number;
+  ingestTokens: string[];
+  cronSecret?: string;
+  adminToken?: string;
+  whatsappAppSecret?: string;
+  whatsappVerifyToken?: string;
+  telegramWebhookSecret?: string;
+  twilioAuthToken?: string;
+  publicUrl?: string;
+  maxBodyBytes: number;
+  defaultCountryCode: string;
+  sweepIntervalMs: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+  logPii: boolean;
+  alertWebhookUrl?: string;
+  supabaseUrl?: string;
+  supabaseServiceRoleKey?: string;
+}
+
+/** One broken rule, naming the variable(s) involved. */
+export interface ConfigIssue {
+  variables: string[];
+  message: string;
+}
+
+/**
+ * Cross-field rules. Each returns the variables it names and why, so the start-up error tells
+ * the operator exactly which knobs contradict each other.
+ */
+function invariants(c: Config): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const rule = (ok: boolean, variables: string[], message: string) => {
+    if (!ok) out.push({ variables, message });
+  };
+  rule(
+    c.maxWaitMs >= c.windowMs,
+    ["LULL_MAX_WAIT_MS", "LULL_WINDOW_MS"],
+    `LULL_MAX_WAIT_MS (${c.maxWaitMs}) must be >= LULL_WINDOW_MS (${c.windowMs})`,
+  );
+  // A buffer is live from its first message until it is claimed, at the latest
+  // firstAt + MAX_WAIT + GRACE, plus up to two sweep intervals before the durable sweep runs.
+  // Its TTL is refreshed on every append, so it must outlive that whole span.
+  const liveSpan = c.maxWaitMs + c.graceMs + 2 * c.sweepIntervalMs;
+  rule(
+    c.bufferTtlMs >= liveSpan,
+    ["LULL_BUFFER_TTL_MS", "LULL_MAX_WAIT_MS", "LULL_GRACE_MS", "LULL_SWEEP_INTERVAL_MS"],
+    `LULL_BUFFER_TTL_MS (${c.bufferTtlMs}) could expire live data: it must be >= ` +
+      `LULL_MAX_WAIT_MS + LULL_GRACE_MS + 2 x LULL_SWEEP_INTERVAL_MS (${liveSpan})`,
+  );
+  rule(
+    c.dedupTtlMs >= c.maxWaitMs + c.graceMs,
+    ["LULL_DEDUP_TTL_MS", "LULL_MAX_WAIT_MS", "LULL_GRACE_MS"],
+    `LULL_DEDUP_TTL_MS (${c.dedupTtlMs}) must be >= LULL_MAX_WAIT_MS + LULL_GRACE_MS ` +
+      `(${c.maxWaitMs + c.graceMs}) or a redelivered webhook could be buffered twice in one burst`,
+  );
+  rule(
+    c.lockTtlMs > c.deliveryTimeoutMs,
+    ["LULL_LOCK_TTL_MS", "LULL_DELIVERY_TIMEOUT_MS"],
+    `LULL_LOCK_TTL_MS (${c.lockTtlMs}) must be > LULL_DELIVERY_TIMEOUT_MS ` +
+      `(${c.deliveryTimeoutMs}) so a lease cannot lapse during one delivery attempt`,
+  );
+  rule(
+    c.timerTtlMs >= c.windowMs + c.graceMs,
+    ["LULL_TIMER_TTL_MS", "LULL_WINDOW_MS", "LULL_GRACE_MS"],
+    `LULL_TIMER_TTL_MS (${c.timerTtlMs}) must be >= LULL_WINDOW_MS + LULL_GRACE_MS ` +
+      `(${c.windowMs + c.graceMs}) or every message of a burst arms its own timer`,
+  );
+  rule(
+    c.retryMaxMs >= c.retryBaseMs,
+    ["LULL_RETRY_MAX_MS", "LULL_RETRY_BASE_MS"],
+    `LULL_RETRY_MAX_MS (${c.retryMaxMs}) must be >= LULL_RETRY_BASE_MS (${c.retryBaseMs})`,
+  );
+  rule(
+    !(c.processorUrl && c.processorFunction),
+    ["LULL_PROCESSOR_URL", "LULL_PROCESSOR_FUNCTION"],
+    "set LULL_PROCESSOR_URL or LULL_PROCESSOR_FUNCTION, not both",
+  );
+  rule(
+    !c.processorFunction || (!!c.supabaseUrl && !!c.supabaseServiceRoleKey),
+    ["LULL_PROCESSOR_FUNCTION", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"],
+    "LULL_PROCESSOR_FUNCTION needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY",
+  );
+  rule(
+    !c.twilioAuthToken || !!c.publicUrl,
+    ["TWILIO_AUTH_TOKEN", "LULL_PUBLIC_URL"],
+    "TWILIO_AUTH_TOKEN needs LULL_PUBLIC_URL: Twilio signs the public URL it posts to",
+  );
+  return out;
+}
+
+/**
+ * Parses and validates the environment. Throws {@link ConfigError} listing every issue at once.
+ */
+export function parseConfig(env: Env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => {
+      const variable = String(i.path[0] ?? "environment");
+      return { variables: [variable], message: `${variable} ${i.message}` };
+    });
+    throw new ConfigError(issues);
+  }
+  const e = parsed.data;
+  const issues: ConfigIssue[] = [];
+  if (!!e.UPSTASH_REDIS_REST_URL !== !!e.UPSTASH_REDIS_REST_TOKEN) {
+    issues.push({
+      variables: ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"],
+      message: "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together",
+    });
+  }
+  const redis: RedisTarget = e.LULL_REDIS_URL
+    ? { kind: "tcp", url: e.LULL_REDIS_URL }
+    : e.UPSTASH_REDIS_REST_URL && e.UPSTASH_REDIS_REST_TOKEN
+    ? { kind: "upstash", url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN }
+    : { kind: "none" };
+  const config: Config = {
+    redis,
+    keyPrefix: e.LULL_KEY_PREFIX,
+    partitions: e.LULL_PARTITIONS,
+    windowMs: e.LULL_WINDOW_MS,
+    maxWaitMs: e.LULL_MAX_WAIT_MS,
+    maxMessages: e.LULL_MAX_MESSAGES,
+    maxBytes: e.LULL_MAX_BYTES,
+    graceMs: e.LULL_GRACE_MS,
+    bufferTtlMs: e.LULL_BUFFER_TTL_MS,
+    timerTtlMs: e.LULL_TIMER_TTL_MS,
+    processedTtlMs: e.LULL_PROCESSED_TTL_MS,
+    lockTtlMs: e.LULL_LOCK_TTL_MS,
+    dedupTtlMs: e.LULL_DEDUP_TTL_MS,
+    processorUrl: e.LULL_PROCESSOR_URL,
+    processorFunction: e.LULL_PROCESSOR_FUNCTION,
+    processorSecrets: e.LULL_PROCESSOR_SECRET,
+    deliveryTimeoutMs: e.LULL_DELIVERY_TIMEOUT_MS,
+    retryBaseMs: e.LULL_RETRY_BASE_MS,
+    retryMaxMs: e.LULL_RETRY_MAX_MS,
+    retryMaxAttempts: e.LULL_RETRY_MAX_ATTEMPTS,
+    retryMaxAgeMs: e.LULL_RETRY_MAX_AGE_MS,
+    ingestTokens: e.LULL_INGEST_TOKEN,
+    cronSecret: e.LULL_CRON_SECRET,
+    adminToken: e.LULL_ADMIN_TOKEN,
+    whatsappAppSecret: e.WHATSAPP_APP_SECRET,
+    whatsappVerifyToken: e.WHATSAPP_VERIFY_TOKEN,
+    telegramWebhookSecret: e.TELEGRAM_WEBHOOK_SECRET,
+    twilioAuthToken: e.TWILIO_AUTH_TOKEN,
+    publicUrl: e.LULL_PUBLIC_URL,
+    maxBodyBytes: e.LULL_MAX_BODY_BYTES,
+    defaultCountryCode: e.LULL_DEFAULT_COUNTRY_CODE,
+    sweepIntervalMs: e.LULL_SWEEP_INTERVAL_MS,
+    logLevel: e.LULL_LOG_LEVEL,
+    logPii: e.LULL_LOG_PII,
+    alertWebhookUrl: e.LULL_ALERT_WEBHOOK_URL,
+    supabaseUrl: e.SUPABASE_URL,
+    supabaseServiceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
+  };
+  issues.push(...invariants(config));
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
+}
+
+/** The buffering knobs the stores need (a subset of {@link Config}). */
+export type BufferSettings = Pick<
+  Config,
+  | "keyPrefix"
+  | "partitions"
+  | "windowMs"
+  | "maxWaitMs"
+  | "maxMessages"
+  | "maxBytes"
+  | "graceMs"
+  | "bufferTtlMs"
+  | "timerTtlMs"
+  | "processedTtlMs"
+  | "lockTtlMs"
+  | "dedupTtlMs"
+  | "retryMaxAttempts"
+  | "retryMaxAgeMs"
+  | "logPii"
+>;

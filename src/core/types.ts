@@ -1,0 +1,297 @@
+/**
+ * The core's shared vocabulary: messages, batches, and the {@link BufferStore} contract that
+ * both the Redis store (Lua scripts) and the embedded MemoryStore implement with identical
+ * semantics. All times are milliseconds of the *store's* clock (Redis `TIME`), never the
+ * isolate's.
+ */
+
+/** Where a message came from. */
+export type Provider = "generic" | "whatsapp" | "telegram" | "twilio";
+
+/** A message normalised at the edge, ready to buffer. */
+export interface InboundMessage {
+  /** Normalised conversation key (e.g. `whatsapp:9665...`, `support:42`). */
+  conversation: string;
+  /** Provider message id: the dedup key within the conversation. */
+  id: string;
+  provider: Provider;
+  text: string;
+  sender?: string;
+  /** ISO timestamp the provider says the message was sent. */
+  sentAt?: string;
+  meta?: Record<string, unknown>;
+}
+
+/** A message as delivered: `receivedAt` is store time at append. */
+export interface BufferedMessage {
+  id: string;
+  provider: Provider;
+  text: string;
+  sender?: string;
+  sentAt?: string;
+  receivedAt: string;
+  meta: Record<string, unknown>;
+}
+
+/** Why a batch was flushed (DESIGN.md delivery payload). */
+export type FlushReason =
+  | "quiet"
+  | "max_wait"
+  | "max_messages"
+  | "max_bytes"
+  | "manual"
+  | "fallback"
+  | "requeue";
+
+/** The body POSTed to the processor, exactly as DESIGN.md specifies. */
+export interface Batch {
+  /** Idempotency key; stable across retries of the same batch. */
+  batchId: string;
+  conversation: string;
+  /** Fencing number, monotonic per conversation. */
+  fence: number;
+  /** 1 on first delivery, +1 on each retry. */
+  attempt: number;
+  reason: FlushReason;
+  degraded: boolean;
+  firstAt: string;
+  lastAt: string;
+  /** Message texts joined with "\n". */
+  text: string;
+  messages: BufferedMessage[];
+}
+
+/** Result of {@link BufferStore.append}. */
+export interface AppendResult {
+  status: "appended" | "duplicate";
+  /** Messages in the conversation's open buffer after this append. */
+  size: number;
+  /** When the open buffer becomes claimable (store ms); null if there is no open buffer. */
+  flushAtMs: number | null;
+  /** Store time at append. */
+  nowMs: number;
+  /** This append set the timer marker: the caller should arm one in-isolate timer. */
+  armTimer: boolean;
+}
+
+/** A batch handed to one flusher under the conversation's flush lock. */
+export interface Claim {
+  batch: Batch;
+  /** Lock token; every later state change for this batch must present it. */
+  token: string;
+  leaseUntilMs: number;
+  /** Store time the batch was first claimed (for LULL_RETRY_MAX_AGE_MS). */
+  createdAtMs: number;
+  nowMs: number;
+}
+
+/** Result of {@link BufferStore.claim}. */
+export type ClaimResult =
+  | { status: "claimed"; claim: Claim }
+  /** Something is buffered or awaiting retry, but not claimable before `dueAtMs`. */
+  | { status: "not_due"; dueAtMs: number; nowMs: number }
+  /** Another flusher holds the lock. */
+  | { status: "locked"; nowMs: number }
+  /** Nothing buffered and no batch outstanding. */
+  | { status: "empty"; nowMs: number };
+
+/** Options for {@link BufferStore.fail}. */
+export interface FailOptions {
+  /** Last error, kept with the batch and in the DLQ. */
+  error: string;
+  /** Backoff delay (computed in TS: full jitter, honouring Retry-After). */
+  delayMs: number;
+  /** Straight to the DLQ (processor said 400/401/403/404/422). */
+  permanent: boolean;
+}
+
+/** Result of {@link BufferStore.fail}. */
+export type FailResult =
+  | { status: "retry"; retryAtMs: number; attempt: number }
+  | { status: "dead"; attempt: number };
+
+/** Result of {@link BufferStore.ack}. */
+export interface AckResult {
+  /** The conversation has a newer buffer; it is claimable at this time (store ms). */
+  dueAgainAtMs: number | null;
+}
+
+/** Result of {@link BufferStore.supersede}. */
+export type SupersedeResult =
+  /** The batch was put back ahead of newer messages; they flush together. */
+  | { status: "merged"; size: number; flushAtMs: number }
+  /** No newer messages were pending: nothing to merge with (caller treats it as a retry). */
+  | { status: "nothing_newer" };
+
+/** Pending state of one conversation (GET /lull/conversations/:key, `lull buffers`). */
+export interface ConversationState {
+  conversation: string;
+  partition: number;
+  /** Open buffer (messages not yet claimed). */
+  buffer: {
+    size: number;
+    bytes: number;
+    firstAt: string;
+    lastAt: string;
+    flushAtMs: number;
+    messages: BufferedMessage[];
+  } | null;
+  /** Batch claimed and in flight, or awaiting retry. */
+  batch: {
+    batchId: string;
+    fence: number;
+    attempt: number;
+    reason: FlushReason;
+    size: number;
+    inFlight: boolean;
+    nextAttemptAtMs: number | null;
+    lastError: string | null;
+  } | null;
+  /** When the due index says the conversation is next claimable, null if not indexed. */
+  dueAtMs: number | null;
+  nowMs: number;
+}
+
+/** A dead-lettered batch: all messages, attempts and the last error. */
+export interface DeadLetter {
+  batchId: string;
+  conversation: string;
+  partition: number;
+  fence: number;
+  attempts: number;
+  reason: FlushReason;
+  lastError: string;
+  firstAt: string;
+  lastAt: string;
+  createdAt: string;
+  deadAt: string;
+  messages: BufferedMessage[];
+}
+
+/** Event types written to the capped event stream (by the scripts where possible). */
+export type BufferEventType =
+  | "appended"
+  | "duplicate"
+  | "due"
+  | "claimed"
+  | "delivered"
+  | "retry_scheduled"
+  | "dead_lettered"
+  | "superseded"
+  | "requeued"
+  | "released"
+  | "fallback"
+  | "lock_lost"
+  | "reaped";
+
+/** One event. `conversation` is PII-masked at the source unless LULL_LOG_PII is true. */
+export interface BufferEvent {
+  /** Stream id (`<ms>-<seq>`), ordered within a partition. */
+  id: string;
+  partition: number;
+  type: BufferEventType;
+  at: string;
+  conversation: string;
+  fields: Record<string, string>;
+}
+
+/** Counter names kept per partition (totals and per day). */
+export type CounterName =
+  | "ingested"
+  | "duplicates"
+  | "batches"
+  | "batch_messages"
+  | "retries"
+  | "dead"
+  | "superseded"
+  | "reaped"
+  | "fallbacks";
+
+/** Aggregated counters across partitions. */
+export interface StatsSnapshot {
+  totals: Record<CounterName, number>;
+  /** Last 7 days (oldest first), day = UTC date `YYYY-MM-DD`. */
+  days: { day: string; counters: Record<CounterName, number> }[];
+  openBuffers: number;
+  inFlight: number;
+  dlqSize: number;
+  nowMs: number;
+}
+
+/** Per-partition stream cursor for {@link BufferStore.readEvents}. */
+export type EventCursor = Record<number, string>;
+
+/**
+ * The buffer's atomic state machine. Each method is one atomic step (one Lua script on Redis).
+ * Token-taking methods throw `LockLostError` when the lock is no longer the caller's, and
+ * `BatchNotFoundError` when the batch named is not the conversation's current batch.
+ */
+export interface BufferStore {
+  /** Dedup by message id, buffer, update meta and due index, arm timer marker, count. */
+  append(message: InboundMessage): Promise<AppendResult>;
+  /**
+   * Claim the conversation's next batch under its flush lock: a batch awaiting retry first,
+   * else the open buffer if due (past the grace re-check). `force` claims an open buffer even
+   * if not due (reason `manual`) and a retry batch even if its backoff has not elapsed.
+   */
+  claim(conversation: string, options?: { force?: boolean }): Promise<ClaimResult>;
+  /** Delivered: drop the batch, keep a processed record, release the lock. */
+  ack(conversation: string, batchId: string, token: string): Promise<AckResult>;
+  /** Not delivered: schedule a retry after `delayMs`, or dead-letter the whole batch. */
+  fail(conversation: string, batchId: string, token: string, options: FailOptions): Promise<
+    FailResult
+  >;
+  /** Renew the lease to now + LULL_LOCK_TTL_MS. */
+  extend(conversation: string, batchId: string, token: string): Promise<{ leaseUntilMs: number }>;
+  /** Give the batch back without counting an attempt; claimable again after `delayMs`. */
+  release(conversation: string, batchId: string, token: string, delayMs: number): Promise<void>;
+  /** Processor answered 425: put the batch back ahead of newer messages, no attempt counted. */
+  supersede(conversation: string, batchId: string, token: string): Promise<SupersedeResult>;
+  /** Conversations in `partition` whose lease expired: made claimable again. */
+  reapExpired(partition: number, limit: number): Promise<string[]>;
+  /** Conversations in `partition` claimable now (due index score <= now), oldest first. */
+  listDue(partition: number, limit: number): Promise<string[]>;
+  /** Pending state of one conversation. */
+  inspect(conversation: string): Promise<ConversationState>;
+  /** Conversations in `partition` with an open buffer or outstanding batch. */
+  listConversations(partition: number, limit: number): Promise<string[]>;
+  /** Dead letters, newest first. */
+  dlqList(options?: { limit?: number }): Promise<DeadLetter[]>;
+  dlqGet(batchId: string): Promise<DeadLetter | null>;
+  /**
+   * Put a dead batch back as the conversation's next batch (reason `requeue`, attempt reset,
+   * new fence, claimable now). Throws `ConversationBusyError` if a batch is outstanding.
+   */
+  dlqRequeue(batchId: string): Promise<{ conversation: string }>;
+  dlqDelete(batchId: string): Promise<boolean>;
+  /** Counters, day trend, sizes. */
+  stats(): Promise<StatsSnapshot>;
+  /** Read events after `cursor` (null = only events from now on; returns the cursor to use). */
+  readEvents(cursor: EventCursor | null, options?: { limit?: number }): Promise<{
+    events: BufferEvent[];
+    cursor: EventCursor;
+  }>;
+  /** Record an event that happens outside a script (fallback, lock lost). Best effort. */
+  recordEvent(
+    conversation: string,
+    type: BufferEventType,
+    fields: Record<string, string>,
+    counter?: CounterName,
+  ): Promise<void>;
+  /** Store time in ms. */
+  now(): Promise<number>;
+  /** Liveness probe for /lull/health (PING or equivalent). */
+  ping(): Promise<void>;
+  /** Release connections. */
+  close(): Promise<void>;
+}
+
+/** What a processor call came to. */
+export type DeliveryOutcome =
+  | { kind: "delivered" }
+  | { kind: "retry"; error: string; retryAfterMs?: number }
+  | { kind: "permanent"; error: string }
+  | { kind: "supersede" };
+
+/** Delivers one batch; must honour `signal` (aborted at LULL_DELIVERY_TIMEOUT_MS). */
+export type Processor = (batch: Batch, signal: AbortSignal) => Promise<DeliveryOutcome>;
