@@ -14,6 +14,12 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** In-process metrics (Prometheus names, e.g. `lull_http_requests_total`). */
+export interface MetricsSink {
+  inc(name: string, labels?: Record<string, string>, by?: number): void;
+  observe(name: string, value: number, labels?: Record<string, string>): void;
+}
+
 /** Services shared by all routes. */
 export interface AppContext {
   config: Config;
@@ -25,4 +31,5 @@ export interface AppContext {
   logger: Logger;
   /** Keeps work alive after the response (EdgeRuntime.waitUntil, or a shim). */
   waitUntil: (work: Promise<unknown>) => void;
+  metrics: MetricsSink;
 }
