@@ -1,0 +1,629 @@
+/**
+ * The flusher: claims due batches from a {@link BufferStore} and hands them to the
+ * {@link Processor}, one batch per conversation at a time, under the conversation's flush lock.
+ *
+ * Two triggers drive the same claim-and-deliver step (DESIGN.md "Flush rules"):
+ * - {@link Flusher.flushDue}: the durable sweep (`POST /lull/flush`, Supabase Cron). It also
+ *   reaps leases of crashed flushers and picks up retries whose backoff has elapsed.
+ * - {@link Flusher.runTimer}: the opportunistic in-isolate timer, kept alive by `waitUntil`.
+ *
+ * Every wait is computed from store time (the claim/append results), never from the isolate's
+ * wall clock: the local clock only measures relative sleeps. The store's claim re-checks the
+ * due time atomically, so a trigger that fires early costs one `not_due` round trip, no more.
+ */
+import { backoffDelayMs } from "./backoff.ts";
+import type { BreakerPermit, CircuitBreaker } from "./breaker.ts";
+import { type Clock, type Random, systemClock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { BatchNotFoundError, CircuitOpenError, LockLostError, LullError } from "./errors.ts";
+import type {
+  AppendResult,
+  BufferStore,
+  Claim,
+  ClaimResult,
+  DeliveryOutcome,
+  Processor,
+} from "./types.ts";
+import type { Logger } from "../http/context.ts";
+import { maskConversation } from "../observability/mask.ts";
+
+/** The configuration the flusher reads. */
+export type FlusherConfig = Pick<
+  Config,
+  | "partitions"
+  | "retryBaseMs"
+  | "retryMaxMs"
+  | "lockTtlMs"
+  | "deliveryTimeoutMs"
+  | "graceMs"
+  | "logPii"
+>;
+
+/** What one delivery came to, reported through {@link FlusherOptions.onOutcome}. */
+export interface DeliveryReport {
+  /** Conversation label, PII-masked unless LULL_LOG_PII (it is meant for logs and alerts). */
+  conversation: string;
+  batchId: string;
+  outcome: "delivered" | "retry" | "dead" | "superseded" | "lock_lost" | "error";
+  /** The attempt this delivery was (1 = first). */
+  attempt: number;
+  /** Why it did not succeed (retry, dead, lock_lost, error). */
+  error?: string;
+  /** From handing the batch to the processor to recording the outcome. */
+  durationMs: number;
+}
+
+/** Options of {@link Flusher}. */
+export interface FlusherOptions {
+  store: BufferStore;
+  processor: Processor;
+  config: FlusherConfig;
+  /** Measures relative waits (sleeps, timeouts, lease renewal). @default systemClock */
+  clock?: Clock;
+  /** Jitter source for backoff. @default Math.random */
+  random?: Random;
+  logger?: Logger;
+  /** While open, the flusher claims nothing, so a down processor burns no attempts. */
+  processorBreaker?: CircuitBreaker;
+  /** Called after every delivery (metrics, alerts). Must not throw; errors are swallowed. */
+  onOutcome?: (report: DeliveryReport) => void;
+  /** Deliveries of different conversations run at most this many at once. @default 4 */
+  concurrency?: number;
+  /** Longest a {@link Flusher.runTimer} keeps following one burst. @default 120000 */
+  timerMaxMs?: number;
+}
+
+/** Counts returned by {@link Flusher.flushDue} (the `POST /lull/flush` answer). */
+export interface SweepCounts {
+  /** Leases of crashed flushers made claimable again. */
+  reaped: number;
+  /** Batches claimed (each became one delivery). */
+  claimed: number;
+  delivered: number;
+  /** Deliveries that failed and were scheduled for a retry. */
+  retried: number;
+  /** Batches moved to the DLQ. */
+  dead: number;
+  superseded: number;
+  /** Deliveries whose lock was lost mid-flight (another flusher owns the batch now). */
+  lockLost: number;
+  /** Conversations another flusher held the lock of. */
+  locked: number;
+  /** Conversations listed as due whose claim found them not due (grace re-check). */
+  notDue: number;
+  /** Conversations not claimed because the processor breaker was open. */
+  skippedBreakerOpen: number;
+  /** Store calls that failed (the conversation stays due; the next sweep retries it). */
+  errors: number;
+}
+
+/** The result of one claim-and-deliver step ({@link Flusher.flushConversation}). */
+export type FlushOutcome =
+  | {
+    status: "delivered";
+    batchId: string;
+    fence: number;
+    attempt: number;
+    size: number;
+    /** The conversation has a newer buffer, claimable at this store time. */
+    dueAgainAtMs: number | null;
+    /** Estimated store time after the ack (claim time + local elapsed). */
+    nowMs: number;
+  }
+  | { status: "retry"; batchId: string; attempt: number; retryAtMs: number; error: string }
+  | { status: "dead"; batchId: string; attempt: number; error: string }
+  | {
+    status: "superseded";
+    batchId: string;
+    attempt: number;
+    size: number;
+    flushAtMs: number;
+    /** Estimated store time after the supersede. */
+    nowMs: number;
+  }
+  /** Our lease was lost mid-flight: the batch belongs to another flusher now; nothing acked. */
+  | { status: "lock_lost"; batchId: string; attempt: number; error: string }
+  /** Delivered or not, the outcome could not be recorded; the lease will lapse and be reaped. */
+  | { status: "error"; batchId: string; attempt: number; error: string }
+  | { status: "not_due"; dueAtMs: number; nowMs: number }
+  | { status: "locked"; nowMs: number }
+  | { status: "empty"; nowMs: number }
+  /** The processor breaker is open: nothing was claimed. */
+  | { status: "breaker_open"; retryAtMs: number | null };
+
+/** The processor did not answer within LULL_DELIVERY_TIMEOUT_MS. */
+export class DeliveryTimeoutError extends LullError {
+  constructor(batchId: string, timeoutMs: number) {
+    super("delivery_timeout", `delivery timed out after ${timeoutMs} ms`, { batchId, timeoutMs });
+  }
+}
+
+const NO_PERMIT: BreakerPermit = { success() {}, failure() {}, release() {} };
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Claims and delivers batches. One instance per isolate is enough; it holds no batch state. */
+export class Flusher {
+  readonly #store: BufferStore;
+  readonly #processor: Processor;
+  readonly #config: FlusherConfig;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #logger: Logger;
+  readonly #breaker?: CircuitBreaker;
+  readonly #onOutcome?: (report: DeliveryReport) => void;
+  readonly #concurrency: number;
+  readonly #timerMaxMs: number;
+  /** Rotates the partition a sweep starts from, so a busy partition cannot starve the rest. */
+  #sweepRound = 0;
+
+  constructor(options: FlusherOptions) {
+    this.#store = options.store;
+    this.#processor = options.processor;
+    this.#config = options.config;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#logger = options.logger ?? silent;
+    this.#breaker = options.processorBreaker;
+    this.#onOutcome = options.onOutcome;
+    this.#concurrency = Math.max(1, options.concurrency ?? 4);
+    this.#timerMaxMs = Math.max(0, options.timerMaxMs ?? 120_000);
+  }
+
+  /**
+   * The durable sweep: reap expired leases, then claim and deliver due conversations across all
+   * partitions. Bounded per call: at most `maxBatches` claims, and no new claim after `budgetMs`
+   * (deliveries already started finish). Never throws for store errors: they are counted, and
+   * the conversations stay due for the next sweep.
+   */
+  async flushDue(options: { maxBatches?: number; budgetMs?: number } = {}): Promise<SweepCounts> {
+    const maxBatches = Math.max(0, options.maxBatches ?? 50);
+    const budgetMs = Math.max(0, options.budgetMs ?? 20_000);
+    const startedMs = this.#clock.now();
+    const counts: SweepCounts = {
+      reaped: 0,
+      claimed: 0,
+      delivered: 0,
+      retried: 0,
+      dead: 0,
+      superseded: 0,
+      lockLost: 0,
+      locked: 0,
+      notDue: 0,
+      skippedBreakerOpen: 0,
+      errors: 0,
+    };
+    if (maxBatches === 0) return counts;
+    const partitions = Array.from({ length: this.#config.partitions }, (_, p) => p);
+
+    await mapLimit(partitions, 8, async (p) => {
+      try {
+        counts.reaped += (await this.#store.reapExpired(p, maxBatches)).length;
+      } catch (error) {
+        counts.errors++;
+        this.#logger.warn("sweep: reaping leases failed", { partition: p, error: describe(error) });
+      }
+    });
+    const lists = await mapLimit(partitions, 8, async (p) => {
+      try {
+        return await this.#store.listDue(p, maxBatches);
+      } catch (error) {
+        counts.errors++;
+        this.#logger.warn("sweep: listing due failed", { partition: p, error: describe(error) });
+        return [];
+      }
+    });
+    const queue = interleave(lists, this.#sweepRound++ % Math.max(1, partitions.length))
+      .slice(0, maxBatches);
+
+    let next = 0;
+    const worker = async () => {
+      while (next < queue.length) {
+        if (this.#clock.now() - startedMs >= budgetMs) return;
+        const conversation = queue[next++];
+        if (conversation === undefined) return;
+        await this.#sweepOne(conversation, counts);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, queue.length) }, worker));
+    if (counts.claimed > 0 || counts.errors > 0 || counts.reaped > 0) {
+      this.#logger.info("sweep done", { ...counts, durationMs: this.#clock.now() - startedMs });
+    }
+    return counts;
+  }
+
+  async #sweepOne(conversation: string, counts: SweepCounts): Promise<void> {
+    let outcome: FlushOutcome;
+    try {
+      outcome = await this.flushConversation(conversation);
+    } catch (error) {
+      counts.errors++;
+      this.#logger.warn("sweep: claim failed", {
+        conversation: this.#label(conversation),
+        error: describe(error),
+      });
+      return;
+    }
+    switch (outcome.status) {
+      case "delivered":
+        counts.claimed++;
+        counts.delivered++;
+        break;
+      case "retry":
+        counts.claimed++;
+        counts.retried++;
+        break;
+      case "dead":
+        counts.claimed++;
+        counts.dead++;
+        break;
+      case "superseded":
+        counts.claimed++;
+        counts.superseded++;
+        break;
+      case "lock_lost":
+        counts.claimed++;
+        counts.lockLost++;
+        break;
+      case "error":
+        counts.claimed++;
+        counts.errors++;
+        break;
+      case "not_due":
+        counts.notDue++;
+        break;
+      case "locked":
+        counts.locked++;
+        break;
+      case "breaker_open":
+        counts.skippedBreakerOpen++;
+        break;
+      case "empty":
+        break;
+    }
+  }
+
+  /**
+   * Claims the conversation's next batch (a retry-due batch first, else the open buffer if due;
+   * `force` claims regardless, reason `manual`) and delivers it. Claim failures (store down)
+   * throw; everything after the claim is reported in the outcome.
+   */
+  async flushConversation(
+    conversation: string,
+    options: { force?: boolean } = {},
+  ): Promise<FlushOutcome> {
+    let permit = NO_PERMIT;
+    if (this.#breaker) {
+      try {
+        permit = this.#breaker.acquire();
+      } catch (error) {
+        if (error instanceof CircuitOpenError) {
+          const retryAtMs = error.context.retryAtMs;
+          return {
+            status: "breaker_open",
+            retryAtMs: typeof retryAtMs === "number" ? retryAtMs : null,
+          };
+        }
+        throw error;
+      }
+    }
+    let result: ClaimResult;
+    const claimedLocalMs = this.#clock.now();
+    try {
+      result = await this.#store.claim(conversation, { force: options.force === true });
+    } catch (error) {
+      permit.release();
+      throw error;
+    }
+    if (result.status !== "claimed") {
+      permit.release();
+      return result;
+    }
+    return await this.#deliver(result.claim, permit, claimedLocalMs);
+  }
+
+  /**
+   * The opportunistic trigger, run after the response via `waitUntil` when an append armed the
+   * timer. Sleeps until the burst is due, claims, and keeps following the conversation: a
+   * message that arrived during the grace moves the due time (sleep again), and a burst that
+   * arrived during the delivery is flushed right after it. Stops when another flusher holds the
+   * lock, nothing is left, a retry is scheduled (the sweep owns retries), or after `timerMaxMs`.
+   * Never rejects: failures are logged and left to the durable sweep.
+   */
+  async runTimer(conversation: string, appended: AppendResult): Promise<void> {
+    if (appended.flushAtMs === null) return;
+    const deadlineMs = this.#clock.now() + this.#timerMaxMs;
+    let waitMs = appended.flushAtMs - appended.nowMs;
+    try {
+      // Each pass either claims (and the lock serialises it) or learns a later due time, so
+      // the loop is bounded by the deadline; the counter is a belt against a store that lies.
+      for (let pass = 0; pass < 1000; pass++) {
+        if (waitMs > 0) {
+          if (this.#clock.now() + waitMs > deadlineMs) return;
+          await this.#clock.sleep(waitMs);
+        }
+        const outcome = await this.flushConversation(conversation);
+        switch (outcome.status) {
+          case "not_due":
+            waitMs = Math.max(1, outcome.dueAtMs - outcome.nowMs);
+            continue;
+          case "delivered":
+            if (outcome.dueAgainAtMs === null) return;
+            waitMs = outcome.dueAgainAtMs - outcome.nowMs;
+            continue;
+          case "superseded":
+            waitMs = outcome.flushAtMs - outcome.nowMs;
+            continue;
+          default:
+            return;
+        }
+      }
+    } catch (error) {
+      this.#logger.warn("timer flush failed; the sweep will pick it up", {
+        conversation: this.#label(conversation),
+        error: describe(error),
+      });
+    }
+  }
+
+  /**
+   * Runs the processor under the lease: renews it every lockTtlMs/2, aborts at
+   * deliveryTimeoutMs, and on a lost lease aborts without acking (the new owner redelivers the
+   * same batchId). Then records the outcome in the store.
+   */
+  async #deliver(
+    claim: Claim,
+    permit: BreakerPermit,
+    claimedLocalMs: number,
+  ): Promise<FlushOutcome> {
+    const { batch, token } = claim;
+    const { conversation, batchId, attempt } = batch;
+    const label = this.#label(conversation);
+    const startedMs = this.#clock.now();
+    const storeNow = () => claim.nowMs + (this.#clock.now() - claimedLocalMs);
+
+    const delivery = new AbortController();
+    const stopTimers = new AbortController();
+    let lockLost: LullError | null = null;
+    let timedOut = false;
+
+    const aborted = new Promise<never>((_, reject) => {
+      delivery.signal.addEventListener("abort", () => reject(delivery.signal.reason), {
+        once: true,
+      });
+    });
+    aborted.catch(() => {});
+
+    this.#clock.sleep(this.#config.deliveryTimeoutMs, stopTimers.signal).then(() => {
+      timedOut = true;
+      delivery.abort(new DeliveryTimeoutError(batchId, this.#config.deliveryTimeoutMs));
+    }, () => {});
+
+    const renewal = this.#renewLease(claim, stopTimers.signal, (error) => {
+      lockLost = error;
+      delivery.abort(error);
+    });
+
+    let outcome: DeliveryOutcome | undefined;
+    let thrown: unknown;
+    try {
+      // Racing the abort means a processor that ignores its signal cannot hold the flusher.
+      outcome = await Promise.race([this.#processor(batch, delivery.signal), aborted]);
+    } catch (error) {
+      thrown = error;
+    } finally {
+      stopTimers.abort();
+    }
+    // An extend still in flight must land before the ack/fail, not after it.
+    await renewal;
+
+    const report = (
+      status: DeliveryReport["outcome"],
+      error?: string,
+    ) => {
+      const durationMs = this.#clock.now() - startedMs;
+      const fields = { conversation: label, batchId, attempt, durationMs, error };
+      if (status === "delivered" || status === "superseded") {
+        this.#logger.info(`batch ${status}`, { ...fields, size: batch.messages.length });
+      } else if (status === "retry" || status === "lock_lost") {
+        this.#logger.warn(`batch ${status}`, fields);
+      } else this.#logger.error(`batch ${status}`, fields);
+      try {
+        this.#onOutcome?.({
+          conversation: label,
+          batchId,
+          outcome: status,
+          attempt,
+          error,
+          durationMs,
+        });
+      } catch {
+        // Metrics must not change what happened to the batch.
+      }
+    };
+
+    const onLockLost = async (error: unknown): Promise<FlushOutcome> => {
+      permit.release();
+      const message = describe(error);
+      try {
+        await this.#store.recordEvent(conversation, "lock_lost", {
+          batchId,
+          attempt: String(attempt),
+          error: message,
+        });
+      } catch {
+        // Best effort: the event is diagnostics, the state machine is already consistent.
+      }
+      report("lock_lost", message);
+      return { status: "lock_lost", batchId, attempt, error: message };
+    };
+
+    if (lockLost) return await onLockLost(lockLost);
+
+    let retryAfterMs: number | undefined;
+    let retryError: string | undefined;
+    if (thrown !== undefined || outcome === undefined) {
+      retryError = timedOut
+        ? `delivery timed out after ${this.#config.deliveryTimeoutMs} ms`
+        : `processor threw: ${describe(thrown)}`;
+      permit.failure();
+    } else if (outcome.kind === "retry") {
+      retryError = outcome.error;
+      retryAfterMs = outcome.retryAfterMs;
+      permit.failure();
+    } else {
+      // delivered, permanent and supersede are all answers from a healthy processor.
+      permit.success();
+    }
+
+    try {
+      if (retryError === undefined && outcome?.kind === "delivered") {
+        const ack = await this.#store.ack(conversation, batchId, token);
+        report("delivered");
+        return {
+          status: "delivered",
+          batchId,
+          fence: batch.fence,
+          attempt,
+          size: batch.messages.length,
+          dueAgainAtMs: ack.dueAgainAtMs,
+          nowMs: storeNow(),
+        };
+      }
+      if (retryError === undefined && outcome?.kind === "permanent") {
+        const failed = await this.#store.fail(conversation, batchId, token, {
+          error: outcome.error,
+          delayMs: 0,
+          permanent: true,
+        });
+        report("dead", outcome.error);
+        return { status: "dead", batchId, attempt: failed.attempt, error: outcome.error };
+      }
+      if (retryError === undefined && outcome?.kind === "supersede") {
+        const merged = await this.#store.supersede(conversation, batchId, token);
+        if (merged.status === "merged") {
+          report("superseded");
+          return {
+            status: "superseded",
+            batchId,
+            attempt,
+            size: merged.size,
+            flushAtMs: merged.flushAtMs,
+            nowMs: storeNow(),
+          };
+        }
+        retryError = "processor asked to supersede, but nothing newer is pending";
+      }
+      const error = retryError ?? "unknown delivery outcome";
+      const delayMs = backoffDelayMs({
+        attempt,
+        baseMs: this.#config.retryBaseMs,
+        maxMs: this.#config.retryMaxMs,
+        random: this.#random,
+        retryAfterMs,
+      });
+      const failed = await this.#store.fail(conversation, batchId, token, {
+        error,
+        delayMs,
+        permanent: false,
+      });
+      if (failed.status === "dead") {
+        report("dead", error);
+        return { status: "dead", batchId, attempt: failed.attempt, error };
+      }
+      report("retry", error);
+      return {
+        status: "retry",
+        batchId,
+        attempt: failed.attempt,
+        retryAtMs: failed.retryAtMs,
+        error,
+      };
+    } catch (error) {
+      if (error instanceof LockLostError || error instanceof BatchNotFoundError) {
+        return await onLockLost(error);
+      }
+      // The outcome is unknown to the store; the lease lapses, the sweep reaps and redelivers
+      // the same batchId (at-least-once, deduped by the processor's Idempotency-Key).
+      const message = describe(error);
+      report("error", message);
+      return { status: "error", batchId, attempt, error: message };
+    }
+  }
+
+  /** Renews the lease every lockTtlMs/2 until `stop`; reports a lost lock once and returns. */
+  async #renewLease(
+    claim: Claim,
+    stop: AbortSignal,
+    onLost: (error: LullError) => void,
+  ): Promise<void> {
+    const { conversation, batchId } = claim.batch;
+    const intervalMs = Math.max(1, Math.floor(this.#config.lockTtlMs / 2));
+    while (!stop.aborted) {
+      try {
+        await this.#clock.sleep(intervalMs, stop);
+      } catch {
+        return;
+      }
+      if (stop.aborted) return;
+      try {
+        await this.#store.extend(conversation, batchId, claim.token);
+      } catch (error) {
+        if (error instanceof LockLostError || error instanceof BatchNotFoundError) {
+          onLost(error);
+          return;
+        }
+        // A transient store error: the lease is still valid for a while; try again next tick.
+        this.#logger.warn("lease renewal failed", {
+          conversation: this.#label(conversation),
+          batchId,
+          error: describe(error),
+        });
+      }
+    }
+  }
+
+  #label(conversation: string): string {
+    return maskConversation(conversation, this.#config.logPii);
+  }
+}
+
+/** Round-robin over per-partition lists starting at `offset`, dropping repeats. */
+function interleave(lists: string[][], offset: number): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const longest = Math.max(0, ...lists.map((l) => l.length));
+  for (let i = 0; i < longest; i++) {
+    for (let k = 0; k < lists.length; k++) {
+      const item = lists[(offset + k) % lists.length]?.[i];
+      if (item !== undefined && !seen.has(item)) {
+        seen.add(item);
+        out.push(item);
+      }
+    }
+  }
+  return out;
+}
+
+/** `Promise.all(items.map(fn))` with at most `limit` calls in flight. */
+async function mapLimit<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
