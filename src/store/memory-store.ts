@@ -1,0 +1,958 @@
+/**
+ * The embedded store: the buffer state machine of docs/state-machine.md in plain TypeScript, for
+ * `lull dev` without Redis and for fast tests. It follows the Lua scripts step for step; every
+ * method runs synchronously to completion (no `await` inside a state change), which is what makes
+ * each one atomic on a single-threaded runtime, as a script is atomic on Redis.
+ *
+ * Redis TTLs are simulated against the injected clock: a key with an expiry is treated as gone
+ * once `now > expiresAtMs` (Redis' own rule), including the PERSIST rules that keep an open
+ * buffer alive while a batch is outstanding.
+ */
+import { type Clock, randomHex, systemClock } from "../core/clock.ts";
+import type { BufferSettings } from "../core/config.ts";
+import {
+  BatchNotFoundError,
+  ConversationBusyError,
+  DeadLetterNotFoundError,
+  LockLostError,
+} from "../core/errors.ts";
+import { partitionOf } from "../core/keys.ts";
+import type {
+  AckResult,
+  AppendResult,
+  BufferEvent,
+  BufferEventType,
+  BufferStore,
+  Claim,
+  ClaimResult,
+  ConversationState,
+  CounterName,
+  DeadLetter,
+  EventCursor,
+  FailOptions,
+  FailResult,
+  FlushReason,
+  InboundMessage,
+  StatsSnapshot,
+  SupersedeResult,
+} from "../core/types.ts";
+import { maskConversation } from "../observability/mask.ts";
+import {
+  type BufferMeta,
+  buildBatch,
+  byteLength,
+  computeFlush,
+  decodeEntry,
+  encodeMessage,
+  makeEntry,
+  newBatchId,
+  toIso,
+} from "./codec.ts";
+
+/** Options for {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  settings: BufferSettings;
+  /** Store clock (plays Redis `TIME`). @default systemClock */
+  clock?: Clock;
+  /** Random hex for batch ids and lock tokens. @default randomHex(16) */
+  random?: () => string;
+}
+
+/** Capped length of each partition's event stream (XADD MAXLEN ~ 10000 on Redis). */
+export const EVENT_STREAM_MAX_LENGTH = 10_000;
+
+const DAY_MS = 86_400_000;
+
+const COUNTER_NAMES: readonly CounterName[] = [
+  "ingested",
+  "duplicates",
+  "batches",
+  "batch_messages",
+  "retries",
+  "dead",
+  "superseded",
+  "reaped",
+  "fallbacks",
+];
+
+/** `buffer` LIST + `meta` HASH: always written together and given the same TTL. */
+interface OpenBuffer {
+  entries: string[];
+  meta: BufferMeta;
+  /** null = PERSISTed (queued behind an outstanding batch). */
+  expiresAtMs: number | null;
+}
+
+/** `batch` HASH + `batchMessages` LIST (no TTL). */
+interface BatchRecord {
+  batchId: string;
+  conversation: string;
+  fence: number;
+  attempt: number;
+  reason: FlushReason;
+  firstAtMs: number;
+  lastAtMs: number;
+  count: number;
+  bytes: number;
+  createdAtMs: number;
+  nextAtMs: number;
+  lastError: string;
+  inFlight: boolean;
+  entries: string[];
+}
+
+interface ConversationRecord {
+  /** `seen` ZSET: message id -> first seen ms. */
+  seen: Map<string, number>;
+  seenExpiresAtMs: number | null;
+  open: OpenBuffer | null;
+  timerExpiresAtMs: number | null;
+  lock: { token: string; expiresAtMs: number } | null;
+  fence: { value: number; expiresAtMs: number } | null;
+  batch: BatchRecord | null;
+  /** `processed(batchId)` markers -> expiry ms. */
+  processed: Map<string, number>;
+}
+
+interface DeadRecord {
+  batchId: string;
+  conversation: string;
+  fence: number;
+  attempts: number;
+  reason: FlushReason;
+  lastError: string;
+  firstAtMs: number;
+  lastAtMs: number;
+  createdAtMs: number;
+  deadAtMs: number;
+  messages: string[];
+}
+
+interface PartitionState {
+  /** `due` ZSET conversation -> ms. */
+  due: Map<string, number>;
+  /** `leases` ZSET conversation -> lease expiry ms. */
+  leases: Map<string, number>;
+  /** `dlq` ZSET + one dead-letter HASH per batch. */
+  dlq: Map<string, DeadRecord>;
+  events: BufferEvent[];
+  lastEventMs: number;
+  lastEventSeq: number;
+  stats: Map<string, number>;
+  daily: Map<string, number>;
+}
+
+/** Redis' rule: a key with expiry `when` is gone once `now > when`. */
+function alive(expiresAtMs: number | null, nowMs: number): boolean {
+  return expiresAtMs === null || nowMs <= expiresAtMs;
+}
+
+/** ZRANGEBYSCORE -inf max LIMIT 0 limit: by score, ties by member. */
+function rangeByScore(zset: Map<string, number>, maxScore: number, limit: number): string[] {
+  return [...zset.entries()]
+    .filter(([, score]) => score <= maxScore)
+    .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .slice(0, Math.max(0, limit))
+    .map(([member]) => member);
+}
+
+function parseEventId(id: string): [number, number] {
+  const dash = id.indexOf("-");
+  if (dash < 0) return [Number(id) || 0, 0];
+  return [Number(id.slice(0, dash)) || 0, Number(id.slice(dash + 1)) || 0];
+}
+
+function compareEventIds(a: string, b: string): number {
+  const [am, as] = parseEventId(a);
+  const [bm, bs] = parseEventId(b);
+  return am - bm || as - bs;
+}
+
+/**
+ * In-memory {@link BufferStore}: identical observable semantics to the Redis store, one process
+ * only (nothing survives a restart). Used when no Redis is configured, said loudly by the caller.
+ */
+export class MemoryStore implements BufferStore {
+  readonly settings: BufferSettings;
+  private readonly clock: Clock;
+  private readonly random: () => string;
+  private readonly conversations = new Map<string, ConversationRecord>();
+  private readonly partitions: PartitionState[];
+  private opsSinceGc = 0;
+
+  constructor(options: MemoryStoreOptions) {
+    this.settings = options.settings;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? (() => randomHex(16));
+    this.partitions = Array.from({ length: this.settings.partitions }, () => ({
+      due: new Map(),
+      leases: new Map(),
+      dlq: new Map(),
+      events: [],
+      lastEventMs: 0,
+      lastEventSeq: 0,
+      stats: new Map(),
+      daily: new Map(),
+    }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Steps of the state machine
+  // ---------------------------------------------------------------------------------------------
+
+  /** appendMessage: dedup, buffer, meta, due index, timer marker, counters. */
+  async append(message: InboundMessage): Promise<AppendResult> {
+    const now = this.clock.now();
+    const s = this.settings;
+    const conv = message.conversation;
+    const p = this.partition(conv);
+    const rec = this.record(conv, now);
+
+    // 1. Trim ids older than the dedup window, then check.
+    for (const [id, at] of rec.seen) if (at <= now - s.dedupTtlMs) rec.seen.delete(id);
+    if (rec.seen.has(message.id)) {
+      this.emit(p, conv, "duplicate", now, { id: message.id }, "duplicates");
+      const open = rec.open;
+      return {
+        status: "duplicate",
+        size: open ? open.meta.count : 0,
+        flushAtMs: open ? computeFlush(open.meta, s, now).flushAtMs : null,
+        nowMs: now,
+        armTimer: false,
+      };
+    }
+    // 2. Remember the id.
+    rec.seen.set(message.id, now);
+    rec.seenExpiresAtMs = now + s.dedupTtlMs;
+
+    // 3. Buffer the entry and update meta.
+    const entry = makeEntry(now, encodeMessage(message));
+    if (!rec.open) {
+      rec.open = {
+        entries: [],
+        meta: { firstAtMs: now, lastAtMs: now, count: 0, bytes: 0 },
+        expiresAtMs: null,
+      };
+    }
+    const open = rec.open;
+    open.entries.push(entry);
+    open.meta.lastAtMs = now;
+    open.meta.count += 1;
+    open.meta.bytes += byteLength(entry);
+    const { flushAtMs } = computeFlush(open.meta, s, now);
+
+    // 4. Queued behind an outstanding batch: must not expire, and the batch's owner reschedules.
+    if (rec.batch) {
+      open.expiresAtMs = null;
+    } else {
+      open.expiresAtMs = now + s.bufferTtlMs;
+      this.part(p).due.set(conv, flushAtMs);
+    }
+
+    // 5. One in-isolate timer per burst.
+    let armTimer = false;
+    if (rec.timerExpiresAtMs === null) {
+      rec.timerExpiresAtMs = now + s.timerTtlMs;
+      armTimer = true;
+    }
+
+    // 6. Event and counters.
+    this.emit(p, conv, "appended", now, {
+      id: message.id,
+      size: String(open.meta.count),
+    }, "ingested");
+    this.maybeGc(now);
+    return {
+      status: "appended",
+      size: open.meta.count,
+      flushAtMs,
+      nowMs: now,
+      armTimer,
+    };
+  }
+
+  /** claimDueBuffer: take the outstanding batch, or swap the due open buffer into a new batch. */
+  async claim(conversation: string, options?: { force?: boolean }): Promise<ClaimResult> {
+    const now = this.clock.now();
+    const s = this.settings;
+    const force = options?.force === true;
+    const p = this.partition(conversation);
+    const part = this.part(p);
+    const rec = this.record(conversation, now);
+
+    // 1. Someone holds the lock.
+    if (rec.lock) return { status: "locked", nowMs: now };
+
+    let batch = rec.batch;
+    if (batch) {
+      // 2. Outstanding batch: retry-due, or abandoned by a crashed flusher.
+      if (!force && batch.nextAtMs > now) {
+        part.due.set(conversation, batch.nextAtMs);
+        return { status: "not_due", dueAtMs: batch.nextAtMs, nowMs: now };
+      }
+    } else if (rec.open) {
+      // 3. Re-check the due rule from meta: the index is never the authority.
+      const open = rec.open;
+      const { flushAtMs, reason } = computeFlush(open.meta, s, now);
+      if (!force && flushAtMs > now) {
+        part.due.set(conversation, flushAtMs);
+        return { status: "not_due", dueAtMs: flushAtMs, nowMs: now };
+      }
+      // Generation swap: later appends start a fresh buffer.
+      rec.open = null;
+      rec.timerExpiresAtMs = null;
+      batch = {
+        batchId: newBatchId(now, this.random()),
+        conversation,
+        fence: this.incrFence(rec, now),
+        attempt: 0,
+        reason: flushAtMs > now ? "manual" : reason,
+        firstAtMs: open.meta.firstAtMs,
+        lastAtMs: open.meta.lastAtMs,
+        count: open.meta.count,
+        bytes: open.meta.bytes,
+        createdAtMs: now,
+        nextAtMs: 0,
+        lastError: "",
+        inFlight: false,
+        entries: open.entries,
+      };
+      rec.batch = batch;
+      this.emit(p, conversation, "due", now, {
+        batchId: batch.batchId,
+        reason: batch.reason,
+        size: String(batch.count),
+      });
+    } else {
+      // 4. Nothing here.
+      part.due.delete(conversation);
+      this.prune(conversation, rec, now);
+      return { status: "empty", nowMs: now };
+    }
+
+    // 5. Take the batch under the lock.
+    batch.attempt += 1;
+    batch.inFlight = true;
+    const token = this.random();
+    const leaseUntilMs = now + s.lockTtlMs;
+    rec.lock = { token, expiresAtMs: leaseUntilMs };
+    part.leases.set(conversation, leaseUntilMs);
+    part.due.delete(conversation);
+    this.emit(p, conversation, "claimed", now, {
+      batchId: batch.batchId,
+      attempt: String(batch.attempt),
+      size: String(batch.count),
+      fence: String(batch.fence),
+    });
+    const claim: Claim = {
+      batch: buildBatch(batch, [...batch.entries]),
+      token,
+      leaseUntilMs,
+      createdAtMs: batch.createdAtMs,
+      nowMs: now,
+    };
+    return { status: "claimed", claim };
+  }
+
+  /** ackBatch: delivered; keep a processed marker, reschedule a newer buffer if any. */
+  async ack(conversation: string, batchId: string, token: string): Promise<AckResult> {
+    const now = this.clock.now();
+    const p = this.partition(conversation);
+    const rec = this.record(conversation, now);
+    const batch = this.checkOwner(rec, conversation, batchId, token, "ackBatch");
+    this.dropBatch(rec, p, conversation);
+    rec.processed.set(batchId, now + this.settings.processedTtlMs);
+    this.emit(p, conversation, "delivered", now, {
+      batchId,
+      size: String(batch.count),
+      attempt: String(batch.attempt),
+    }, "batches");
+    this.count(p, "batch_messages", batch.count, now);
+    const dueAgainAtMs = this.rescheduleOpen(rec, p, conversation, now);
+    this.prune(conversation, rec, now);
+    return { dueAgainAtMs };
+  }
+
+  /** failBatch: schedule a retry, or dead-letter the whole batch. */
+  async fail(
+    conversation: string,
+    batchId: string,
+    token: string,
+    options: FailOptions,
+  ): Promise<FailResult> {
+    const now = this.clock.now();
+    const s = this.settings;
+    const p = this.partition(conversation);
+    const part = this.part(p);
+    const rec = this.record(conversation, now);
+    const batch = this.checkOwner(rec, conversation, batchId, token, "failBatch");
+    const attempt = batch.attempt;
+    const dead = options.permanent || attempt >= s.retryMaxAttempts ||
+      now - batch.createdAtMs >= s.retryMaxAgeMs;
+    if (dead) {
+      part.dlq.set(batchId, {
+        batchId,
+        conversation,
+        fence: batch.fence,
+        attempts: attempt,
+        reason: batch.reason,
+        lastError: options.error,
+        firstAtMs: batch.firstAtMs,
+        lastAtMs: batch.lastAtMs,
+        createdAtMs: batch.createdAtMs,
+        deadAtMs: now,
+        messages: [...batch.entries],
+      });
+      this.dropBatch(rec, p, conversation);
+      this.emit(p, conversation, "dead_lettered", now, {
+        batchId,
+        attempt: String(attempt),
+        size: String(batch.count),
+        permanent: options.permanent ? "1" : "0",
+      }, "dead");
+      this.rescheduleOpen(rec, p, conversation, now);
+      return { status: "dead", attempt };
+    }
+    const retryAtMs = now + Math.max(0, options.delayMs);
+    batch.nextAtMs = retryAtMs;
+    batch.lastError = options.error;
+    batch.inFlight = false;
+    rec.lock = null;
+    part.leases.delete(conversation);
+    part.due.set(conversation, retryAtMs);
+    this.emit(p, conversation, "retry_scheduled", now, {
+      batchId,
+      attempt: String(attempt),
+      retryAt: String(retryAtMs),
+    }, "retries");
+    return { status: "retry", retryAtMs, attempt };
+  }
+
+  /** extendLock: renew the lease. */
+  async extend(
+    conversation: string,
+    batchId: string,
+    token: string,
+  ): Promise<{ leaseUntilMs: number }> {
+    const now = this.clock.now();
+    const p = this.partition(conversation);
+    const rec = this.record(conversation, now);
+    this.checkOwner(rec, conversation, batchId, token, "extendLock");
+    const leaseUntilMs = now + this.settings.lockTtlMs;
+    rec.lock = { token, expiresAtMs: leaseUntilMs };
+    this.part(p).leases.set(conversation, leaseUntilMs);
+    return { leaseUntilMs };
+  }
+
+  /** releaseBatch: give the batch back, the claim does not count as an attempt. */
+  async release(
+    conversation: string,
+    batchId: string,
+    token: string,
+    delayMs: number,
+  ): Promise<void> {
+    const now = this.clock.now();
+    const p = this.partition(conversation);
+    const part = this.part(p);
+    const rec = this.record(conversation, now);
+    const batch = this.checkOwner(rec, conversation, batchId, token, "releaseBatch");
+    batch.attempt -= 1;
+    batch.nextAtMs = now + Math.max(0, delayMs);
+    batch.inFlight = false;
+    rec.lock = null;
+    part.leases.delete(conversation);
+    part.due.set(conversation, batch.nextAtMs);
+    this.emit(p, conversation, "released", now, {
+      batchId,
+      retryAt: String(batch.nextAtMs),
+    });
+    return;
+  }
+
+  /** supersedeBatch: put the batch back ahead of the newer buffer; they flush together. */
+  async supersede(conversation: string, batchId: string, token: string): Promise<SupersedeResult> {
+    const now = this.clock.now();
+    const s = this.settings;
+    const p = this.partition(conversation);
+    const rec = this.record(conversation, now);
+    const batch = this.checkOwner(rec, conversation, batchId, token, "supersedeBatch");
+    const open = rec.open;
+    if (!open) return { status: "nothing_newer" };
+    open.entries = [...batch.entries, ...open.entries];
+    open.meta = {
+      firstAtMs: batch.firstAtMs,
+      lastAtMs: open.meta.lastAtMs,
+      count: batch.count + open.meta.count,
+      bytes: batch.bytes + open.meta.bytes,
+    };
+    this.dropBatch(rec, p, conversation);
+    open.expiresAtMs = now + s.bufferTtlMs;
+    const { flushAtMs } = computeFlush(open.meta, s, now);
+    this.part(p).due.set(conversation, flushAtMs);
+    this.emit(p, conversation, "superseded", now, {
+      batchId,
+      size: String(open.meta.count),
+    }, "superseded");
+    return { status: "merged", size: open.meta.count, flushAtMs };
+  }
+
+  /** reapExpiredLeases: expired leases become claimable now (the claim takes the batch over). */
+  async reapExpired(partition: number, limit: number): Promise<string[]> {
+    const now = this.clock.now();
+    const part = this.partitions[partition];
+    if (!part) return [];
+    const reaped = rangeByScore(part.leases, now, limit);
+    for (const conv of reaped) {
+      part.leases.delete(conv);
+      part.due.set(conv, now);
+      this.emit(partition, conv, "reaped", now, {}, "reaped");
+    }
+    return reaped;
+  }
+
+  /** listDue: conversations whose due score has passed, oldest first. */
+  async listDue(partition: number, limit: number): Promise<string[]> {
+    const part = this.partitions[partition];
+    if (!part) return [];
+    return rangeByScore(part.due, this.clock.now(), limit);
+  }
+
+  /** inspectConversation: read-only view of buffer, batch and due score. */
+  async inspect(conversation: string): Promise<ConversationState> {
+    const now = this.clock.now();
+    const p = this.partition(conversation);
+    const rec = this.peek(conversation, now);
+    const open = rec?.open ?? null;
+    const batch = rec?.batch ?? null;
+    const due = this.part(p).due.get(conversation);
+    return {
+      conversation,
+      partition: p,
+      buffer: open
+        ? {
+          size: open.meta.count,
+          bytes: open.meta.bytes,
+          firstAt: toIso(open.meta.firstAtMs),
+          lastAt: toIso(open.meta.lastAtMs),
+          flushAtMs: computeFlush(open.meta, this.settings, now).flushAtMs,
+          messages: open.entries.map(decodeEntry),
+        }
+        : null,
+      batch: batch
+        ? {
+          batchId: batch.batchId,
+          fence: batch.fence,
+          attempt: batch.attempt,
+          reason: batch.reason,
+          size: batch.count,
+          inFlight: batch.inFlight,
+          nextAttemptAtMs: batch.nextAtMs > 0 ? batch.nextAtMs : null,
+          lastError: batch.lastError === "" ? null : batch.lastError,
+        }
+        : null,
+      dueAtMs: due ?? null,
+      nowMs: now,
+    };
+  }
+
+  /** Conversations of a partition with an open buffer or an outstanding batch. */
+  async listConversations(partition: number, limit: number): Promise<string[]> {
+    const now = this.clock.now();
+    const out: string[] = [];
+    for (const conv of [...this.conversations.keys()].sort()) {
+      if (out.length >= limit) break;
+      if (this.partition(conv) !== partition) continue;
+      const rec = this.peek(conv, now);
+      if (rec && (rec.open || rec.batch)) out.push(conv);
+    }
+    return out;
+  }
+
+  /** Dead letters of every partition, newest first. */
+  async dlqList(options?: { limit?: number }): Promise<DeadLetter[]> {
+    const limit = options?.limit ?? 100;
+    const all: DeadLetter[] = [];
+    this.partitions.forEach((part, p) => {
+      for (const dead of part.dlq.values()) all.push(this.toDeadLetter(dead, p));
+    });
+    all.sort((a, b) =>
+      b.deadAt.localeCompare(a.deadAt) ||
+      (a.batchId < b.batchId ? 1 : a.batchId > b.batchId ? -1 : 0)
+    );
+    return all.slice(0, Math.max(0, limit));
+  }
+
+  /** One dead letter by batch id, or null. */
+  async dlqGet(batchId: string): Promise<DeadLetter | null> {
+    const found = this.findDead(batchId);
+    return found ? this.toDeadLetter(found.dead, found.partition) : null;
+  }
+
+  /** requeueDeadLetter: the dead batch becomes the conversation's next batch, claimable now. */
+  async dlqRequeue(batchId: string): Promise<{ conversation: string }> {
+    const now = this.clock.now();
+    const found = this.findDead(batchId);
+    if (!found) throw new DeadLetterNotFoundError(batchId);
+    const { dead, partition: p } = found;
+    const conversation = dead.conversation;
+    const rec = this.record(conversation, now);
+    if (rec.batch) throw new ConversationBusyError(conversation, "dlqRequeue");
+    rec.batch = {
+      batchId: dead.batchId,
+      conversation,
+      fence: this.incrFence(rec, now),
+      attempt: 0,
+      reason: "requeue",
+      firstAtMs: dead.firstAtMs,
+      lastAtMs: dead.lastAtMs,
+      count: dead.messages.length,
+      bytes: dead.messages.reduce((sum, e) => sum + byteLength(e), 0),
+      createdAtMs: now,
+      nextAtMs: 0,
+      lastError: "",
+      inFlight: false,
+      entries: [...dead.messages],
+    };
+    const part = this.part(p);
+    part.dlq.delete(batchId);
+    part.due.set(conversation, now);
+    // The open buffer now waits behind the requeued batch: it must not expire meanwhile.
+    if (rec.open) rec.open.expiresAtMs = null;
+    this.emit(p, conversation, "requeued", now, { batchId, fence: String(rec.batch.fence) });
+    return { conversation };
+  }
+
+  /** deleteDeadLetter: drop it for good; false if it was not there. */
+  async dlqDelete(batchId: string): Promise<boolean> {
+    const found = this.findDead(batchId);
+    if (!found) return false;
+    this.part(found.partition).dlq.delete(batchId);
+    return true;
+  }
+
+  /** Totals, the last 7 days, and current sizes. */
+  async stats(): Promise<StatsSnapshot> {
+    const now = this.clock.now();
+    const zero = () =>
+      Object.fromEntries(COUNTER_NAMES.map((c) => [c, 0])) as Record<CounterName, number>;
+    const totals = zero();
+    const today = Math.floor(now / DAY_MS);
+    const days = Array.from({ length: 7 }, (_, i) => ({
+      dayNumber: today - 6 + i,
+      counters: zero(),
+    }));
+    let dlqSize = 0;
+    let inFlight = 0;
+    for (const part of this.partitions) {
+      for (const c of COUNTER_NAMES) {
+        totals[c] += part.stats.get(c) ?? 0;
+        for (const d of days) d.counters[c] += part.daily.get(`${d.dayNumber}:${c}`) ?? 0;
+      }
+      dlqSize += part.dlq.size;
+      inFlight += part.leases.size;
+    }
+    let openBuffers = 0;
+    for (const conv of this.conversations.keys()) {
+      if (this.peek(conv, now)?.open) openBuffers += 1;
+    }
+    return {
+      totals,
+      days: days.map((d) => ({
+        day: toIso(d.dayNumber * DAY_MS).slice(0, 10),
+        counters: d.counters,
+      })),
+      openBuffers,
+      inFlight,
+      dlqSize,
+      nowMs: now,
+    };
+  }
+
+  /** Events after `cursor`, ordered by id; null cursor = start from the current end. */
+  async readEvents(
+    cursor: EventCursor | null,
+    options?: { limit?: number },
+  ): Promise<{ events: BufferEvent[]; cursor: EventCursor }> {
+    const next: EventCursor = {};
+    if (cursor === null) {
+      this.partitions.forEach((part, p) => {
+        next[p] = part.events.at(-1)?.id ?? "0-0";
+      });
+      return { events: [], cursor: next };
+    }
+    const limit = options?.limit ?? 100;
+    const candidates: BufferEvent[] = [];
+    this.partitions.forEach((part, p) => {
+      const after = cursor[p] ?? "0-0";
+      next[p] = after;
+      for (const ev of part.events) {
+        if (compareEventIds(ev.id, after) > 0) candidates.push(ev);
+      }
+    });
+    candidates.sort((a, b) => compareEventIds(a.id, b.id) || a.partition - b.partition);
+    const events = candidates.slice(0, Math.max(0, limit)).map((e) => ({
+      ...e,
+      fields: { ...e.fields },
+    }));
+    for (const ev of events) next[ev.partition] = ev.id;
+    return { events, cursor: next };
+  }
+
+  /** An event from outside the state machine (fallback, lock lost), with its counter. */
+  async recordEvent(
+    conversation: string,
+    type: BufferEventType,
+    fields: Record<string, string>,
+    counter?: CounterName,
+  ): Promise<void> {
+    const now = this.clock.now();
+    this.emit(this.partition(conversation), conversation, type, now, { ...fields }, counter);
+    return;
+  }
+
+  /** Store time. */
+  async now(): Promise<number> {
+    return this.clock.now();
+  }
+
+  /** Always healthy: there is nothing to reach. */
+  async ping(): Promise<void> {
+    return;
+  }
+
+  /** Nothing to release. */
+  async close(): Promise<void> {
+    return;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Internals
+  // ---------------------------------------------------------------------------------------------
+
+  private part(p: number): PartitionState {
+    const part = this.partitions[p];
+    if (!part) throw new RangeError(`partition ${p} out of range 0..${this.partitions.length - 1}`);
+    return part;
+  }
+
+  private partition(conversation: string): number {
+    return partitionOf(conversation, this.settings.partitions);
+  }
+
+  /** The conversation's record with expired keys dropped, or null if it has none. */
+  private peek(conversation: string, now: number): ConversationRecord | null {
+    const rec = this.conversations.get(conversation);
+    if (!rec) return null;
+    this.expire(rec, now);
+    return rec;
+  }
+
+  /** The conversation's record, created if missing. */
+  private record(conversation: string, now: number): ConversationRecord {
+    const found = this.peek(conversation, now);
+    if (found) return found;
+    const rec: ConversationRecord = {
+      seen: new Map(),
+      seenExpiresAtMs: null,
+      open: null,
+      timerExpiresAtMs: null,
+      lock: null,
+      fence: null,
+      batch: null,
+      processed: new Map(),
+    };
+    this.conversations.set(conversation, rec);
+    return rec;
+  }
+
+  /** Simulated key expiry. */
+  private expire(rec: ConversationRecord, now: number): void {
+    if (!alive(rec.seenExpiresAtMs, now)) {
+      rec.seen.clear();
+      rec.seenExpiresAtMs = null;
+    }
+    if (rec.open && !alive(rec.open.expiresAtMs, now)) rec.open = null;
+    if (rec.timerExpiresAtMs !== null && !alive(rec.timerExpiresAtMs, now)) {
+      rec.timerExpiresAtMs = null;
+    }
+    if (rec.lock && !alive(rec.lock.expiresAtMs, now)) rec.lock = null;
+    if (rec.fence && !alive(rec.fence.expiresAtMs, now)) rec.fence = null;
+    for (const [id, exp] of rec.processed) if (!alive(exp, now)) rec.processed.delete(id);
+  }
+
+  /** Forget a conversation whose keys are all gone (Redis would hold no key for it). */
+  private prune(conversation: string, rec: ConversationRecord, now: number): void {
+    this.expire(rec, now);
+    if (
+      rec.seen.size === 0 && !rec.open && rec.timerExpiresAtMs === null && !rec.lock &&
+      !rec.fence && !rec.batch && rec.processed.size === 0
+    ) {
+      this.conversations.delete(conversation);
+    }
+  }
+
+  /** Expired data would otherwise linger in a long `lull dev` session: sweep now and then. */
+  private maybeGc(now: number): void {
+    if (++this.opsSinceGc < 1000) return;
+    this.opsSinceGc = 0;
+    for (const [conv, rec] of this.conversations) this.prune(conv, rec, now);
+  }
+
+  /** INCR fence; PEXPIRE dedupTtlMs. */
+  private incrFence(rec: ConversationRecord, now: number): number {
+    const value = (rec.fence?.value ?? 0) + 1;
+    rec.fence = { value, expiresAtMs: now + this.settings.dedupTtlMs };
+    return value;
+  }
+
+  /** The token check every owner step starts with (LOCK_LOST, then BATCH_NOT_FOUND). */
+  private checkOwner(
+    rec: ConversationRecord,
+    conversation: string,
+    batchId: string,
+    token: string,
+    script: string,
+  ): BatchRecord {
+    if (!rec.lock || rec.lock.token !== token) throw new LockLostError(conversation, script);
+    if (!rec.batch || rec.batch.batchId !== batchId) throw new BatchNotFoundError(batchId, script);
+    return rec.batch;
+  }
+
+  /** DEL batch, batchMessages, lock; ZREM leases. */
+  private dropBatch(rec: ConversationRecord, p: number, conversation: string): void {
+    rec.batch = null;
+    rec.lock = null;
+    this.part(p).leases.delete(conversation);
+  }
+
+  /** After a batch is gone: a waiting buffer gets its TTL back and its due time; else unindex. */
+  private rescheduleOpen(
+    rec: ConversationRecord,
+    p: number,
+    conversation: string,
+    now: number,
+  ): number | null {
+    const part = this.part(p);
+    if (!rec.open) {
+      part.due.delete(conversation);
+      return null;
+    }
+    rec.open.expiresAtMs = now + this.settings.bufferTtlMs;
+    const { flushAtMs } = computeFlush(rec.open.meta, this.settings, now);
+    part.due.set(conversation, flushAtMs);
+    return flushAtMs;
+  }
+
+  private findDead(batchId: string): { dead: DeadRecord; partition: number } | null {
+    for (let p = 0; p < this.partitions.length; p++) {
+      const dead = this.part(p).dlq.get(batchId);
+      if (dead) return { dead, partition: p };
+    }
+    return null;
+  }
+
+  private toDeadLetter(dead: DeadRecord, partition: number): DeadLetter {
+    return {
+      batchId: dead.batchId,
+      conversation: dead.conversation,
+      partition,
+      fence: dead.fence,
+      attempts: dead.attempts,
+      reason: dead.reason,
+      lastError: dead.lastError,
+      firstAt: toIso(dead.firstAtMs),
+      lastAt: toIso(dead.lastAtMs),
+      createdAt: toIso(dead.createdAtMs),
+      deadAt: toIso(dead.deadAtMs),
+      messages: dead.messages.map(decodeEntry),
+    };
+  }
+
+  /** XADD to the partition's capped stream (ids `<ms>-<seq>`, never going back) + counter. */
+  private emit(
+    p: number,
+    conversation: string,
+    type: BufferEventType,
+    now: number,
+    fields: Record<string, string>,
+    counter?: CounterName,
+  ): void {
+    const part = this.part(p);
+    if (now > part.lastEventMs) {
+      part.lastEventMs = now;
+      part.lastEventSeq = 0;
+    } else {
+      part.lastEventSeq += 1;
+    }
+    part.events.push({
+      id: `${part.lastEventMs}-${part.lastEventSeq}`,
+      partition: p,
+      type,
+      at: toIso(now),
+      conversation: maskConversation(conversation, this.settings.logPii),
+      fields,
+    });
+    if (part.events.length > EVENT_STREAM_MAX_LENGTH) {
+      part.events.splice(0, part.events.length - EVENT_STREAM_MAX_LENGTH);
+    }
+    if (counter) this.count(p, counter, 1, now);
+  }
+
+  /** HINCRBY stats and the day's counter; a day's first `ingested` drops the day-8 fields. */
+  private count(p: number, counter: CounterName, by: number, now: number): void {
+    const part = this.part(p);
+    part.stats.set(counter, (part.stats.get(counter) ?? 0) + by);
+    const day = Math.floor(now / DAY_MS);
+    const field = `${day}:${counter}`;
+    if (counter === "ingested" && !part.daily.has(field)) {
+      const stale = `${day - 8}:`;
+      for (const key of [...part.daily.keys()]) if (key.startsWith(stale)) part.daily.delete(key);
+    }
+    part.daily.set(field, (part.daily.get(field) ?? 0) + by);
+  }
+}
+
+/**
+ * A hand-driven {@link Clock} for tests and the model: time moves only on `advance`, and
+ * `sleep` resolves when enough time has been advanced.
+ */
+export class ManualClock implements Clock {
+  private current: number;
+  private sleepers: { until: number; resolve: () => void }[] = [];
+
+  constructor(startMs = Date.UTC(2026, 0, 1)) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  /** Moves time forward and wakes the sleepers that are due. */
+  advance(ms: number): void {
+    this.current += Math.max(0, ms);
+    const due = this.sleepers.filter((s) => s.until <= this.current);
+    this.sleepers = this.sleepers.filter((s) => s.until > this.current);
+    for (const s of due) s.resolve();
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      if (ms <= 0) return resolve();
+      const sleeper = {
+        until: this.current + ms,
+        resolve: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.sleepers.push(sleeper);
+    });
+  }
+}
