@@ -1,0 +1,473 @@
+/**
+ * Admin routes (`/lull/admin/...`) and the Prometheus scrape (`GET /lull/metrics`).
+ *
+ * Everything here needs `Authorization: Bearer <LULL_ADMIN_TOKEN>`, except the dashboard page
+ * itself, which holds no data: its API calls carry the token the operator types in. When
+ * LULL_ADMIN_TOKEN is unset the whole surface answers 404, so an unconfigured deployment does
+ * not even reveal that it exists.
+ *
+ * Conversation keys are PII (phone numbers, chat ids). Responses carry the raw key in
+ * `conversation`, because an operator needs it to act (inspect, force-flush), and a masked
+ * `label` (raw only with LULL_LOG_PII) that the dashboard displays, so a screen share or
+ * screenshot does not leak numbers.
+ */
+import { z } from "zod";
+import {
+  BatchNotFoundError,
+  CircuitOpenError,
+  ConversationBusyError,
+  DeadLetterNotFoundError,
+  LockLostError,
+  LullError,
+  RedisTimeoutError,
+  RedisUnavailableError,
+  ValidationError,
+} from "../core/errors.ts";
+import type { ConversationState, DeadLetter, EventCursor, StatsSnapshot } from "../core/types.ts";
+import { maskConversation } from "../observability/mask.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { createMetrics } from "../observability/metrics.ts";
+import type { AppContext } from "./context.ts";
+import { renderDashboardHtml } from "./dashboard.html.ts";
+import { json, jsonError } from "./respond.ts";
+
+/**
+ * What the admin routes need from the flusher (`src/core/flusher.ts`'s `Flusher` satisfies it).
+ * Results are passed through to the JSON answer as they are.
+ */
+export interface AdminFlusher {
+  /** Flush one conversation now; `force` claims a buffer that is not due yet. */
+  flushConversation(conversation: string, options?: { force?: boolean }): Promise<unknown>;
+  /** One durable sweep over every partition. */
+  flushDue(): Promise<unknown>;
+}
+
+/** Context of the admin routes: the shared services plus the flusher. */
+export type AdminContext = AppContext & {
+  flusher: AdminFlusher;
+  /**
+   * Circuit breakers by name (ServiceContext's `CircuitBreaker`s fit), read for the metrics
+   * state gauge. Optional: omitted means no breaker series.
+   */
+  breakers?: Record<string, { readonly state: string }>;
+};
+
+/** Default and ceiling for `?limit=` on list routes. */
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+/** How many `inspect` calls the buffers listing runs at once (bounded to spare Redis). */
+const INSPECT_CONCURRENCY = 16;
+
+const PREFIX = "/lull/admin";
+
+const flushBodySchema = z.object({
+  conversation: z.string().min(1, "must not be empty").max(1024, "is too long").optional(),
+});
+
+/** A route matched to its handler; the handler answers 405 itself for methods it lacks. */
+interface Route {
+  run: (method: string) => Promise<Response>;
+}
+
+/**
+ * Compares a presented secret with the expected one in constant time. Both are hashed first so
+ * the comparison does not leak the expected length either.
+ */
+export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
+  const enc = new TextEncoder();
+  const [ha, hb] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(a)),
+    crypto.subtle.digest("SHA-256", enc.encode(b)),
+  ]);
+  const va = new Uint8Array(ha);
+  const vb = new Uint8Array(hb);
+  let diff = 0;
+  for (let i = 0; i < va.length; i++) diff |= va[i]! ^ vb[i]!;
+  return diff === 0;
+}
+
+/** null when authorised, else the response to send. */
+async function authorise(req: Request, ctx: AppContext): Promise<Response | null> {
+  const expected = ctx.config.adminToken;
+  if (!expected) return jsonError(404, "not_found", "not found");
+  const header = req.headers.get("authorization") ?? "";
+  const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+  const presented = match?.[1]?.trim() ?? "";
+  if (presented === "" || !(await timingSafeEqualStrings(presented, expected))) {
+    return jsonError(401, "unauthorized", "a valid admin bearer token is required", undefined, {
+      "www-authenticate": 'Bearer realm="lull-admin"',
+    });
+  }
+  return null;
+}
+
+function methodNotAllowed(allow: string[]): Response {
+  return jsonError(405, "method_not_allowed", `use ${allow.join(", ")}`, undefined, {
+    allow: allow.join(", "),
+  });
+}
+
+/** Parses `?limit=`: a whole number 1..MAX_LIMIT. */
+function parseLimit(url: URL): number {
+  const raw = url.searchParams.get("limit");
+  if (raw === null || raw === "") return DEFAULT_LIMIT;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
+    throw new ValidationError(`limit must be a whole number from 1 to ${MAX_LIMIT}`, [
+      { path: ["limit"], message: `must be a whole number from 1 to ${MAX_LIMIT}` },
+    ]);
+  }
+  return n;
+}
+
+function toBase64Url(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): string {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  return new TextDecoder("utf-8", { fatal: true }).decode(
+    Uint8Array.from(bin, (c) => c.charCodeAt(0)),
+  );
+}
+
+/** Event cursors travel as base64url JSON so clients can treat them as opaque strings. */
+export function encodeEventCursor(cursor: EventCursor): string {
+  return toBase64Url(JSON.stringify(cursor));
+}
+
+/** Inverse of {@link encodeEventCursor}; throws {@link ValidationError} on anything malformed. */
+export function decodeEventCursor(text: string): EventCursor {
+  const bad = () =>
+    new ValidationError("cursor is not a cursor this server handed out", [
+      { path: ["cursor"], message: "must be the opaque cursor from a previous events answer" },
+    ]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fromBase64Url(text));
+  } catch {
+    throw bad();
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw bad();
+  const out: EventCursor = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (!/^\d+$/.test(k) || typeof v !== "string" || !/^\d+-\d+$/.test(v)) throw bad();
+    out[Number(k)] = v;
+  }
+  return out;
+}
+
+function label(ctx: AppContext, conversation: string): string {
+  return maskConversation(conversation, ctx.config.logPii);
+}
+
+const iso = (ms: number | null | undefined) => (ms == null ? null : new Date(ms).toISOString());
+
+/** One row of the buffers listing: what an operator scans for (sizes, age, due-in, attempts). */
+function bufferRow(ctx: AppContext, s: ConversationState) {
+  const now = s.nowMs;
+  const dueAtMs = s.dueAtMs ?? (s.batch ? s.batch.nextAttemptAtMs : null) ??
+    s.buffer?.flushAtMs ?? null;
+  const firstAtMs = s.buffer ? Date.parse(s.buffer.firstAt) : null;
+  return {
+    conversation: s.conversation,
+    label: label(ctx, s.conversation),
+    partition: s.partition,
+    size: s.buffer?.size ?? 0,
+    bytes: s.buffer?.bytes ?? 0,
+    firstAt: s.buffer?.firstAt ?? null,
+    lastAt: s.buffer?.lastAt ?? null,
+    ageMs: firstAtMs === null || Number.isNaN(firstAtMs) ? null : Math.max(0, now - firstAtMs),
+    flushAt: iso(s.buffer?.flushAtMs),
+    dueAt: iso(dueAtMs),
+    /** Negative: overdue (the next sweep takes it). */
+    dueInMs: dueAtMs === null ? null : dueAtMs - now,
+    attempts: s.batch?.attempt ?? 0,
+    batch: s.batch
+      ? {
+        batchId: s.batch.batchId,
+        fence: s.batch.fence,
+        attempt: s.batch.attempt,
+        reason: s.batch.reason,
+        size: s.batch.size,
+        inFlight: s.batch.inFlight,
+        nextAttemptAt: iso(s.batch.nextAttemptAtMs),
+        lastError: s.batch.lastError,
+      }
+      : null,
+  };
+}
+
+/** A DLQ entry without its messages (the list view). */
+function deadLetterSummary(ctx: AppContext, d: DeadLetter) {
+  const { messages, ...rest } = d;
+  return { ...rest, label: label(ctx, d.conversation), size: messages.length };
+}
+
+async function listBuffers(ctx: AppContext, limit: number) {
+  const partitions = Array.from({ length: ctx.config.partitions }, (_, p) => p);
+  const perPartition = await Promise.all(
+    partitions.map((p) => ctx.store.listConversations(p, limit)),
+  );
+  const all = perPartition.flat();
+  const truncated = all.length > limit;
+  const chosen = all.slice(0, limit);
+  const states: ConversationState[] = [];
+  for (let i = 0; i < chosen.length; i += INSPECT_CONCURRENCY) {
+    const chunk = chosen.slice(i, i + INSPECT_CONCURRENCY);
+    states.push(...await Promise.all(chunk.map((c) => ctx.store.inspect(c))));
+  }
+  const rows = states
+    .filter((s) => s.buffer !== null || s.batch !== null)
+    .map((s) => bufferRow(ctx, s))
+    // Soonest action first; rows with nothing scheduled last.
+    .sort((a, b) => (a.dueInMs ?? Infinity) - (b.dueInMs ?? Infinity));
+  const nowMs = states[0]?.nowMs ?? await ctx.store.now();
+  return { buffers: rows, count: rows.length, truncated, nowMs, now: iso(nowMs) };
+}
+
+async function readJsonBody(req: Request, maxBytes: number): Promise<unknown> {
+  const text = await req.text();
+  if (new TextEncoder().encode(text).length > maxBytes) {
+    throw new LullError("payload_too_large", `body exceeds ${maxBytes} bytes`);
+  }
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError("body is not valid JSON");
+  }
+}
+
+/** Maps thrown errors to the JSON error shape. */
+function errorResponse(ctx: AppContext, err: unknown): Response {
+  if (err instanceof ValidationError) {
+    return jsonError(400, err.code, err.message, err.issues.length ? err.issues : undefined);
+  }
+  if (err instanceof DeadLetterNotFoundError) return jsonError(404, err.code, err.message);
+  if (err instanceof ConversationBusyError) return jsonError(409, err.code, err.message);
+  if (err instanceof LockLostError || err instanceof BatchNotFoundError) {
+    return jsonError(409, err.code, err.message);
+  }
+  if (
+    err instanceof RedisUnavailableError || err instanceof RedisTimeoutError ||
+    err instanceof CircuitOpenError
+  ) {
+    return jsonError(503, err.code, err.message, undefined, { "retry-after": "5" });
+  }
+  if (err instanceof LullError && err.code === "payload_too_large") {
+    return jsonError(413, err.code, err.message);
+  }
+  ctx.logger.error("admin route failed", {
+    error: err instanceof Error ? err.message : String(err),
+    code: err instanceof LullError ? err.code : undefined,
+  });
+  return jsonError(500, "internal_error", "the admin request failed; see the function logs");
+}
+
+function dashboardResponse(): Response {
+  const nonce = crypto.randomUUID().replace(/-/g, "");
+  return new Response(renderDashboardHtml(nonce), {
+    status: 200,
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      "referrer-policy": "no-referrer",
+      "x-content-type-options": "nosniff",
+      "content-security-policy": [
+        "default-src 'none'",
+        `script-src 'nonce-${nonce}'`,
+        `style-src 'nonce-${nonce}'`,
+        "connect-src 'self'",
+        "img-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+      ].join("; "),
+    },
+  });
+}
+
+/** Finds the route for `sub` (the path after `/lull/admin`), or null. */
+function route(req: Request, sub: string, ctx: AdminContext): Route | null {
+  const url = new URL(req.url);
+  const segs = sub.split("/").filter((s) => s !== "");
+  const get = (run: () => Promise<Response>): Route => ({
+    run: (m) => (m === "GET" || m === "HEAD" ? run() : Promise.resolve(methodNotAllowed(["GET"]))),
+  });
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw new ValidationError("path segment is not valid percent-encoding");
+    }
+  };
+
+  if (segs.length === 1 && segs[0] === "buffers") {
+    return get(async () => json(200, await listBuffers(ctx, parseLimit(url))));
+  }
+  if (segs.length === 2 && segs[0] === "conversations") {
+    return get(async () => {
+      const state = await ctx.store.inspect(decode(segs[1]!));
+      return json(200, { ...state, label: label(ctx, state.conversation) });
+    });
+  }
+  if (segs.length === 1 && segs[0] === "dlq") {
+    return get(async () => {
+      const list = await ctx.store.dlqList({ limit: parseLimit(url) });
+      return json(200, {
+        deadLetters: list.map((d) => deadLetterSummary(ctx, d)),
+        count: list.length,
+      });
+    });
+  }
+  if (segs.length === 2 && segs[0] === "dlq") {
+    const batchId = decode(segs[1]!);
+    return {
+      run: async (m) => {
+        if (m === "GET" || m === "HEAD") {
+          const d = await ctx.store.dlqGet(batchId);
+          if (!d) throw new DeadLetterNotFoundError(batchId);
+          return json(200, { ...d, label: label(ctx, d.conversation) });
+        }
+        if (m === "DELETE") {
+          if (!(await ctx.store.dlqDelete(batchId))) throw new DeadLetterNotFoundError(batchId);
+          ctx.logger.info("dead letter deleted by admin", { batchId });
+          return json(200, { deleted: true, batchId });
+        }
+        return methodNotAllowed(["GET", "DELETE"]);
+      },
+    };
+  }
+  if (segs.length === 3 && segs[0] === "dlq" && segs[2] === "requeue") {
+    const batchId = decode(segs[1]!);
+    return {
+      run: async (m) => {
+        if (m !== "POST") return methodNotAllowed(["POST"]);
+        const { conversation } = await ctx.store.dlqRequeue(batchId);
+        ctx.logger.info("dead letter requeued by admin", {
+          batchId,
+          conversation: label(ctx, conversation),
+        });
+        return json(200, {
+          requeued: true,
+          batchId,
+          conversation,
+          label: label(ctx, conversation),
+        });
+      },
+    };
+  }
+  if (segs.length === 1 && segs[0] === "flush") {
+    return {
+      run: async (m) => {
+        if (m !== "POST") return methodNotAllowed(["POST"]);
+        const raw = await readJsonBody(req, ctx.config.maxBodyBytes);
+        const parsed = flushBodySchema.safeParse(raw ?? {});
+        if (!parsed.success) {
+          throw new ValidationError(
+            'body must be empty or { "conversation": "..." }',
+            parsed.error.issues.map((i) => ({
+              path: i.path.filter((p): p is string | number => typeof p !== "symbol"),
+              message: i.message,
+            })),
+          );
+        }
+        const conversation = parsed.data.conversation;
+        if (conversation !== undefined) {
+          const outcome = await ctx.flusher.flushConversation(conversation, { force: true });
+          return json(200, { conversation, label: label(ctx, conversation), outcome });
+        }
+        return json(200, { sweep: await ctx.flusher.flushDue() });
+      },
+    };
+  }
+  if (segs.length === 1 && segs[0] === "stats") {
+    return get(async () => json(200, await ctx.store.stats()));
+  }
+  if (segs.length === 1 && segs[0] === "events") {
+    return get(async () => {
+      const raw = url.searchParams.get("cursor");
+      const cursor = raw === null || raw === "" ? null : decodeEventCursor(raw);
+      const limit = parseLimit(url);
+      const { events, cursor: next } = await ctx.store.readEvents(cursor, { limit });
+      return json(200, { events, cursor: encodeEventCursor(next) });
+    });
+  }
+  return null;
+}
+
+/**
+ * Handles a request under `/lull/admin` (`path` without any `/functions/v1` prefix, e.g.
+ * `/lull/admin/dlq`). See DESIGN.md and the route list in this file.
+ */
+export async function handleAdmin(
+  req: Request,
+  path: string,
+  ctx: AdminContext,
+): Promise<Response> {
+  const method = req.method.toUpperCase();
+  const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
+  if (trimmed !== PREFIX && !trimmed.startsWith(PREFIX + "/")) {
+    return jsonError(404, "not_found", "not found");
+  }
+  const sub = trimmed.slice(PREFIX.length);
+
+  if (sub === "" || sub === "/dashboard") {
+    // Not exposed at all without a token: same 404 as the API.
+    if (!ctx.config.adminToken) return jsonError(404, "not_found", "not found");
+    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(["GET"]);
+    return dashboardResponse();
+  }
+
+  const denied = await authorise(req, ctx);
+  if (denied) return denied;
+
+  try {
+    const r = route(req, sub, ctx);
+    if (!r) return jsonError(404, "not_found", `no admin route ${trimmed}`);
+    return await r.run(method);
+  } catch (err) {
+    return errorResponse(ctx, err);
+  }
+}
+
+function isRenderable(m: AppContext["metrics"]): m is Metrics {
+  return typeof (m as Partial<Metrics>).render === "function";
+}
+
+/**
+ * `GET /lull/metrics`: this isolate's metrics plus the store's deployment-wide gauges, as
+ * Prometheus text. A store outage does not fail the scrape: the store gauges are left out and
+ * `lull_store_up` reads 0, which is itself the signal to alert on.
+ */
+export async function handleMetrics(req: Request, ctx: AdminContext): Promise<Response> {
+  const denied = await authorise(req, ctx);
+  if (denied) return denied;
+  const method = req.method.toUpperCase();
+  if (method !== "GET" && method !== "HEAD") return methodNotAllowed(["GET"]);
+
+  let stats: StatsSnapshot | undefined;
+  try {
+    stats = await ctx.store.stats();
+  } catch (err) {
+    ctx.logger.warn("metrics: store stats unavailable", {
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+  const breakers: Record<string, string> = {};
+  for (const [name, breaker] of Object.entries(ctx.breakers ?? {})) breakers[name] = breaker.state;
+  // A context built with a plain sink still gets the store gauges.
+  const metrics = isRenderable(ctx.metrics) ? ctx.metrics : createMetrics();
+  return new Response(metrics.render({ stats, breakers }), {
+    status: 200,
+    headers: {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+      "cache-control": "no-store",
+    },
+  });
+}

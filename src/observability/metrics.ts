@@ -1,0 +1,282 @@
+/**
+ * In-process metrics rendered as Prometheus text exposition (format 0.0.4) for
+ * `GET /lull/metrics`.
+ *
+ * Two sources meet here: what this isolate counted itself (HTTP requests, deliveries, delivery
+ * durations: a {@link MetricsSink}) and what the store knows for the whole deployment (open
+ * buffers, in-flight batches, DLQ size, counter totals from {@link StatsSnapshot}), passed in at
+ * render time because only the store can answer it. Edge isolates are short-lived, so the
+ * in-process counters restart at zero; Prometheus' `rate()` handles those resets, and the store
+ * totals give the durable picture.
+ */
+import type { MetricsSink } from "../http/context.ts";
+import type { CounterName, StatsSnapshot } from "../core/types.ts";
+
+/**
+ * Metric names lull records, with their help text. A name not listed here still works (it gets a
+ * generic help line); listing it documents it for operators.
+ */
+export const METRIC_HELP: Readonly<Record<string, string>> = {
+  lull_http_requests_total: "HTTP requests handled, by route and status.",
+  lull_messages_accepted_total: "Inbound messages answered 2xx, by provider.",
+  lull_messages_duplicate_total: "Redelivered inbound messages recognised as duplicates.",
+  lull_deliveries_total: "Batch deliveries to the processor, by outcome.",
+  lull_delivery_duration_ms: "Time one delivery to the processor took, in milliseconds.",
+  lull_flush_runs_total: "Flush runs (timer or sweep), by trigger.",
+  lull_fallback_total: "Messages delivered directly because Redis was unavailable.",
+  lull_alerts_total: "Alerts sent to the webhook, by kind.",
+};
+
+/**
+ * Histogram bucket upper bounds in milliseconds. They span a fast in-region processor (a few
+ * ms) up to the default 10 s delivery timeout, so timeouts land in the last finite bucket.
+ */
+export const DURATION_BUCKETS_MS: readonly number[] = [
+  5,
+  10,
+  25,
+  50,
+  100,
+  250,
+  500,
+  1000,
+  2500,
+  5000,
+  10000,
+  30000,
+];
+
+/** Store counter names in a stable order (the output must not reorder between scrapes). */
+const STORE_COUNTERS: readonly CounterName[] = [
+  "ingested",
+  "duplicates",
+  "batches",
+  "batch_messages",
+  "retries",
+  "dead",
+  "superseded",
+  "reaped",
+  "fallbacks",
+];
+
+/** Breaker states always emitted, so a dashboard can graph each one as a 0/1 series. */
+const BREAKER_STATES: readonly string[] = ["closed", "half_open", "open"];
+
+/** Extra, scrape-time data for {@link Metrics.render}. */
+export interface RenderExtra {
+  /** The store's view of the whole deployment; omitted when the store could not be read. */
+  stats?: StatsSnapshot;
+  /** Circuit breaker name -> state (`closed`, `half_open`, `open`). */
+  breakers?: Record<string, string>;
+  /**
+   * Whether the store answered the stats read. Rendered as `lull_store_up`; defaults to
+   * whether `stats` was given.
+   */
+  storeUp?: boolean;
+}
+
+/** A metrics sink that can also render itself. */
+export interface Metrics extends MetricsSink {
+  /** Prometheus text exposition of everything recorded plus `extra`. */
+  render(extra?: RenderExtra): string;
+}
+
+type Labels = Record<string, string>;
+
+interface CounterSeries {
+  labels: Labels;
+  value: number;
+}
+
+interface HistogramSeries {
+  labels: Labels;
+  /** Cumulative counts are computed at render time; these are per-bucket counts. */
+  bucketCounts: number[];
+  sum: number;
+  count: number;
+}
+
+/** Metric names must match `[a-zA-Z_:][a-zA-Z0-9_:]*`; anything else becomes `_`. */
+export function sanitizeMetricName(name: string): string {
+  const cleaned = name.replace(/[^a-zA-Z0-9_:]/g, "_");
+  return /^[a-zA-Z_:]/.test(cleaned) ? cleaned : "_" + cleaned;
+}
+
+/** Label names must match `[a-zA-Z_][a-zA-Z0-9_]*` and must not start with `__` (reserved). */
+function sanitizeLabelName(name: string): string {
+  let cleaned = name.replace(/[^a-zA-Z0-9_]/g, "_");
+  if (!/^[a-zA-Z_]/.test(cleaned)) cleaned = "_" + cleaned;
+  return cleaned.startsWith("__") ? "l" + cleaned : cleaned;
+}
+
+/** Escapes a label value: backslash, double quote and line feed, per the exposition format. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/** HELP text escapes backslash and line feed (quotes are legal there). */
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+function normaliseLabels(labels: Labels | undefined): Labels {
+  const out: Labels = {};
+  if (!labels) return out;
+  for (const [k, v] of Object.entries(labels)) out[sanitizeLabelName(k)] = String(v);
+  return out;
+}
+
+/** A stable identity for one label set (sorted, so key order at the call site does not matter). */
+function labelKey(labels: Labels): string {
+  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+}
+
+function renderLabels(labels: Labels, extra?: [string, string]): string {
+  const pairs = Object.keys(labels).sort().map((k) => `${k}="${escapeLabelValue(labels[k]!)}"`);
+  if (extra) pairs.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
+  return pairs.length === 0 ? "" : `{${pairs.join(",")}}`;
+}
+
+/** Formats a sample value: Prometheus spells infinities `+Inf`/`-Inf` and NaN `NaN`. */
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+function helpFor(name: string, fallback: string): string {
+  return METRIC_HELP[name] ?? fallback;
+}
+
+/**
+ * Creates an in-process metrics registry.
+ *
+ * `inc(name)` records a counter; the rendered name always ends in `_total` (appended when the
+ * caller left it off). `observe(name, value)` records a histogram with
+ * {@link DURATION_BUCKETS_MS}; values are whatever unit the name says (lull uses `_ms`).
+ * Never throws: bad names and labels are sanitised, non-finite values ignored, because a
+ * metrics call must not break the request it is measuring.
+ */
+export function createMetrics(): Metrics {
+  const counters = new Map<string, Map<string, CounterSeries>>();
+  const histograms = new Map<string, Map<string, HistogramSeries>>();
+
+  const counterName = (name: string) => {
+    const n = sanitizeMetricName(name);
+    return n.endsWith("_total") ? n : n + "_total";
+  };
+
+  return {
+    inc(name, labels, by = 1) {
+      if (!Number.isFinite(by) || by < 0) return; // counters only go up
+      const family = counterName(name);
+      const norm = normaliseLabels(labels);
+      const key = labelKey(norm);
+      let series = counters.get(family);
+      if (!series) counters.set(family, series = new Map());
+      const s = series.get(key);
+      if (s) s.value += by;
+      else series.set(key, { labels: norm, value: by });
+    },
+
+    observe(name, value, labels) {
+      if (!Number.isFinite(value)) return;
+      const family = sanitizeMetricName(name);
+      const norm = normaliseLabels(labels);
+      const key = labelKey(norm);
+      let series = histograms.get(family);
+      if (!series) histograms.set(family, series = new Map());
+      let s = series.get(key);
+      if (!s) {
+        s = { labels: norm, bucketCounts: DURATION_BUCKETS_MS.map(() => 0), sum: 0, count: 0 };
+        series.set(key, s);
+      }
+      const idx = DURATION_BUCKETS_MS.findIndex((le) => value <= le);
+      if (idx >= 0) s.bucketCounts[idx]! += 1;
+      s.sum += value;
+      s.count += 1;
+    },
+
+    render(extra = {}) {
+      const lines: string[] = [];
+      const family = (name: string, type: string, help: string) => {
+        lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+      };
+
+      for (const name of [...counters.keys()].sort()) {
+        family(name, "counter", helpFor(name, "Counter recorded by this isolate."));
+        for (const s of counters.get(name)!.values()) {
+          lines.push(`${name}${renderLabels(s.labels)} ${formatValue(s.value)}`);
+        }
+      }
+
+      for (const name of [...histograms.keys()].sort()) {
+        family(name, "histogram", helpFor(name, "Histogram recorded by this isolate."));
+        for (const s of histograms.get(name)!.values()) {
+          let cumulative = 0;
+          DURATION_BUCKETS_MS.forEach((le, i) => {
+            cumulative += s.bucketCounts[i]!;
+            lines.push(`${name}_bucket${renderLabels(s.labels, ["le", String(le)])} ${cumulative}`);
+          });
+          lines.push(`${name}_bucket${renderLabels(s.labels, ["le", "+Inf"])} ${s.count}`);
+          lines.push(`${name}_sum${renderLabels(s.labels)} ${formatValue(s.sum)}`);
+          lines.push(`${name}_count${renderLabels(s.labels)} ${s.count}`);
+        }
+      }
+
+      const storeUp = extra.storeUp ?? extra.stats !== undefined;
+      family("lull_store_up", "gauge", "1 if the store answered the stats read of this scrape.");
+      lines.push(`lull_store_up ${storeUp ? 1 : 0}`);
+
+      const stats = extra.stats;
+      if (stats) {
+        family("lull_open_buffers", "gauge", "Conversations with an open (unclaimed) buffer.");
+        lines.push(`lull_open_buffers ${formatValue(stats.openBuffers)}`);
+        family(
+          "lull_in_flight_batches",
+          "gauge",
+          "Batches claimed and being delivered, or awaiting retry.",
+        );
+        lines.push(`lull_in_flight_batches ${formatValue(stats.inFlight)}`);
+        family("lull_dlq_size", "gauge", "Batches in the dead-letter queue.");
+        lines.push(`lull_dlq_size ${formatValue(stats.dlqSize)}`);
+        family(
+          "lull_store_counter_total",
+          "counter",
+          "Deployment-wide counter totals kept in the store (all isolates), by counter.",
+        );
+        for (const c of STORE_COUNTERS) {
+          const v = stats.totals[c] ?? 0;
+          lines.push(`lull_store_counter_total${renderLabels({ counter: c })} ${formatValue(v)}`);
+        }
+      }
+
+      const breakers = extra.breakers ?? {};
+      const names = Object.keys(breakers).sort();
+      if (names.length > 0) {
+        family(
+          "lull_circuit_breaker_state",
+          "gauge",
+          "Circuit breaker state: 1 for the current state of each breaker, 0 for the others.",
+        );
+        for (const breaker of names) {
+          const current = breakers[breaker]!;
+          const states = BREAKER_STATES.includes(current)
+            ? BREAKER_STATES
+            : [...BREAKER_STATES, current];
+          for (const state of states) {
+            const value = state === current ? 1 : 0;
+            lines.push(
+              `lull_circuit_breaker_state${
+                renderLabels({ breaker: breaker, state: state })
+              } ${value}`,
+            );
+          }
+        }
+      }
+
+      return lines.join("\n") + "\n";
+    },
+  };
+}
