@@ -1,0 +1,105 @@
+--[[
+  appendMessage: dedup by provider message id, buffer the entry, update the open buffer's meta
+  and the due index, arm the timer marker, write the event and counters. One round trip.
+
+  KEYS[1]  seen       ZSET provider message id -> first seen ms
+  KEYS[2]  buffer     LIST open buffer entries
+  KEYS[3]  meta       HASH firstAt, lastAt, count, bytes of the open buffer
+  KEYS[4]  timer      STRING in-isolate timer marker
+  KEYS[5]  batch      HASH outstanding batch (exists: buffer waits behind it)
+  KEYS[6]  due        ZSET partition due index
+  KEYS[7]  events     STREAM partition events
+  KEYS[8]  stats      HASH partition counters
+  KEYS[9]  daily      HASH partition day counters
+
+  ARGV[1]  conversation   raw conversation key (due index member)
+  ARGV[2]  label          conversation as events show it (masked unless logPii)
+  ARGV[3]  messageId      provider message id
+  ARGV[4]  messageJson    encoded message (entry = now .. '|' .. messageJson)
+  ARGV[5]  windowMs       quiet window, ms
+  ARGV[6]  graceMs        grace re-check, ms
+  ARGV[7]  maxWaitMs      cap from the first message, ms
+  ARGV[8]  maxMessages    early flush by count
+  ARGV[9]  maxBytes       early flush by bytes
+  ARGV[10] bufferTtlMs    buffer/meta TTL, ms
+  ARGV[11] timerTtlMs     timer marker TTL, ms
+  ARGV[12] dedupTtlMs     message id memory, ms
+
+  Returns
+    {'appended', size, flushAtMs, nowMs, armTimer (1|0)}
+    {'duplicate', size, flushAtMs (0 = no open buffer), nowMs, 0}
+]]
+local seenKey = KEYS[1] -- ZSET id -> first seen ms
+local bufferKey = KEYS[2] -- LIST open buffer
+local metaKey = KEYS[3] -- HASH open buffer meta
+local timerKey = KEYS[4] -- STRING timer marker
+local batchKey = KEYS[5] -- HASH outstanding batch
+local dueKey = KEYS[6] -- ZSET due index
+local eventsKey = KEYS[7] -- STREAM events
+local statsKey = KEYS[8] -- HASH counters
+local dailyKey = KEYS[9] -- HASH day counters
+
+local conversation = ARGV[1] -- raw conversation key
+local label = ARGV[2] -- masked conversation label
+local messageId = ARGV[3] -- provider message id
+local messageJson = ARGV[4] -- encoded message
+local windowMs = tonumber(ARGV[5]) -- ms
+local graceMs = tonumber(ARGV[6]) -- ms
+local maxWaitMs = tonumber(ARGV[7]) -- ms
+local maxMessages = tonumber(ARGV[8]) -- count
+local maxBytes = tonumber(ARGV[9]) -- bytes
+local bufferTtlMs = tonumber(ARGV[10]) -- ms
+local timerTtlMs = tonumber(ARGV[11]) -- ms
+local dedupTtlMs = tonumber(ARGV[12]) -- ms
+
+--- @include "now"
+--- @include "flush"
+--- @include "events"
+
+local now = nowMs()
+
+redis.call('ZREMRANGEBYSCORE', seenKey, '-inf', now - dedupTtlMs)
+if redis.call('ZSCORE', seenKey, messageId) then
+  local meta = readMeta(metaKey)
+  local size, flushAt = 0, 0
+  if meta then
+    size = meta.count
+    flushAt = computeFlush(meta, meta.lastAt, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
+  end
+  emitEvent(eventsKey, 'duplicate', label, now, 'id', messageId)
+  countEvent(statsKey, dailyKey, now, 'duplicates', 1)
+  return {'duplicate', size, flushAt, now, 0}
+end
+
+redis.call('ZADD', seenKey, now, messageId)
+redis.call('PEXPIRE', seenKey, dedupTtlMs)
+
+local entry = string.format('%d', now) .. '|' .. messageJson
+redis.call('RPUSH', bufferKey, entry)
+redis.call('HSETNX', metaKey, 'firstAt', now)
+redis.call('HSET', metaKey, 'lastAt', now)
+local meta = {
+  firstAt = tonumber(redis.call('HGET', metaKey, 'firstAt')),
+  lastAt = now,
+  count = redis.call('HINCRBY', metaKey, 'count', 1),
+  bytes = redis.call('HINCRBY', metaKey, 'bytes', #entry)
+}
+local flushAt = computeFlush(meta, now, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
+
+if redis.call('EXISTS', batchKey) == 1 then
+  -- Queued behind an outstanding batch: must not expire, and ack/fail/release/reap
+  -- reschedule the due index when the batch is gone.
+  redis.call('PERSIST', bufferKey)
+  redis.call('PERSIST', metaKey)
+else
+  redis.call('PEXPIRE', bufferKey, bufferTtlMs)
+  redis.call('PEXPIRE', metaKey, bufferTtlMs)
+  redis.call('ZADD', dueKey, flushAt, conversation)
+end
+
+local armTimer = 0
+if redis.call('SET', timerKey, '1', 'NX', 'PX', timerTtlMs) then armTimer = 1 end
+
+emitEvent(eventsKey, 'appended', label, now, 'id', messageId, 'size', meta.count)
+countEvent(statsKey, dailyKey, now, 'ingested', 1)
+return {'appended', meta.count, flushAt, now, armTimer}

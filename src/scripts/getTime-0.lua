@@ -1,0 +1,10 @@
+--[[
+  getTime: the store's clock.
+
+  Returns
+    nowMs
+]]
+
+--- @include "now"
+
+return nowMs()

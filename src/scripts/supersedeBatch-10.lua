@@ -1,0 +1,92 @@
+--[[
+  supersedeBatch: the processor answered 425 (newer messages pending). Put the batch's entries
+  back in front of the open buffer's, order kept, so they flush together; no attempt counted.
+  The old batchId is gone; the merged buffer becomes a new batch at its next claim.
+
+  KEYS[1]  lock           STRING flush lock token
+  KEYS[2]  batch          HASH outstanding batch
+  KEYS[3]  batchMessages  LIST outstanding batch entries
+  KEYS[4]  meta           HASH open buffer meta
+  KEYS[5]  buffer         LIST open buffer entries
+  KEYS[6]  due            ZSET partition due index
+  KEYS[7]  leases         ZSET partition lease expiries
+  KEYS[8]  events         STREAM partition events
+  KEYS[9]  stats          HASH partition counters
+  KEYS[10] daily          HASH partition day counters
+
+  ARGV[1]  conversation  raw conversation key
+  ARGV[2]  label         masked conversation label for events
+  ARGV[3]  batchId       batch held
+  ARGV[4]  token         lock token from the claim
+  ARGV[5]  bufferTtlMs   open buffer TTL, ms
+  ARGV[6]  windowMs      ms
+  ARGV[7]  graceMs       ms
+  ARGV[8]  maxWaitMs     ms
+  ARGV[9]  maxMessages   count
+  ARGV[10] maxBytes      bytes
+
+  Returns
+    {'merged', size, flushAtMs, nowMs}
+    {'nothing_newer', 0, 0, nowMs}   no open buffer; state unchanged (caller then fails)
+    -1 LOCK_LOST        lock missing or held by another token
+    -2 BATCH_NOT_FOUND  batchId is not the conversation's current batch
+]]
+local lockKey = KEYS[1] -- STRING lock token
+local batchKey = KEYS[2] -- HASH batch
+local batchMessagesKey = KEYS[3] -- LIST batch entries
+local metaKey = KEYS[4] -- HASH open buffer meta
+local bufferKey = KEYS[5] -- LIST open buffer
+local dueKey = KEYS[6] -- ZSET due index
+local leasesKey = KEYS[7] -- ZSET leases
+local eventsKey = KEYS[8] -- STREAM events
+local statsKey = KEYS[9] -- HASH counters
+local dailyKey = KEYS[10] -- HASH day counters
+
+local conversation = ARGV[1] -- raw conversation key
+local label = ARGV[2] -- masked label
+local batchId = ARGV[3] -- batch id
+local token = ARGV[4] -- lock token
+local bufferTtlMs = tonumber(ARGV[5]) -- ms
+local windowMs = tonumber(ARGV[6]) -- ms
+local graceMs = tonumber(ARGV[7]) -- ms
+local maxWaitMs = tonumber(ARGV[8]) -- ms
+local maxMessages = tonumber(ARGV[9]) -- count
+local maxBytes = tonumber(ARGV[10]) -- bytes
+
+--- @include "now"
+--- @include "flush"
+--- @include "events"
+--- @include "lock"
+
+local owner = checkOwner(lockKey, batchKey, token, batchId)
+if owner ~= 0 then return owner end
+local now = nowMs()
+
+local meta = readMeta(metaKey)
+if not meta then return {'nothing_newer', 0, 0, now} end
+
+-- batchMessages ++ buffer, then the result becomes the buffer. Pushed in chunks because
+-- unpack() of a very long list would overflow the Lua stack.
+local newer = redis.call('LRANGE', bufferKey, 0, -1)
+local chunk = 1000
+for i = 1, #newer, chunk do
+  redis.call('RPUSH', batchMessagesKey, unpack(newer, i, math.min(i + chunk - 1, #newer)))
+end
+redis.call('RENAME', batchMessagesKey, bufferKey)
+
+local b = redis.call('HMGET', batchKey, 'firstAt', 'count', 'bytes')
+meta.firstAt = tonumber(b[1]) or meta.firstAt
+meta.count = meta.count + (tonumber(b[2]) or 0)
+meta.bytes = meta.bytes + (tonumber(b[3]) or 0)
+redis.call('HSET', metaKey, 'firstAt', meta.firstAt, 'count', meta.count, 'bytes', meta.bytes)
+
+redis.call('DEL', batchKey, lockKey)
+redis.call('ZREM', leasesKey, conversation)
+redis.call('PEXPIRE', bufferKey, bufferTtlMs)
+redis.call('PEXPIRE', metaKey, bufferTtlMs)
+local flushAt = computeFlush(meta, now, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
+redis.call('ZADD', dueKey, flushAt, conversation)
+
+emitEvent(eventsKey, 'superseded', label, now, 'batchId', batchId, 'size', meta.count)
+countEvent(statsKey, dailyKey, now, 'superseded', 1)
+return {'merged', meta.count, flushAt, now}

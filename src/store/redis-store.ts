@@ -1,0 +1,638 @@
+/**
+ * The Redis implementation of {@link BufferStore}: every method is one Lua script per atomic
+ * step of docs/state-machine.md, run through {@link runScript}. Keys come from {@link Keys}
+ * (one hash slot per script); times are Redis `TIME`; conversation labels in events are masked
+ * here unless logPii.
+ */
+import { randomHex } from "../core/clock.ts";
+import type { BufferSettings } from "../core/config.ts";
+import { Keys } from "../core/keys.ts";
+import type {
+  AckResult,
+  AppendResult,
+  BufferEvent,
+  BufferEventType,
+  BufferStore,
+  ClaimResult,
+  ConversationState,
+  CounterName,
+  DeadLetter,
+  EventCursor,
+  FailOptions,
+  FailResult,
+  FlushReason,
+  InboundMessage,
+  StatsSnapshot,
+  SupersedeResult,
+} from "../core/types.ts";
+import { DeadLetterNotFoundError } from "../core/errors.ts";
+import { maskConversation } from "../observability/mask.ts";
+import type { RedisClient } from "../redis/redis-client.ts";
+import { runScript, type ScriptContext } from "../redis/run-script.ts";
+import { type LuaScript, scripts } from "../scripts/generated.ts";
+import {
+  buildBatch,
+  computeFlush,
+  decodeEntry,
+  encodeMessage,
+  newBatchId,
+  toIso,
+} from "./codec.ts";
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  client: RedisClient;
+  settings: BufferSettings;
+  /**
+   * Source of lock tokens and batch-id randomness (tests inject a deterministic one).
+   * @default 16 random bytes as hex
+   */
+  random?: () => string;
+}
+
+const COUNTERS: CounterName[] = [
+  "ingested",
+  "duplicates",
+  "batches",
+  "batch_messages",
+  "retries",
+  "dead",
+  "superseded",
+  "reaped",
+  "fallbacks",
+];
+
+const DAY_MS = 86_400_000;
+
+function zeroCounters(): Record<CounterName, number> {
+  return Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<CounterName, number>;
+}
+
+/** A flat [field, value, ...] reply as an object. */
+function pairs(reply: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  const list = (reply ?? []) as unknown[];
+  for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = String(list[i + 1]);
+  return out;
+}
+
+function strings(reply: unknown): string[] {
+  return ((reply ?? []) as unknown[]).map((v) => String(v));
+}
+
+/** BufferStore on Redis (TCP or Upstash REST: anything speaking {@link RedisClient}). */
+export class RedisStore implements BufferStore {
+  readonly keys: Keys;
+  private readonly client: RedisClient;
+  private readonly s: BufferSettings;
+  private readonly random: () => string;
+
+  constructor(options: RedisStoreOptions) {
+    this.client = options.client;
+    this.s = options.settings;
+    this.keys = new Keys(options.settings.keyPrefix, options.settings.partitions);
+    this.random = options.random ?? (() => randomHex(16));
+  }
+
+  private label(conversation: string): string {
+    return maskConversation(conversation, this.s.logPii);
+  }
+
+  private run(
+    script: LuaScript,
+    keys: string[],
+    args: (string | number)[],
+    context: ScriptContext = {},
+  ): Promise<unknown> {
+    return runScript(this.client, script, keys, args, context);
+  }
+
+  private flushArgs(): number[] {
+    const s = this.s;
+    return [s.windowMs, s.graceMs, s.maxWaitMs, s.maxMessages, s.maxBytes];
+  }
+
+  async append(message: InboundMessage): Promise<AppendResult> {
+    const k = this.keys.conversation(message.conversation);
+    const p = k.partition;
+    const s = this.s;
+    const r = await this.run(
+      scripts.appendMessage,
+      [k.seen, k.buffer, k.meta, k.timer, k.batch, p.due, p.events, p.stats, p.daily],
+      [
+        message.conversation,
+        this.label(message.conversation),
+        message.id,
+        encodeMessage(message),
+        ...this.flushArgs(),
+        s.bufferTtlMs,
+        s.timerTtlMs,
+        s.dedupTtlMs,
+      ],
+      { conversation: message.conversation },
+    ) as unknown[];
+    const size = Number(r[1]);
+    const flushAt = Number(r[2]);
+    return {
+      status: r[0] === "duplicate" ? "duplicate" : "appended",
+      size,
+      flushAtMs: size > 0 ? flushAt : null,
+      nowMs: Number(r[3]),
+      armTimer: Number(r[4]) === 1,
+    };
+  }
+
+  async claim(conversation: string, options: { force?: boolean } = {}): Promise<ClaimResult> {
+    const k = this.keys.conversation(conversation);
+    const p = k.partition;
+    const batchId = newBatchId(Date.now(), this.random().slice(0, 16));
+    const token = this.random();
+    const r = await this.run(
+      scripts.claimDueBuffer,
+      [
+        k.lock,
+        k.batch,
+        k.batchMessages,
+        k.meta,
+        k.buffer,
+        k.timer,
+        k.fence,
+        p.due,
+        p.leases,
+        p.events,
+      ],
+      [
+        conversation,
+        this.label(conversation),
+        batchId,
+        token,
+        options.force ? "1" : "0",
+        ...this.flushArgs(),
+        this.s.lockTtlMs,
+        this.s.dedupTtlMs,
+      ],
+      { conversation, batchId },
+    ) as unknown[];
+    switch (r[0]) {
+      case "locked":
+        return { status: "locked", nowMs: Number(r[1]) };
+      case "empty":
+        return { status: "empty", nowMs: Number(r[1]) };
+      case "not_due":
+        return { status: "not_due", dueAtMs: Number(r[1]), nowMs: Number(r[2]) };
+    }
+    const [, now, leaseUntil, id, fence, attempt, reason, firstAt, lastAt, createdAt, entries] = r;
+    const batch = buildBatch({
+      batchId: String(id),
+      conversation,
+      fence: Number(fence),
+      attempt: Number(attempt),
+      reason: String(reason) as FlushReason,
+      firstAtMs: Number(firstAt),
+      lastAtMs: Number(lastAt),
+    }, strings(entries));
+    return {
+      status: "claimed",
+      claim: {
+        batch,
+        token,
+        leaseUntilMs: Number(leaseUntil),
+        createdAtMs: Number(createdAt),
+        nowMs: Number(now),
+      },
+    };
+  }
+
+  async ack(conversation: string, batchId: string, token: string): Promise<AckResult> {
+    const k = this.keys.conversation(conversation);
+    const p = k.partition;
+    const r = await this.run(
+      scripts.ackBatch,
+      [
+        k.lock,
+        k.batch,
+        k.batchMessages,
+        k.processed(batchId),
+        k.meta,
+        k.buffer,
+        p.due,
+        p.leases,
+        p.events,
+        p.stats,
+        p.daily,
+      ],
+      [
+        conversation,
+        this.label(conversation),
+        batchId,
+        token,
+        this.s.processedTtlMs,
+        this.s.bufferTtlMs,
+        ...this.flushArgs(),
+      ],
+      { conversation, batchId },
+    ) as unknown[];
+    const dueAgain = Number(r[0]);
+    return { dueAgainAtMs: dueAgain > 0 ? dueAgain : null };
+  }
+
+  async fail(
+    conversation: string,
+    batchId: string,
+    token: string,
+    options: FailOptions,
+  ): Promise<FailResult> {
+    const k = this.keys.conversation(conversation);
+    const p = k.partition;
+    const r = await this.run(
+      scripts.failBatch,
+      [
+        k.lock,
+        k.batch,
+        k.batchMessages,
+        this.keys.deadLetter(p.partition, batchId),
+        p.dlq,
+        k.meta,
+        k.buffer,
+        p.due,
+        p.leases,
+        p.events,
+        p.stats,
+        p.daily,
+      ],
+      [
+        conversation,
+        this.label(conversation),
+        batchId,
+        token,
+        options.error,
+        Math.max(0, Math.round(options.delayMs)),
+        options.permanent ? "1" : "0",
+        this.s.retryMaxAttempts,
+        this.s.retryMaxAgeMs,
+        this.s.bufferTtlMs,
+        ...this.flushArgs(),
+      ],
+      { conversation, batchId },
+    ) as unknown[];
+    if (r[0] === "dead") return { status: "dead", attempt: Number(r[2]) };
+    return { status: "retry", retryAtMs: Number(r[1]), attempt: Number(r[2]) };
+  }
+
+  async extend(
+    conversation: string,
+    batchId: string,
+    token: string,
+  ): Promise<{ leaseUntilMs: number }> {
+    const k = this.keys.conversation(conversation);
+    const r = await this.run(
+      scripts.extendLock,
+      [k.lock, k.batch, k.partition.leases],
+      [conversation, batchId, token, this.s.lockTtlMs],
+      { conversation, batchId },
+    );
+    return { leaseUntilMs: Number(r) };
+  }
+
+  async release(
+    conversation: string,
+    batchId: string,
+    token: string,
+    delayMs: number,
+  ): Promise<void> {
+    const k = this.keys.conversation(conversation);
+    const p = k.partition;
+    await this.run(
+      scripts.releaseBatch,
+      [k.lock, k.batch, p.due, p.leases, p.events],
+      [conversation, this.label(conversation), batchId, token, Math.max(0, Math.round(delayMs))],
+      { conversation, batchId },
+    );
+  }
+
+  async supersede(conversation: string, batchId: string, token: string): Promise<SupersedeResult> {
+    const k = this.keys.conversation(conversation);
+    const p = k.partition;
+    const r = await this.run(
+      scripts.supersedeBatch,
+      [
+        k.lock,
+        k.batch,
+        k.batchMessages,
+        k.meta,
+        k.buffer,
+        p.due,
+        p.leases,
+        p.events,
+        p.stats,
+        p.daily,
+      ],
+      [
+        conversation,
+        this.label(conversation),
+        batchId,
+        token,
+        this.s.bufferTtlMs,
+        ...this.flushArgs(),
+      ],
+      { conversation, batchId },
+    ) as unknown[];
+    if (r[0] === "nothing_newer") return { status: "nothing_newer" };
+    return { status: "merged", size: Number(r[1]), flushAtMs: Number(r[2]) };
+  }
+
+  async reapExpired(partition: number, limit: number): Promise<string[]> {
+    const p = this.keys.partition(partition);
+    const r = await this.run(
+      scripts.reapExpiredLeases,
+      [p.leases, p.due, p.stats, p.daily],
+      [limit],
+    ) as unknown[];
+    const reaped = strings(r[1]);
+    // The script counted them; the events are written here because only TS masks labels.
+    for (const conversation of reaped) {
+      await this.recordEventIn(partition, this.label(conversation), "reaped", {}, "").catch(
+        () => {},
+      );
+    }
+    return reaped;
+  }
+
+  async listDue(partition: number, limit: number): Promise<string[]> {
+    const p = this.keys.partition(partition);
+    const r = await this.run(scripts.listDue, [p.due], [limit]) as unknown[];
+    return strings(r[1]);
+  }
+
+  async inspect(conversation: string): Promise<ConversationState> {
+    const k = this.keys.conversation(conversation);
+    const r = await this.run(
+      scripts.inspectConversation,
+      [k.meta, k.buffer, k.batch, k.batchMessages, k.lock, k.partition.due],
+      [conversation],
+    ) as unknown[];
+    const nowMs = Number(r[0]);
+    const meta = pairs(r[1]);
+    const entries = strings(r[2]);
+    const batch = pairs(r[3]);
+    const due = String(r[6] ?? "");
+    let buffer: ConversationState["buffer"] = null;
+    if (meta.firstAt !== undefined) {
+      const m = {
+        firstAtMs: Number(meta.firstAt),
+        lastAtMs: Number(meta.lastAt),
+        count: Number(meta.count ?? 0),
+        bytes: Number(meta.bytes ?? 0),
+      };
+      buffer = {
+        size: m.count,
+        bytes: m.bytes,
+        firstAt: toIso(m.firstAtMs),
+        lastAt: toIso(m.lastAtMs),
+        flushAtMs: computeFlush(m, this.s, m.lastAtMs).flushAtMs,
+        messages: entries.map(decodeEntry),
+      };
+    }
+    let outstanding: ConversationState["batch"] = null;
+    if (batch.batchId !== undefined) {
+      const nextAt = Number(batch.nextAt ?? 0);
+      outstanding = {
+        batchId: batch.batchId,
+        fence: Number(batch.fence),
+        attempt: Number(batch.attempt),
+        reason: batch.reason as FlushReason,
+        size: Number(r[4]),
+        inFlight: batch.inFlight === "1",
+        nextAttemptAtMs: nextAt > 0 ? nextAt : null,
+        lastError: batch.lastError ? batch.lastError : null,
+      };
+    }
+    return {
+      conversation,
+      partition: k.partition.partition,
+      buffer,
+      batch: outstanding,
+      dueAtMs: due === "" ? null : Number(due),
+      nowMs,
+    };
+  }
+
+  async listConversations(partition: number, limit: number): Promise<string[]> {
+    const p = this.keys.partition(partition);
+    return strings(await this.run(scripts.listConversations, [p.due, p.leases], [limit]));
+  }
+
+  private async readDeadLetter(partition: number, batchId: string): Promise<DeadLetter | null> {
+    const h = pairs(
+      await this.run(scripts.getDeadLetter, [this.keys.deadLetter(partition, batchId)], []),
+    );
+    if (h.batchId === undefined) return null;
+    return {
+      batchId: h.batchId,
+      conversation: h.conversation ?? "",
+      partition,
+      fence: Number(h.fence),
+      attempts: Number(h.attempts),
+      reason: h.reason as FlushReason,
+      lastError: h.lastError ?? "",
+      firstAt: toIso(Number(h.firstAt)),
+      lastAt: toIso(Number(h.lastAt)),
+      createdAt: toIso(Number(h.createdAt)),
+      deadAt: toIso(Number(h.deadAt)),
+      messages: (JSON.parse(h.messages ?? "[]") as string[]).map(decodeEntry),
+    };
+  }
+
+  async dlqList(options: { limit?: number } = {}): Promise<DeadLetter[]> {
+    const limit = options.limit ?? 50;
+    // Admin path: newest ids of every partition, merged, then only the top `limit` are read.
+    const ids: { partition: number; batchId: string; deadAt: number }[] = [];
+    for (let partition = 0; partition < this.s.partitions; partition++) {
+      const r = strings(
+        await this.run(scripts.listDeadLetters, [this.keys.partition(partition).dlq], [limit]),
+      );
+      for (let i = 0; i + 1 < r.length; i += 2) {
+        ids.push({ partition, batchId: r[i]!, deadAt: Number(r[i + 1]) });
+      }
+    }
+    ids.sort((a, b) => b.deadAt - a.deadAt);
+    const out: DeadLetter[] = [];
+    for (const { partition, batchId } of ids.slice(0, limit)) {
+      const d = await this.readDeadLetter(partition, batchId);
+      if (d) out.push(d);
+    }
+    return out;
+  }
+
+  async dlqGet(batchId: string): Promise<DeadLetter | null> {
+    // Batch ids do not name their partition: look in each (admin path, not hot).
+    for (let partition = 0; partition < this.s.partitions; partition++) {
+      const d = await this.readDeadLetter(partition, batchId);
+      if (d) return d;
+    }
+    return null;
+  }
+
+  async dlqRequeue(batchId: string): Promise<{ conversation: string }> {
+    const dead = await this.dlqGet(batchId);
+    if (!dead) throw new DeadLetterNotFoundError(batchId);
+    const conversation = dead.conversation;
+    const k = this.keys.conversation(conversation);
+    const p = k.partition;
+    await this.run(
+      scripts.requeueDeadLetter,
+      [
+        this.keys.deadLetter(p.partition, batchId),
+        p.dlq,
+        k.batch,
+        k.batchMessages,
+        k.fence,
+        k.buffer,
+        k.meta,
+        p.due,
+        p.events,
+      ],
+      [batchId, conversation, this.label(conversation), this.s.dedupTtlMs],
+      { conversation, batchId },
+    );
+    return { conversation };
+  }
+
+  async dlqDelete(batchId: string): Promise<boolean> {
+    for (let partition = 0; partition < this.s.partitions; partition++) {
+      const p = this.keys.partition(partition);
+      const r = await this.run(
+        scripts.deleteDeadLetter,
+        [this.keys.deadLetter(partition, batchId), p.dlq],
+        [batchId],
+      );
+      if (Number(r) === 1) return true;
+    }
+    return false;
+  }
+
+  async stats(): Promise<StatsSnapshot> {
+    const totals = zeroCounters();
+    const daily = new Map<number, Record<CounterName, number>>();
+    let openBuffers = 0;
+    let inFlight = 0;
+    let dlqSize = 0;
+    let nowMs = 0;
+    for (let partition = 0; partition < this.s.partitions; partition++) {
+      const p = this.keys.partition(partition);
+      const r = await this.run(
+        scripts.readStats,
+        [p.stats, p.daily, p.due, p.leases, p.dlq],
+        [],
+      ) as unknown[];
+      nowMs = Math.max(nowMs, Number(r[0]));
+      for (const [name, value] of Object.entries(pairs(r[1]))) {
+        if (name in totals) totals[name as CounterName] += Number(value);
+      }
+      for (const [field, value] of Object.entries(pairs(r[2]))) {
+        const colon = field.indexOf(":");
+        const day = Number(field.slice(0, colon));
+        const name = field.slice(colon + 1) as CounterName;
+        if (!(name in totals)) continue;
+        const bucket = daily.get(day) ?? zeroCounters();
+        bucket[name] += Number(value);
+        daily.set(day, bucket);
+      }
+      // due holds open buffers and retries; leases hold batches in flight.
+      openBuffers += Number(r[3]);
+      inFlight += Number(r[4]);
+      dlqSize += Number(r[5]);
+    }
+    const today = Math.floor(nowMs / DAY_MS);
+    const days: StatsSnapshot["days"] = [];
+    for (let day = today - 6; day <= today; day++) {
+      days.push({
+        day: toIso(day * DAY_MS).slice(0, 10),
+        counters: daily.get(day) ?? zeroCounters(),
+      });
+    }
+    return { totals, days, openBuffers, inFlight, dlqSize, nowMs };
+  }
+
+  async readEvents(
+    cursor: EventCursor | null,
+    options: { limit?: number } = {},
+  ): Promise<{ events: BufferEvent[]; cursor: EventCursor }> {
+    const limit = options.limit ?? 100;
+    const next: EventCursor = {};
+    const events: BufferEvent[] = [];
+    for (let partition = 0; partition < this.s.partitions; partition++) {
+      const after = cursor === null ? "" : cursor[partition] ?? "0-0";
+      const r = await this.run(
+        scripts.readEvents,
+        [this.keys.partition(partition).events],
+        [after, limit],
+      ) as unknown[];
+      next[partition] = String(r[0]);
+      for (const entry of (r[1] ?? []) as unknown[][]) {
+        const f = pairs(entry[1]);
+        const { type, conv, at, ...fields } = f;
+        events.push({
+          id: String(entry[0]),
+          partition,
+          type: type as BufferEventType,
+          at: toIso(Number(at)),
+          conversation: conv ?? "",
+          fields,
+        });
+      }
+    }
+    events.sort((a, b) => a.at.localeCompare(b.at) || streamIdCompare(a.id, b.id));
+    return { events, cursor: next };
+  }
+
+  async recordEvent(
+    conversation: string,
+    type: BufferEventType,
+    fields: Record<string, string>,
+    counter?: CounterName,
+  ): Promise<void> {
+    // Best effort: these events describe trouble elsewhere (fallback while Redis is down, a
+    // lost lock); failing to record one must not turn into a second failure.
+    await this.recordEventIn(
+      this.keys.partitionOf(conversation),
+      this.label(conversation),
+      type,
+      fields,
+      counter ?? "",
+    ).catch(() => {});
+  }
+
+  private async recordEventIn(
+    partition: number,
+    label: string,
+    type: BufferEventType,
+    fields: Record<string, string>,
+    counter: CounterName | "",
+  ): Promise<void> {
+    const p = this.keys.partition(partition);
+    await this.run(
+      scripts.recordEvent,
+      [p.events, p.stats, p.daily],
+      [type, label, counter, ...Object.entries(fields).flat()],
+    );
+  }
+
+  async now(): Promise<number> {
+    return Number(await this.run(scripts.getTime, [], []));
+  }
+
+  async ping(): Promise<void> {
+    await this.run(scripts.ping, [], []);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+function streamIdCompare(a: string, b: string): number {
+  const [am, as] = a.split("-").map(Number);
+  const [bm, bs] = b.split("-").map(Number);
+  return (am! - bm!) || (as! - bs!);
+}
