@@ -102,8 +102,10 @@ export function createUpstashClient(options: UpstashClientOptions): RedisClient 
     // the abort. Given a plain AbortSignal it instead fakes a 200 reply whose result is the
     // abort reason, which would read as a script reply.
     signal: () => AbortSignal.timeout(timeoutMs),
-    retry: retries <= 0 ? false : {
-      retries,
+    retry: {
+      // Not `retry: false`: the client still makes two attempts with that (1.39). Zero
+      // retries is one attempt.
+      retries: Math.max(0, retries),
       // Short, bounded backoff: the whole call, retries included, lives inside timeoutMs.
       backoff: (retryCount: number) => Math.min(25 * 2 ** retryCount, 250),
     },
