@@ -216,7 +216,7 @@ export class MemoryStore implements BufferStore {
       return {
         status: "duplicate",
         size: open ? open.meta.count : 0,
-        flushAtMs: open ? computeFlush(open.meta, s, now).flushAtMs : null,
+        flushAtMs: open ? computeFlush(open.meta, s, open.meta.lastAtMs).flushAtMs : null,
         nowMs: now,
         armTimer: false,
       };
@@ -342,7 +342,6 @@ export class MemoryStore implements BufferStore {
       batchId: batch.batchId,
       attempt: String(batch.attempt),
       size: String(batch.count),
-      fence: String(batch.fence),
     });
     const claim: Claim = {
       batch: buildBatch(batch, [...batch.entries]),
@@ -365,7 +364,6 @@ export class MemoryStore implements BufferStore {
     this.emit(p, conversation, "delivered", now, {
       batchId,
       size: String(batch.count),
-      attempt: String(batch.attempt),
     }, "batches");
     this.count(p, "batch_messages", batch.count, now);
     const dueAgainAtMs = this.rescheduleOpen(rec, p, conversation, now);
@@ -408,7 +406,7 @@ export class MemoryStore implements BufferStore {
         batchId,
         attempt: String(attempt),
         size: String(batch.count),
-        permanent: options.permanent ? "1" : "0",
+        error: options.error,
       }, "dead");
       this.rescheduleOpen(rec, p, conversation, now);
       return { status: "dead", attempt };
@@ -424,6 +422,7 @@ export class MemoryStore implements BufferStore {
       batchId,
       attempt: String(attempt),
       retryAt: String(retryAtMs),
+      error: options.error,
     }, "retries");
     return { status: "retry", retryAtMs, attempt };
   }
@@ -462,10 +461,7 @@ export class MemoryStore implements BufferStore {
     rec.lock = null;
     part.leases.delete(conversation);
     part.due.set(conversation, batch.nextAtMs);
-    this.emit(p, conversation, "released", now, {
-      batchId,
-      retryAt: String(batch.nextAtMs),
-    });
+    this.emit(p, conversation, "released", now, { batchId });
     return;
   }
 
@@ -534,7 +530,7 @@ export class MemoryStore implements BufferStore {
           bytes: open.meta.bytes,
           firstAt: toIso(open.meta.firstAtMs),
           lastAt: toIso(open.meta.lastAtMs),
-          flushAtMs: computeFlush(open.meta, this.settings, now).flushAtMs,
+          flushAtMs: computeFlush(open.meta, this.settings, open.meta.lastAtMs).flushAtMs,
           messages: open.entries.map(decodeEntry),
         }
         : null,
@@ -618,7 +614,10 @@ export class MemoryStore implements BufferStore {
     part.due.set(conversation, now);
     // The open buffer now waits behind the requeued batch: it must not expire meanwhile.
     if (rec.open) rec.open.expiresAtMs = null;
-    this.emit(p, conversation, "requeued", now, { batchId, fence: String(rec.batch.fence) });
+    this.emit(p, conversation, "requeued", now, {
+      batchId,
+      size: String(dead.messages.length),
+    });
     return { conversation };
   }
 

@@ -1,0 +1,13 @@
+/** The store contract against MemoryStore on a hand-driven clock (advance = exact fake time). */
+import { ManualClock, MemoryStore } from "../../src/store/memory-store.ts";
+import { bufferStoreContract } from "./store-contract.ts";
+
+bufferStoreContract("MemoryStore", async (settings) => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ settings, clock });
+  return {
+    store,
+    advance: async (ms) => clock.advance(ms),
+    cleanup: () => store.close(),
+  };
+});

@@ -1,0 +1,895 @@
+/**
+ * The observable behaviour every {@link BufferStore} must have (docs/state-machine.md). Runner
+ * files call {@link bufferStoreContract} once per store: MemoryStore on a fake clock, RedisStore
+ * over TCP and over Upstash REST on a real redis-server.
+ *
+ * Timing rules, because on Redis `advance` really sleeps and real time also passes between calls:
+ * - times are small (tens to hundreds of ms), and every assertion about time is an inequality
+ *   that holds for "advance(ms) moved the store clock by AT LEAST ms";
+ * - wherever timing is not the point, claims are forced;
+ * - a "not yet" assertion leaves a margin of >= 100 ms of real time before the deadline.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { BufferSettings } from "../../src/core/config.ts";
+import {
+  BatchNotFoundError,
+  ConversationBusyError,
+  DeadLetterNotFoundError,
+  LockLostError,
+} from "../../src/core/errors.ts";
+import { partitionOf } from "../../src/core/keys.ts";
+import type {
+  BufferStore,
+  Claim,
+  ClaimResult,
+  InboundMessage,
+  Provider,
+} from "../../src/core/types.ts";
+import { maskConversation } from "../../src/observability/mask.ts";
+import { toIso } from "../../src/store/codec.ts";
+
+/** What a runner hands the suite for one test. */
+export interface ContractStore {
+  store: BufferStore;
+  /** Moves the store clock forward by at least `ms` (fake clock, or a real sleep). */
+  advance: (ms: number) => Promise<void>;
+  /** Closes the store and deletes what the test wrote. */
+  cleanup: () => Promise<void>;
+}
+
+/** Builds a store for the given settings (keyPrefix is unique per test). */
+export type MakeContractStore = (settings: BufferSettings) => Promise<ContractStore>;
+
+/**
+ * Defaults for the suite. The lock lease is long so it never lapses by accident; tests about
+ * leases shorten it.
+ */
+export const contractSettings: Omit<BufferSettings, "keyPrefix"> = {
+  partitions: 4,
+  windowMs: 100,
+  graceMs: 50,
+  maxWaitMs: 2000,
+  maxMessages: 50,
+  maxBytes: 65536,
+  bufferTtlMs: 20_000,
+  timerTtlMs: 2000,
+  processedTtlMs: 20_000,
+  lockTtlMs: 20_000,
+  dedupTtlMs: 60_000,
+  retryMaxAttempts: 5,
+  retryMaxAgeMs: 60_000,
+  logPii: false,
+};
+
+let prefixCounter = 0;
+function uniquePrefix(): string {
+  prefixCounter += 1;
+  return `ct${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}${prefixCounter}`;
+}
+
+function msg(
+  conversation: string,
+  id: string,
+  text = `text of ${id}`,
+  extra: Partial<InboundMessage> = {},
+): InboundMessage {
+  return { conversation, id, provider: "generic" as Provider, text, ...extra };
+}
+
+function expectClaimed(result: ClaimResult): Claim {
+  if (result.status !== "claimed") {
+    throw new Error(`expected claimed, got ${JSON.stringify(result)}`);
+  }
+  return result.claim;
+}
+
+function ids(claim: Claim): string[] {
+  return claim.batch.messages.map((m) => m.id);
+}
+
+function compareStreamIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split("-").map(Number);
+  const [bm = 0, bs = 0] = b.split("-").map(Number);
+  return am - bm || as - bs;
+}
+
+/** Registers the contract suite for one store implementation. */
+export function bufferStoreContract(name: string, makeStore: MakeContractStore): void {
+  describe(`BufferStore contract: ${name}`, () => {
+    const open: ContractStore[] = [];
+    afterEach(async () => {
+      for (const h of open.splice(0)) await h.cleanup();
+    });
+
+    async function setup(overrides: Partial<BufferSettings> = {}) {
+      const settings: BufferSettings = {
+        ...contractSettings,
+        keyPrefix: uniquePrefix(),
+        ...overrides,
+      };
+      const h = await makeStore(settings);
+      open.push(h);
+      return { ...h, settings };
+    }
+
+    describe("append", () => {
+      it("buffers in arrival order; size grows; quiet flushAt = lastAt + window + grace", async () => {
+        const { store, settings } = await setup();
+        const c = "support:42";
+        for (const [i, id] of ["m1", "m2", "m3"].entries()) {
+          const r = await store.append(msg(c, id));
+          expect(r.status).toBe("appended");
+          expect(r.size).toBe(i + 1);
+          expect(r.flushAtMs).toBe(r.nowMs + settings.windowMs + settings.graceMs);
+        }
+        const state = await store.inspect(c);
+        expect(state.buffer?.size).toBe(3);
+        expect(state.buffer?.bytes).toBeGreaterThan(0);
+        expect(state.buffer?.messages.map((m) => m.id)).toEqual(["m1", "m2", "m3"]);
+        expect(state.batch).toBeNull();
+      });
+
+      it("a redelivered id is a duplicate: buffered once, even after its batch was delivered", async () => {
+        const { store } = await setup();
+        const c = "support:dup";
+        await store.append(msg(c, "m1"));
+        await store.append(msg(c, "m2"));
+        const dup = await store.append(msg(c, "m1", "changed text"));
+        expect(dup.status).toBe("duplicate");
+        expect(dup.size).toBe(2);
+        expect(dup.armTimer).toBe(false);
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        expect(ids(claim)).toEqual(["m1", "m2"]);
+        expect(claim.batch.messages[0]?.text).toBe("text of m1");
+        await store.ack(c, claim.batch.batchId, claim.token);
+        const late = await store.append(msg(c, "m2"));
+        expect(late.status).toBe("duplicate");
+        expect(late.size).toBe(0);
+        expect(late.flushAtMs).toBeNull();
+        expect((await store.claim(c, { force: true })).status).toBe("empty");
+      });
+
+      it("arms the timer marker once per burst, again after the generation swap", async () => {
+        const { store } = await setup();
+        const c = "support:timer";
+        expect((await store.append(msg(c, "m1"))).armTimer).toBe(true);
+        expect((await store.append(msg(c, "m2"))).armTimer).toBe(false);
+        expect((await store.append(msg(c, "m3"))).armTimer).toBe(false);
+        expectClaimed(await store.claim(c, { force: true }));
+        expect((await store.append(msg(c, "m4"))).armTimer).toBe(true);
+      });
+
+      it("messages round-trip; receivedAt is store time at append; text is joined", async () => {
+        const { store } = await setup();
+        const c = "whatsapp:966501234567";
+        const a = await store.append({
+          conversation: c,
+          id: "wamid.1",
+          provider: "whatsapp",
+          text: "hi",
+          sender: "966501234567",
+          sentAt: "2026-11-22T10:00:00.000Z",
+          meta: { name: "Sara", tags: [1, "x"] },
+        });
+        const b = await store.append({
+          conversation: c,
+          id: "wamid.2",
+          provider: "whatsapp",
+          text: "I want\npizza",
+        });
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        const batch = claim.batch;
+        expect(batch.conversation).toBe(c);
+        expect(batch.degraded).toBe(false);
+        expect(batch.text).toBe("hi\nI want\npizza");
+        expect(batch.firstAt).toBe(toIso(a.nowMs));
+        expect(batch.lastAt).toBe(toIso(b.nowMs));
+        expect(batch.messages).toEqual([
+          {
+            id: "wamid.1",
+            provider: "whatsapp",
+            text: "hi",
+            sender: "966501234567",
+            sentAt: "2026-11-22T10:00:00.000Z",
+            receivedAt: toIso(a.nowMs),
+            meta: { name: "Sara", tags: [1, "x"] },
+          },
+          {
+            id: "wamid.2",
+            provider: "whatsapp",
+            text: "I want\npizza",
+            receivedAt: toIso(b.nowMs),
+            meta: {},
+          },
+        ]);
+        expect(claim.createdAtMs).toBe(claim.nowMs);
+        expect(claim.leaseUntilMs).toBeGreaterThan(claim.nowMs);
+      });
+    });
+
+    describe("due rules", () => {
+      it("quiet: not claimable before window + grace, claimable (reason quiet) after", async () => {
+        const { store, settings, advance } = await setup();
+        const c = "support:quiet";
+        const a = await store.append(msg(c, "m1"));
+        const early = await store.claim(c);
+        expect(early).toMatchObject({ status: "not_due", dueAtMs: a.flushAtMs });
+        expect(await store.listDue(partitionOf(c, settings.partitions), 10)).not.toContain(c);
+        await advance(settings.windowMs + settings.graceMs + 20);
+        expect(await store.listDue(partitionOf(c, settings.partitions), 10)).toContain(c);
+        const claim = expectClaimed(await store.claim(c));
+        expect(claim.batch.reason).toBe("quiet");
+        expect(claim.batch.attempt).toBe(1);
+        expect(ids(claim)).toEqual(["m1"]);
+      });
+
+      it("grace: a message arriving after the window but inside the grace moves the due time", async () => {
+        const { store, settings, advance } = await setup({ windowMs: 40, graceMs: 400 });
+        const c = "support:grace";
+        const a1 = await store.append(msg(c, "m1"));
+        await advance(settings.windowMs + 40); // past the window, well inside the grace
+        expect((await store.claim(c)).status).toBe("not_due");
+        const a2 = await store.append(msg(c, "m2"));
+        expect(a2.flushAtMs!).toBeGreaterThanOrEqual(a1.flushAtMs! + settings.windowMs + 40);
+        const again = await store.claim(c);
+        expect(again).toMatchObject({ status: "not_due", dueAtMs: a2.flushAtMs });
+        await advance(settings.windowMs + settings.graceMs + 20);
+        const claim = expectClaimed(await store.claim(c));
+        expect(ids(claim)).toEqual(["m1", "m2"]);
+        expect(claim.batch.reason).toBe("quiet");
+      });
+
+      it("max_wait caps a burst that never goes quiet", async () => {
+        const { store, settings, advance } = await setup({
+          windowMs: 100,
+          graceMs: 100,
+          maxWaitMs: 150,
+        });
+        const c = "support:cap";
+        const a1 = await store.append(msg(c, "m1"));
+        expect(a1.flushAtMs).toBe(a1.nowMs + settings.maxWaitMs);
+        await advance(60);
+        const a2 = await store.append(msg(c, "m2"));
+        expect(a2.flushAtMs).toBe(a1.nowMs + settings.maxWaitMs);
+        await advance(120);
+        // Quiet would be due at m2 + 200; the cap (m1 + 150) has passed.
+        const claim = expectClaimed(await store.claim(c));
+        expect(claim.batch.reason).toBe("max_wait");
+        expect(ids(claim)).toEqual(["m1", "m2"]);
+      });
+
+      it("max_messages flushes early, due at the filling append", async () => {
+        const { store, settings } = await setup({ maxMessages: 3 });
+        const c = "support:count";
+        const p = partitionOf(c, settings.partitions);
+        expect((await store.append(msg(c, "m1"))).flushAtMs).toBeGreaterThan(0);
+        await store.append(msg(c, "m2"));
+        expect(await store.listDue(p, 10)).not.toContain(c);
+        const third = await store.append(msg(c, "m3"));
+        expect(third.flushAtMs).toBe(third.nowMs);
+        expect(await store.listDue(p, 10)).toContain(c);
+        const claim = expectClaimed(await store.claim(c));
+        expect(claim.batch.reason).toBe("max_messages");
+        expect(ids(claim)).toEqual(["m1", "m2", "m3"]);
+      });
+
+      it("max_bytes flushes early; max_messages wins when both are hit", async () => {
+        const { store } = await setup({ maxBytes: 400, maxMessages: 3 });
+        const c = "support:bytes";
+        const small = await store.append(msg(c, "m1", "short"));
+        expect(small.flushAtMs).toBeGreaterThan(small.nowMs);
+        const big = await store.append(msg(c, "m2", "x".repeat(400)));
+        expect(big.flushAtMs).toBe(big.nowMs);
+        const claim = expectClaimed(await store.claim(c));
+        expect(claim.batch.reason).toBe("max_bytes");
+
+        const d = "support:both";
+        await store.append(msg(d, "m1", "y".repeat(200)));
+        await store.append(msg(d, "m2", "y".repeat(200)));
+        await store.append(msg(d, "m3", "y".repeat(200)));
+        expect(expectClaimed(await store.claim(d)).batch.reason).toBe("max_messages");
+      });
+    });
+
+    describe("claim", () => {
+      it("statuses: empty, not_due, claimed (manual when forced early), locked", async () => {
+        const { store } = await setup();
+        const c = "support:statuses";
+        expect((await store.claim(c)).status).toBe("empty");
+        expect((await store.claim(c, { force: true })).status).toBe("empty");
+        await store.append(msg(c, "m1"));
+        expect((await store.claim(c)).status).toBe("not_due");
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        expect(claim.batch.reason).toBe("manual");
+        expect(claim.batch.attempt).toBe(1);
+        expect(claim.batch.fence).toBe(1);
+        expect((await store.claim(c)).status).toBe("locked");
+        expect((await store.claim(c, { force: true })).status).toBe("locked");
+      });
+
+      it("generation swap: a message appended in flight goes to the next batch, never merged", async () => {
+        const { store } = await setup();
+        const c = "support:swap";
+        await store.append(msg(c, "m1"));
+        await store.append(msg(c, "m2"));
+        const first = expectClaimed(await store.claim(c, { force: true }));
+        const during = await store.append(msg(c, "m3"));
+        expect(during).toMatchObject({ status: "appended", size: 1 });
+        const state = await store.inspect(c);
+        expect(state.batch).toMatchObject({
+          batchId: first.batch.batchId,
+          size: 2,
+          inFlight: true,
+        });
+        expect(state.buffer?.messages.map((m) => m.id)).toEqual(["m3"]);
+        expect(ids(first)).toEqual(["m1", "m2"]);
+        const acked = await store.ack(c, first.batch.batchId, first.token);
+        expect(acked.dueAgainAtMs).toBe(during.flushAtMs);
+        const second = expectClaimed(await store.claim(c, { force: true }));
+        expect(ids(second)).toEqual(["m3"]);
+        expect(second.batch.batchId).not.toBe(first.batch.batchId);
+        expect(second.batch.fence).toBeGreaterThan(first.batch.fence);
+        expect(second.batch.attempt).toBe(1);
+      });
+
+      it("ack with nothing newer: dueAgainAt null, conversation empty and unlisted", async () => {
+        const { store, settings } = await setup();
+        const c = "support:ack";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        expect(await store.ack(c, claim.batch.batchId, claim.token)).toEqual({
+          dueAgainAtMs: null,
+        });
+        expect((await store.claim(c, { force: true })).status).toBe("empty");
+        const state = await store.inspect(c);
+        expect(state.buffer).toBeNull();
+        expect(state.batch).toBeNull();
+        expect(await store.listConversations(partitionOf(c, settings.partitions), 10)).not
+          .toContain(c);
+      });
+
+      it("every token-taking step checks the lock token, then the batch id", async () => {
+        const { store } = await setup();
+        const c = "support:tokens";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        const { batchId } = claim.batch;
+        const fail = { error: "x", delayMs: 0, permanent: false };
+        const wrongToken = [
+          () => store.ack(c, batchId, "not-the-token"),
+          () => store.fail(c, batchId, "not-the-token", fail),
+          () => store.extend(c, batchId, "not-the-token"),
+          () => store.release(c, batchId, "not-the-token", 0),
+          () => store.supersede(c, batchId, "not-the-token"),
+        ];
+        for (const call of wrongToken) await expect(call()).rejects.toBeInstanceOf(LockLostError);
+        const wrongBatch = [
+          () => store.ack(c, "b_other", claim.token),
+          () => store.fail(c, "b_other", claim.token, fail),
+          () => store.extend(c, "b_other", claim.token),
+          () => store.release(c, "b_other", claim.token, 0),
+          () => store.supersede(c, "b_other", claim.token),
+        ];
+        for (const call of wrongBatch) {
+          await expect(call()).rejects.toBeInstanceOf(BatchNotFoundError);
+        }
+        // None of the rejected calls changed anything: the owner can still ack, once.
+        await store.ack(c, batchId, claim.token);
+        await expect(store.ack(c, batchId, claim.token)).rejects.toBeInstanceOf(LockLostError);
+        await expect(store.ack("support:other", batchId, claim.token)).rejects
+          .toBeInstanceOf(LockLostError);
+      });
+    });
+
+    describe("retry and dead letters", () => {
+      it("a retry blocks its own conversation's later batches, not other conversations", async () => {
+        const { store } = await setup({ maxMessages: 1 });
+        const a = "support:a";
+        const b = "support:b";
+        await store.append(msg(a, "a1"));
+        const first = expectClaimed(await store.claim(a));
+        const failed = await store.fail(a, first.batch.batchId, first.token, {
+          error: "HTTP 503",
+          delayMs: 30_000,
+          permanent: false,
+        });
+        expect(failed).toMatchObject({ status: "retry", attempt: 1 });
+        if (failed.status !== "retry") throw new Error("unreachable");
+        expect(failed.retryAtMs).toBeGreaterThanOrEqual(first.nowMs + 30_000);
+        // a2 fills a buffer that is due at once, but it queues behind the retry.
+        await store.append(msg(a, "a2"));
+        expect(await store.claim(a)).toMatchObject({
+          status: "not_due",
+          dueAtMs: failed.retryAtMs,
+        });
+        // Another conversation is unaffected.
+        await store.append(msg(b, "b1"));
+        expect(ids(expectClaimed(await store.claim(b)))).toEqual(["b1"]);
+        // Forcing takes the retry batch, not the newer buffer.
+        const retry = expectClaimed(await store.claim(a, { force: true }));
+        expect(retry.batch.batchId).toBe(first.batch.batchId);
+        expect(retry.batch.fence).toBe(first.batch.fence);
+        expect(retry.batch.attempt).toBe(2);
+        expect(ids(retry)).toEqual(["a1"]);
+        const acked = await store.ack(a, retry.batch.batchId, retry.token);
+        expect(acked.dueAgainAtMs).not.toBeNull();
+        const next = expectClaimed(await store.claim(a));
+        expect(ids(next)).toEqual(["a2"]);
+        expect(next.batch.fence).toBeGreaterThan(retry.batch.fence);
+      });
+
+      it("a retry becomes claimable once its delay has passed, attempt counted", async () => {
+        const { store, advance } = await setup();
+        const c = "support:retry";
+        await store.append(msg(c, "m1"));
+        const first = expectClaimed(await store.claim(c, { force: true }));
+        const r = await store.fail(c, first.batch.batchId, first.token, {
+          error: "HTTP 500",
+          delayMs: 200,
+          permanent: false,
+        });
+        expect(r.status).toBe("retry");
+        const state = await store.inspect(c);
+        expect(state.batch).toMatchObject({ inFlight: false, lastError: "HTTP 500", attempt: 1 });
+        expect(state.batch?.nextAttemptAtMs).toBe(r.status === "retry" ? r.retryAtMs : -1);
+        expect((await store.claim(c)).status).toBe("not_due");
+        await advance(250);
+        const second = expectClaimed(await store.claim(c));
+        expect(second.batch.batchId).toBe(first.batch.batchId);
+        expect(second.batch.attempt).toBe(2);
+        expect(second.createdAtMs).toBe(first.createdAtMs);
+      });
+
+      it("dead after retryMaxAttempts: the whole batch goes to the DLQ", async () => {
+        const { store } = await setup({ retryMaxAttempts: 2 });
+        const c = "support:attempts";
+        await store.append(msg(c, "m1"));
+        await store.append(msg(c, "m2"));
+        const fail = { error: "HTTP 502", delayMs: 0, permanent: false };
+        const c1 = expectClaimed(await store.claim(c, { force: true }));
+        expect(await store.fail(c, c1.batch.batchId, c1.token, fail)).toMatchObject({
+          status: "retry",
+          attempt: 1,
+        });
+        const c2 = expectClaimed(await store.claim(c));
+        expect(c2.batch.attempt).toBe(2);
+        expect(await store.fail(c, c2.batch.batchId, c2.token, { ...fail, error: "HTTP 504" }))
+          .toEqual({ status: "dead", attempt: 2 });
+        const dead = await store.dlqGet(c1.batch.batchId);
+        expect(dead).toMatchObject({
+          batchId: c1.batch.batchId,
+          conversation: c,
+          fence: c1.batch.fence,
+          attempts: 2,
+          reason: "manual",
+          lastError: "HTTP 504",
+          firstAt: c1.batch.firstAt,
+          lastAt: c1.batch.lastAt,
+        });
+        expect(dead?.messages).toEqual(c1.batch.messages);
+        expect((await store.claim(c, { force: true })).status).toBe("empty");
+      });
+
+      it("permanent failure is dead at once; a buffer queued behind it is rescheduled", async () => {
+        const { store, settings } = await setup();
+        const c = "support:permanent";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        const queued = await store.append(msg(c, "m2"));
+        expect(
+          await store.fail(c, claim.batch.batchId, claim.token, {
+            error: "HTTP 422",
+            delayMs: 1000,
+            permanent: true,
+          }),
+        ).toEqual({ status: "dead", attempt: 1 });
+        const state = await store.inspect(c);
+        expect(state.batch).toBeNull();
+        expect(state.dueAtMs).toBe(queued.flushAtMs);
+        expect(await store.listConversations(partitionOf(c, settings.partitions), 10)).toContain(c);
+        expect(ids(expectClaimed(await store.claim(c, { force: true })))).toEqual(["m2"]);
+      });
+
+      it("dead by age: a failure after retryMaxAgeMs since the first claim", async () => {
+        const { store, advance } = await setup({ retryMaxAgeMs: 100 });
+        const c = "support:age";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        await advance(150);
+        expect(
+          await store.fail(c, claim.batch.batchId, claim.token, {
+            error: "timeout",
+            delayMs: 0,
+            permanent: false,
+          }),
+        ).toEqual({ status: "dead", attempt: 1 });
+        expect((await store.dlqGet(claim.batch.batchId))?.lastError).toBe("timeout");
+      });
+
+      it("DLQ: list newest first, get, requeue (not found, busy, ok), delete", async () => {
+        const { store, advance } = await setup();
+        const c = "support:dlq";
+        const other = "telegram:777";
+        const permanent = { error: "HTTP 400", delayMs: 0, permanent: true };
+        await store.append(msg(c, "m1"));
+        const x = expectClaimed(await store.claim(c, { force: true }));
+        await store.fail(c, x.batch.batchId, x.token, permanent);
+        await advance(5); // distinct deadAt, so "newest first" is observable
+        await store.append(msg(other, "t1"));
+        const y = expectClaimed(await store.claim(other, { force: true }));
+        await store.fail(other, y.batch.batchId, y.token, permanent);
+
+        const list = await store.dlqList();
+        expect(list.map((d) => d.batchId)).toEqual([y.batch.batchId, x.batch.batchId]);
+        expect((await store.dlqList({ limit: 1 })).map((d) => d.batchId)).toEqual([
+          y.batch.batchId,
+        ]);
+        expect(list.find((d) => d.batchId === x.batch.batchId)?.partition).toBe(
+          partitionOf(c, 4),
+        );
+        expect(await store.dlqGet("b_missing")).toBeNull();
+        await expect(store.dlqRequeue("b_missing")).rejects.toBeInstanceOf(
+          DeadLetterNotFoundError,
+        );
+
+        // Busy while another batch of the conversation is outstanding.
+        await store.append(msg(c, "m2"));
+        const busy = expectClaimed(await store.claim(c, { force: true }));
+        await expect(store.dlqRequeue(x.batch.batchId)).rejects.toBeInstanceOf(
+          ConversationBusyError,
+        );
+        expect(await store.dlqGet(x.batch.batchId)).not.toBeNull();
+        await store.ack(c, busy.batch.batchId, busy.token);
+
+        // Requeued: claimable now, same batch id, attempt reset, new fence.
+        await store.append(msg(c, "m3")); // waits behind the requeued batch
+        expect(await store.dlqRequeue(x.batch.batchId)).toEqual({ conversation: c });
+        expect(await store.dlqGet(x.batch.batchId)).toBeNull();
+        const re = expectClaimed(await store.claim(c));
+        expect(re.batch).toMatchObject({
+          batchId: x.batch.batchId,
+          reason: "requeue",
+          attempt: 1,
+        });
+        expect(re.batch.fence).toBeGreaterThan(busy.batch.fence);
+        expect(ids(re)).toEqual(["m1"]);
+        await store.ack(c, re.batch.batchId, re.token);
+        expect(ids(expectClaimed(await store.claim(c, { force: true })))).toEqual(["m3"]);
+
+        expect(await store.dlqDelete(y.batch.batchId)).toBe(true);
+        expect(await store.dlqDelete(y.batch.batchId)).toBe(false);
+        expect(await store.dlqGet(y.batch.batchId)).toBeNull();
+        expect(await store.dlqList()).toEqual([]);
+      });
+    });
+
+    describe("leases", () => {
+      it("extend renews the lease past the original expiry", async () => {
+        const { store, settings, advance } = await setup({ lockTtlMs: 500 });
+        const c = "support:extend";
+        const p = partitionOf(c, settings.partitions);
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        await advance(300);
+        const { leaseUntilMs } = await store.extend(c, claim.batch.batchId, claim.token);
+        expect(leaseUntilMs).toBeGreaterThanOrEqual(claim.leaseUntilMs + 300);
+        await advance(300); // past the first lease, inside the renewed one
+        expect(await store.reapExpired(p, 10)).toEqual([]);
+        expect((await store.claim(c, { force: true })).status).toBe("locked");
+        await store.ack(c, claim.batch.batchId, claim.token);
+      });
+
+      it("crashed flusher: lease expiry -> reap -> claim takes the same batch over, attempt + 1", async () => {
+        const { store, settings, advance } = await setup({ lockTtlMs: 200 });
+        const c = "support:crash";
+        const p = partitionOf(c, settings.partitions);
+        await store.append(msg(c, "m1"));
+        const dead = expectClaimed(await store.claim(c, { force: true }));
+        expect(await store.reapExpired(p, 10)).toEqual([]);
+        await advance(250);
+        expect(await store.reapExpired(p, 10)).toEqual([c]);
+        expect(await store.reapExpired(p, 10)).toEqual([]);
+        expect(await store.listDue(p, 10)).toContain(c);
+        const taken = expectClaimed(await store.claim(c));
+        expect(taken.batch.batchId).toBe(dead.batch.batchId);
+        expect(taken.batch.fence).toBe(dead.batch.fence);
+        expect(taken.batch.attempt).toBe(2);
+        expect(taken.token).not.toBe(dead.token);
+        await expect(store.ack(c, dead.batch.batchId, dead.token)).rejects.toBeInstanceOf(
+          LockLostError,
+        );
+        await store.ack(c, taken.batch.batchId, taken.token);
+        expect((await store.stats()).totals.reaped).toBe(1);
+      });
+
+      it("release gives the batch back without counting an attempt", async () => {
+        const { store } = await setup();
+        const c = "support:release";
+        await store.append(msg(c, "m1"));
+        const first = expectClaimed(await store.claim(c, { force: true }));
+        await store.release(c, first.batch.batchId, first.token, 0);
+        const second = expectClaimed(await store.claim(c));
+        expect(second.batch.batchId).toBe(first.batch.batchId);
+        expect(second.batch.attempt).toBe(1);
+        await store.release(c, second.batch.batchId, second.token, 30_000);
+        expect((await store.claim(c)).status).toBe("not_due");
+        const third = expectClaimed(await store.claim(c, { force: true }));
+        expect(third.batch.attempt).toBe(1);
+        await expect(store.ack(c, first.batch.batchId, first.token)).rejects.toBeInstanceOf(
+          LockLostError,
+        );
+      });
+    });
+
+    describe("supersede", () => {
+      it("nothing_newer leaves the batch and lock as they were", async () => {
+        const { store } = await setup();
+        const c = "support:nothing";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        expect(await store.supersede(c, claim.batch.batchId, claim.token)).toEqual({
+          status: "nothing_newer",
+        });
+        expect((await store.claim(c, { force: true })).status).toBe("locked");
+        expect(await store.ack(c, claim.batch.batchId, claim.token)).toEqual({
+          dueAgainAtMs: null,
+        });
+      });
+
+      it("merged: the batch goes back ahead of newer messages, order kept, attempt not counted", async () => {
+        const { store, settings } = await setup();
+        const c = "support:merge";
+        await store.append(msg(c, "m1"));
+        await store.append(msg(c, "m2"));
+        const first = expectClaimed(await store.claim(c, { force: true }));
+        await store.append(msg(c, "m3"));
+        const last = await store.append(msg(c, "m4"));
+        const merged = await store.supersede(c, first.batch.batchId, first.token);
+        expect(merged).toEqual({
+          status: "merged",
+          size: 4,
+          flushAtMs: last.nowMs + settings.windowMs + settings.graceMs,
+        });
+        await expect(store.ack(c, first.batch.batchId, first.token)).rejects.toBeInstanceOf(
+          LockLostError,
+        );
+        const state = await store.inspect(c);
+        expect(state.batch).toBeNull();
+        expect(state.buffer?.messages.map((m) => m.id)).toEqual(["m1", "m2", "m3", "m4"]);
+        const next = expectClaimed(await store.claim(c, { force: true }));
+        expect(ids(next)).toEqual(["m1", "m2", "m3", "m4"]);
+        expect(next.batch.batchId).not.toBe(first.batch.batchId);
+        expect(next.batch.attempt).toBe(1);
+        expect(next.batch.firstAt).toBe(first.batch.firstAt);
+        expect(next.batch.fence).toBeGreaterThan(first.batch.fence);
+        expect((await store.stats()).totals.superseded).toBe(1);
+      });
+    });
+
+    it("fences strictly increase per conversation and are independent across conversations", async () => {
+      const { store } = await setup({ maxMessages: 1 });
+      const c = "support:fence";
+      const other = "support:fence-other";
+      const fences: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        await store.append(msg(c, `m${i}`));
+        const claim = expectClaimed(await store.claim(c));
+        fences.push(claim.batch.fence);
+        if (i === 1) {
+          // A retry keeps its fence; the next batch still gets a bigger one.
+          await store.fail(c, claim.batch.batchId, claim.token, {
+            error: "x",
+            delayMs: 0,
+            permanent: false,
+          });
+          const again = expectClaimed(await store.claim(c));
+          expect(again.batch.fence).toBe(claim.batch.fence);
+          await store.ack(c, again.batch.batchId, again.token);
+        } else {
+          await store.ack(c, claim.batch.batchId, claim.token);
+        }
+      }
+      for (let i = 1; i < fences.length; i++) {
+        expect(fences[i]).toBeGreaterThan(fences[i - 1]!);
+      }
+      await store.append(msg(other, "o1"));
+      expect(expectClaimed(await store.claim(other)).batch.fence).toBe(1);
+    });
+
+    describe("inspect and listing", () => {
+      it("inspect shows the open buffer, the batch and the due score", async () => {
+        const { store, settings } = await setup();
+        const c = "support:inspect";
+        const empty = await store.inspect(c);
+        expect(empty).toMatchObject({
+          conversation: c,
+          partition: partitionOf(c, settings.partitions),
+          buffer: null,
+          batch: null,
+          dueAtMs: null,
+        });
+        const a = await store.append(msg(c, "m1", "hello"));
+        const s1 = await store.inspect(c);
+        expect(s1.buffer).toMatchObject({
+          size: 1,
+          firstAt: toIso(a.nowMs),
+          lastAt: toIso(a.nowMs),
+          flushAtMs: a.flushAtMs,
+        });
+        expect(s1.buffer?.messages[0]?.text).toBe("hello");
+        expect(s1.dueAtMs).toBe(a.flushAtMs);
+        expect(s1.nowMs).toBeGreaterThanOrEqual(a.nowMs);
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        const s2 = await store.inspect(c);
+        expect(s2.buffer).toBeNull();
+        expect(s2.batch).toEqual({
+          batchId: claim.batch.batchId,
+          fence: claim.batch.fence,
+          attempt: 1,
+          reason: "manual",
+          size: 1,
+          inFlight: true,
+          nextAttemptAtMs: null,
+          lastError: null,
+        });
+        expect(s2.dueAtMs).toBeNull();
+      });
+
+      it("listDue lists claimable conversations only; listConversations lists all pending", async () => {
+        const { store } = await setup({ partitions: 1, maxMessages: 2 });
+        await store.append(msg("due:1", "a"));
+        await store.append(msg("due:1", "b")); // full: due now
+        await store.append(msg("quiet:1", "a")); // waiting for its window
+        await store.append(msg("flight:1", "a"));
+        expectClaimed(await store.claim("flight:1", { force: true }));
+        expect(await store.listDue(0, 10)).toEqual(["due:1"]);
+        expect([...await store.listConversations(0, 10)].sort()).toEqual([
+          "due:1",
+          "flight:1",
+          "quiet:1",
+        ]);
+        expect(await store.listConversations(0, 2)).toHaveLength(2);
+        expect(await store.listDue(0, 0)).toEqual([]);
+      });
+    });
+
+    describe("ttl", () => {
+      it("a buffer queued behind an outstanding batch does not expire", async () => {
+        const { store, advance } = await setup({ bufferTtlMs: 150 });
+        const c = "support:persist";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        await store.append(msg(c, "m2"));
+        await advance(300); // twice the buffer TTL
+        const acked = await store.ack(c, claim.batch.batchId, claim.token);
+        expect(acked.dueAgainAtMs).not.toBeNull();
+        expect(ids(expectClaimed(await store.claim(c, { force: true })))).toEqual(["m2"]);
+      });
+
+      it("an abandoned open buffer is garbage after its TTL (refreshed by each append)", async () => {
+        const { store, advance } = await setup({ bufferTtlMs: 300 });
+        const c = "support:garbage";
+        await store.append(msg(c, "m1"));
+        await advance(200);
+        await store.append(msg(c, "m2")); // refreshes the TTL
+        await advance(200); // m1 + 400: would be gone without the refresh
+        expect((await store.inspect(c)).buffer?.size).toBe(2);
+        await advance(250);
+        expect((await store.inspect(c)).buffer).toBeNull();
+        expect((await store.claim(c, { force: true })).status).toBe("empty");
+      });
+    });
+
+    describe("stats and events", () => {
+      it("stats count what happened, per day and in total, with current sizes", async () => {
+        const { store } = await setup();
+        await store.append(msg("s:a", "1"));
+        await store.append(msg("s:a", "2"));
+        await store.append(msg("s:a", "1"));
+        await store.append(msg("s:b", "1"));
+        await store.append(msg("s:c", "1"));
+        const before = await store.stats();
+        expect(before.openBuffers).toBe(3);
+        expect(before.inFlight).toBe(0);
+        const a = expectClaimed(await store.claim("s:a", { force: true }));
+        const mid = await store.stats();
+        expect(mid.openBuffers).toBe(2);
+        expect(mid.inFlight).toBe(1);
+        await store.ack("s:a", a.batch.batchId, a.token);
+        const b = expectClaimed(await store.claim("s:b", { force: true }));
+        await store.fail("s:b", b.batch.batchId, b.token, {
+          error: "e",
+          delayMs: 0,
+          permanent: false,
+        });
+        const b2 = expectClaimed(await store.claim("s:b", { force: true }));
+        await store.fail("s:b", b2.batch.batchId, b2.token, {
+          error: "e",
+          delayMs: 0,
+          permanent: true,
+        });
+        await store.recordEvent("s:c", "fallback", { id: "1" }, "fallbacks");
+        const s = await store.stats();
+        expect(s.totals).toEqual({
+          ingested: 4,
+          duplicates: 1,
+          batches: 1,
+          batch_messages: 2,
+          retries: 1,
+          dead: 1,
+          superseded: 0,
+          reaped: 0,
+          fallbacks: 1,
+        });
+        expect(s.dlqSize).toBe(1);
+        expect(s.inFlight).toBe(0);
+        expect(s.days).toHaveLength(7);
+        const today = s.days[6]!;
+        expect(today.day).toBe(toIso(s.nowMs).slice(0, 10));
+        expect(today.counters).toEqual(s.totals);
+        expect(s.days[0]!.day < today.day).toBe(true);
+        expect(s.days[0]!.counters.ingested).toBe(0);
+      });
+
+      it("readEvents: a burst's events in order, masked, from the cursor on, paginated", async () => {
+        const { store } = await setup();
+        const c = "whatsapp:966501234567";
+        await store.append(msg(c, "before"));
+        const start = await store.readEvents(null);
+        expect(start.events).toEqual([]);
+        await store.append(msg(c, "m1"));
+        await store.append(msg(c, "m2"));
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        await store.ack(c, claim.batch.batchId, claim.token);
+        const read = await store.readEvents(start.cursor, { limit: 100 });
+        expect(read.events.map((e) => e.type)).toEqual([
+          "appended",
+          "appended",
+          "duplicate",
+          "due",
+          "claimed",
+          "delivered",
+        ]);
+        const p = partitionOf(c, 4);
+        for (const e of read.events) {
+          expect(e.conversation).toBe(maskConversation(c, false));
+          expect(e.conversation).not.toContain("501234");
+          expect(e.partition).toBe(p);
+        }
+        expect(read.events[4]?.fields.batchId).toBe(claim.batch.batchId);
+        for (let i = 1; i < read.events.length; i++) {
+          expect(compareStreamIds(read.events[i - 1]!.id, read.events[i]!.id)).toBeLessThan(0);
+        }
+        expect((await store.readEvents(read.cursor)).events).toEqual([]);
+        // Pagination resumes where the last page ended.
+        const page1 = await store.readEvents(start.cursor, { limit: 2 });
+        expect(page1.events.map((e) => e.id)).toEqual(read.events.slice(0, 2).map((e) => e.id));
+        const page2 = await store.readEvents(page1.cursor, { limit: 100 });
+        expect(page2.events.map((e) => e.id)).toEqual(read.events.slice(2).map((e) => e.id));
+      });
+
+      it("events carry the raw conversation only with logPii", async () => {
+        const { store } = await setup({ logPii: true });
+        const c = "whatsapp:966501234567";
+        const start = await store.readEvents(null);
+        await store.append(msg(c, "m1"));
+        const read = await store.readEvents(start.cursor);
+        expect(read.events.map((e) => [e.type, e.conversation])).toEqual([["appended", c]]);
+      });
+    });
+
+    it("conversation ids with { } : spaces and unicode are kept apart and round-trip", async () => {
+      const { store } = await setup();
+      const odd = ["a{b}c:d e", "ü 🙂:{}", "a:b", "a%3Ab", "{lull:0}"];
+      for (const c of odd) await store.append(msg(c, "same-id", `for ${c}`));
+      for (const c of odd) {
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        expect(claim.batch.conversation).toBe(c);
+        expect(claim.batch.messages.map((m) => m.text)).toEqual([`for ${c}`]);
+        expect((await store.inspect(c)).batch?.batchId).toBe(claim.batch.batchId);
+        await store.ack(c, claim.batch.batchId, claim.token);
+      }
+    });
+  });
+}
