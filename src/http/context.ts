@@ -5,6 +5,9 @@
 import type { Clock } from "../core/clock.ts";
 import type { Config } from "../core/config.ts";
 import type { BufferStore, Processor } from "../core/types.ts";
+import type { CircuitBreaker } from "../core/breaker.ts";
+import type { Flusher } from "../core/flusher.ts";
+import type { Alerter } from "../observability/alerts.ts";
 
 /** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
 export interface Logger {
@@ -32,4 +35,23 @@ export interface AppContext {
   /** Keeps work alive after the response (EdgeRuntime.waitUntil, or a shim). */
   waitUntil: (work: Promise<unknown>) => void;
   metrics: MetricsSink;
+}
+
+/** Which backend the store talks to (reported by /lull/health). */
+export type StoreKind = "tcp" | "upstash" | "memory";
+
+/** Where batches go (reported by /lull/health; never the URL itself). */
+export type ProcessorKind = "url" | "function" | "none";
+
+/**
+ * Everything the full route table needs: {@link AppContext} plus the flusher, the circuit
+ * breakers and the alerter. Built by `createApp` (src/http/app.ts).
+ */
+export interface ServiceContext extends AppContext {
+  flusher: Flusher;
+  storeKind: StoreKind;
+  processorKind: ProcessorKind;
+  /** The Redis breaker (around every store call) and the processor breaker. */
+  breakers: { redis: CircuitBreaker; processor: CircuitBreaker };
+  alerter: Alerter;
 }

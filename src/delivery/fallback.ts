@@ -1,0 +1,46 @@
+/**
+ * The degraded path when Redis is down: one message delivered directly as a one-message batch.
+ * Its batchId is derived from provider + conversation + provider message id, so when the
+ * provider redelivers the webhook (after a 503, or on its own), the processor sees the same
+ * Idempotency-Key and can drop the repeat.
+ */
+import type { Batch, InboundMessage } from "../core/types.ts";
+import { toIso } from "../store/codec.ts";
+
+/** `fb_` + the first 32 hex chars (128 bits) of SHA-256(provider \n conversation \n id). */
+export async function fallbackBatchId(message: InboundMessage): Promise<string> {
+  const input = new TextEncoder().encode(
+    `${message.provider}\n${message.conversation}\n${message.id}`,
+  );
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", input));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `fb_${hex.slice(0, 32)}`;
+}
+
+/**
+ * The one-message batch for `message`: reason `fallback`, `degraded: true`, attempt 1, fence 0
+ * (no fencing counter is reachable without Redis; 0 sorts before every real fence).
+ */
+export async function buildFallbackBatch(message: InboundMessage, nowMs: number): Promise<Batch> {
+  const at = toIso(nowMs);
+  return {
+    batchId: await fallbackBatchId(message),
+    conversation: message.conversation,
+    fence: 0,
+    attempt: 1,
+    reason: "fallback",
+    degraded: true,
+    firstAt: at,
+    lastAt: at,
+    text: message.text,
+    messages: [{
+      id: message.id,
+      provider: message.provider,
+      text: message.text,
+      ...(message.sender !== undefined ? { sender: message.sender } : {}),
+      ...(message.sentAt !== undefined ? { sentAt: message.sentAt } : {}),
+      receivedAt: at,
+      meta: message.meta ?? {},
+    }],
+  };
+}

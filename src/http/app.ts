@@ -1,0 +1,166 @@
+/**
+ * Wires one isolate's services: config -> breaker-wrapped store -> processor -> Flusher ->
+ * handler. Runtime-agnostic: the Supabase entry (supabase/functions/_shared) passes the
+ * platform's waitUntil and env; tests pass their own store, clock and processor.
+ */
+import { type BreakerStateChange, CircuitBreaker } from "../core/breaker.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
+import type { Config } from "../core/config.ts";
+import { type DeliveryReport, Flusher } from "../core/flusher.ts";
+import type { BufferStore, Processor } from "../core/types.ts";
+import { createProcessor } from "../delivery/create-processor.ts";
+import { type Alerter, createAlerter } from "../observability/alerts.ts";
+import { createLogger } from "../observability/logger.ts";
+import { createMetrics, type Metrics } from "../observability/metrics.ts";
+import { createWaitUntil } from "../runtime/wait-until.ts";
+import { isRedisFailure, withBreaker } from "./breaker-store.ts";
+import type { Logger, ProcessorKind, ServiceContext, StoreKind } from "./context.ts";
+import { createHandler, type Handler } from "./handler.ts";
+
+/** Circuit-breaker tuning (not environment variables: the defaults suit every deployment). */
+export interface BreakerTuning {
+  /** Consecutive failures that open it. */
+  failureThreshold: number;
+  /** How long it stays open before one probe goes through. */
+  openMs: number;
+}
+
+/**
+ * Redis: open after 3 consecutive transport failures, probe again after 2 s. Small numbers on
+ * purpose: while open every webhook takes the fallback at once instead of waiting a Redis
+ * timeout, and a probe every 2 s finds a recovered Redis quickly.
+ */
+export const REDIS_BREAKER: BreakerTuning = { failureThreshold: 3, openMs: 2000 };
+/** Processor: open after 5 failed deliveries in a row, probe again after 10 s. */
+export const PROCESSOR_BREAKER: BreakerTuning = { failureThreshold: 5, openMs: 10_000 };
+
+/** Inputs of {@link createApp}. */
+export interface AppOptions {
+  config: Config;
+  /** The raw store; the app wraps it in the Redis breaker. */
+  store: BufferStore;
+  storeKind: StoreKind;
+  /** @default the processor LULL_PROCESSOR_URL / LULL_PROCESSOR_FUNCTION names */
+  processor?: Processor;
+  clock?: Clock;
+  random?: () => number;
+  logger?: Logger;
+  metrics?: Metrics;
+  alerter?: Alerter;
+  /** @default EdgeRuntime.waitUntil when present, else a shim that logs rejections */
+  waitUntil?: (work: Promise<unknown>) => void;
+  /** Used by the processor and the alerter. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  redisBreaker?: Partial<BreakerTuning>;
+  processorBreaker?: Partial<BreakerTuning>;
+}
+
+/** A wired app: the handler plus what owners need to observe or shut it down. */
+export interface App {
+  handler: Handler;
+  ctx: ServiceContext;
+  /** Waits for background work tracked by the waitUntil shim, then closes the store. */
+  close(): Promise<void>;
+}
+
+function processorKindOf(config: Config): ProcessorKind {
+  if (config.processorUrl) return "url";
+  if (config.processorFunction) return "function";
+  return "none";
+}
+
+/** Builds the context and handler. */
+export function createApp(options: AppOptions): App {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ??
+    createLogger({ level: config.logLevel, clock, base: { fn: "lull" } });
+  const metrics = options.metrics ?? createMetrics();
+  const alerter = options.alerter ?? createAlerter({
+    ...(config.alertWebhookUrl ? { url: config.alertWebhookUrl } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    logger,
+    clock,
+  });
+  const shim = options.waitUntil ? undefined : createWaitUntil(logger);
+  const waitUntil = options.waitUntil ?? shim!;
+
+  const onStateChange = (change: BreakerStateChange) => {
+    const fields = { breaker: change.name, from: change.from, to: change.to };
+    if (change.to === "open") {
+      logger.warn("circuit breaker opened", { ...fields, failures: change.failures });
+      void alerter.alert(
+        `breaker_open_${change.name}`,
+        `circuit breaker '${change.name}' opened after ${change.failures} consecutive failures`,
+        fields,
+      );
+    } else {
+      logger.info("circuit breaker state changed", fields);
+    }
+  };
+  const redisBreaker = new CircuitBreaker({
+    name: "redis",
+    ...REDIS_BREAKER,
+    ...options.redisBreaker,
+    clock,
+    isFailureError: isRedisFailure,
+    onStateChange,
+  });
+  const processorBreaker = new CircuitBreaker({
+    name: "processor",
+    ...PROCESSOR_BREAKER,
+    ...options.processorBreaker,
+    clock,
+    onStateChange,
+  });
+
+  const store = withBreaker(options.store, redisBreaker);
+  const processor = options.processor ??
+    createProcessor(config, options.fetch ? { fetch: options.fetch } : {});
+
+  const onOutcome = (report: DeliveryReport) => {
+    metrics.inc("lull_deliveries_total", { outcome: report.outcome });
+    metrics.observe("lull_delivery_duration_ms", report.durationMs);
+    if (report.outcome === "dead") {
+      void alerter.alert("dead_letter", "a batch was moved to the dead-letter queue", {
+        conversation: report.conversation,
+        batchId: report.batchId,
+        attempt: report.attempt,
+        error: (report.error ?? "").slice(0, 200),
+      });
+    }
+  };
+  const flusher = new Flusher({
+    store,
+    processor,
+    config,
+    clock,
+    ...(options.random ? { random: options.random } : {}),
+    logger,
+    processorBreaker,
+    onOutcome,
+  });
+
+  const ctx: ServiceContext = {
+    config,
+    store,
+    processor,
+    clock,
+    logger,
+    waitUntil,
+    metrics,
+    flusher,
+    storeKind: options.storeKind,
+    processorKind: processorKindOf(config),
+    breakers: { redis: redisBreaker, processor: processorBreaker },
+    alerter,
+  };
+  return {
+    handler: createHandler(ctx),
+    ctx,
+    async close() {
+      await shim?.drain();
+      await options.store.close();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * Reads a request body with a byte cap. The cap is enforced while streaming, so a huge or
+ * never-ending body is cut off at LULL_MAX_BODY_BYTES + one chunk instead of being buffered.
+ */
+import { BodyReadError, PayloadTooLargeError } from "./errors.ts";
+
+/**
+ * The body's bytes, or {@link PayloadTooLargeError} as soon as more than `maxBytes` arrived
+ * (or `Content-Length` already says so).
+ */
+export async function readBodyCapped(req: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > maxBytes) {
+    // Do not even start reading; cancel so the runtime can drop the connection's input.
+    await req.body?.cancel().catch(() => {});
+    throw new PayloadTooLargeError(maxBytes);
+  }
+  if (!req.body) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        throw new BodyReadError(err);
+      }
+      if (next.done) break;
+      const chunk = next.value;
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw new PayloadTooLargeError(maxBytes);
+      }
+      chunks.push(chunk);
+    }
+  } finally {
+    try {
+      reader.releaseLock();
+    } catch {
+      // already released by cancel on some runtimes
+    }
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}

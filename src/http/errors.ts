@@ -1,0 +1,18 @@
+/**
+ * HTTP-layer errors: each maps to one status in {@link httpStatusOf}.
+ */
+import { LullError } from "../core/errors.ts";
+
+/** The request body exceeded LULL_MAX_BODY_BYTES (detected while reading). */
+export class PayloadTooLargeError extends LullError {
+  constructor(limitBytes: number) {
+    super("payload_too_large", `request body exceeds ${limitBytes} bytes`, { limitBytes });
+  }
+}
+
+/** The request body could not be read (client went away, broken stream). */
+export class BodyReadError extends LullError {
+  constructor(cause: unknown) {
+    super("bad_body", "request body could not be read", {}, { cause });
+  }
+}

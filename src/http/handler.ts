@@ -1,0 +1,264 @@
+/**
+ * The `lull` function's HTTP handler: Web APIs only (Request, Response, URL, Headers), so the
+ * same code serves Supabase Edge Runtime, plain Deno and in-process tests on Node.
+ *
+ * Order of checks on ingest routes, cheapest and least revealing first: route (404), method
+ * (405), secret configured (404), content type (415), body under the cap while streaming
+ * (413), caller (401), payload (400, nothing buffered), then buffering (202/200, or 503).
+ * Every failure is JSON `{ error: { code, message, issues? } }`; nothing ever answers with a
+ * stack trace.
+ */
+import type { CircuitBreaker } from "../core/breaker.ts";
+import { CircuitOpenError, LullError, ValidationError } from "../core/errors.ts";
+import { RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
+import type { Provider } from "../core/types.ts";
+import { providers } from "../providers/index.ts";
+import type { ProviderRequest } from "../providers/types.ts";
+import { handleAdmin, handleMetrics } from "./admin.ts";
+import { bearerMatches } from "./auth.ts";
+import { readBodyCapped } from "./body.ts";
+import type { ServiceContext } from "./context.ts";
+import { BodyReadError, PayloadTooLargeError } from "./errors.ts";
+import { ingestMessages } from "./ingest.ts";
+import { json, jsonError } from "./respond.ts";
+import { matchRoute, type RouteMatch, type RouteName } from "./routes.ts";
+
+/** A request handler, as `Deno.serve` takes it. */
+export type Handler = (req: Request) => Promise<Response>;
+
+const PROVIDER_ROUTES: Partial<Record<RouteName, Provider>> = {
+  messages: "generic",
+  webhook_whatsapp: "whatsapp",
+  webhook_telegram: "telegram",
+  webhook_twilio: "twilio",
+};
+
+/** The media type each provider posts (Twilio posts forms, the others JSON). */
+const MEDIA_TYPES: Record<Provider, string> = {
+  generic: "application/json",
+  whatsapp: "application/json",
+  telegram: "application/json",
+  twilio: "application/x-www-form-urlencoded",
+};
+
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+/** Builds the handler over a fully wired context (see src/http/app.ts). */
+export function createHandler(ctx: ServiceContext): Handler {
+  return async (req) => {
+    let route: RouteName = "not_found";
+    let res: Response;
+    try {
+      const url = new URL(req.url);
+      const match = matchRoute(url.pathname);
+      if (match) route = match.name;
+      res = await dispatch(ctx, req, url, match);
+    } catch (err) {
+      res = errorResponse(ctx, err, route);
+    }
+    ctx.metrics.inc("lull_http_requests_total", { route, status: String(res.status) });
+    return res;
+  };
+}
+
+async function dispatch(
+  ctx: ServiceContext,
+  req: Request,
+  url: URL,
+  match: RouteMatch | null,
+): Promise<Response> {
+  if (!match) return notFound();
+  const method = req.method.toUpperCase();
+  if (match.name === "admin") return await handleAdmin(req, match.path, ctx);
+
+  const provider = PROVIDER_ROUTES[match.name];
+  // A provider whose secret is unset is not exposed at all: 404 whatever the method.
+  if (provider && !providers[provider].enabled(ctx.config)) return notFound();
+  if (match.methods.length > 0 && !match.methods.includes(method)) {
+    return jsonError(405, "method_not_allowed", `use ${match.methods.join(" or ")}`, undefined, {
+      allow: match.methods.join(", "),
+    });
+  }
+  if (provider) return await providerRoute(ctx, req, url, provider, method);
+  switch (match.name) {
+    case "flush":
+      return await flushRoute(ctx, req);
+    case "conversation":
+      return await conversationRoute(ctx, req, match.param ?? "");
+    case "health":
+      return await healthRoute(ctx);
+    case "metrics":
+      return await handleMetrics(req, ctx);
+    default:
+      return notFound();
+  }
+}
+
+function notFound(): Response {
+  return jsonError(404, "not_found", "no such route");
+}
+
+/** Lower-cased media type without parameters, or "" when absent. */
+function mediaType(headers: Headers): string {
+  return (headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+async function providerRoute(
+  ctx: ServiceContext,
+  req: Request,
+  url: URL,
+  provider: Provider,
+  method: string,
+): Promise<Response> {
+  const adapter = providers[provider];
+  if (!adapter.enabled(ctx.config, method)) return notFound();
+  let rawBody: Uint8Array = new Uint8Array(0);
+  if (method === "POST") {
+    const wanted = MEDIA_TYPES[provider];
+    const got = mediaType(req.headers);
+    if (got !== wanted) {
+      await req.body?.cancel().catch(() => {});
+      return jsonError(415, "unsupported_media_type", `Content-Type must be ${wanted}`);
+    }
+    rawBody = await readBodyCapped(req, ctx.config.maxBodyBytes);
+  }
+  const preq: ProviderRequest = { method, url, headers: req.headers, rawBody };
+  if (!(await adapter.authenticate(preq, ctx.config))) {
+    return jsonError(401, "unauthorized", "caller could not be authenticated");
+  }
+  // parse validates the whole request before anything is buffered: a bad message anywhere in
+  // a batch means none of it is appended.
+  const parsed = await adapter.parse(preq, ctx.config);
+  if (parsed.kind === "response") return parsed.response;
+  const result = await ingestMessages(ctx, provider, parsed.messages);
+  if (!result.ok) {
+    return jsonError(503, result.code, result.message, undefined, {
+      "retry-after": String(result.retryAfterSec),
+    });
+  }
+  switch (provider) {
+    case "generic":
+      return json(202, {
+        accepted: result.accepted,
+        duplicates: result.duplicates,
+        ...(result.fallbacks > 0 ? { degraded: result.fallbacks } : {}),
+        buffers: result.buffers,
+      });
+    case "twilio":
+      // Twilio renders whatever TwiML we answer; an empty <Response/> sends no reply message.
+      return new Response(EMPTY_TWIML, {
+        status: 200,
+        headers: { "content-type": "text/xml; charset=utf-8" },
+      });
+    default:
+      // WhatsApp and Telegram only look at the status; the body helps humans debugging.
+      return json(200, {
+        ok: true,
+        accepted: result.accepted,
+        duplicates: result.duplicates,
+        ignored: parsed.ignored,
+      });
+  }
+}
+
+async function flushRoute(ctx: ServiceContext, req: Request): Promise<Response> {
+  const secret = ctx.config.cronSecret;
+  if (!secret) return notFound();
+  if (!bearerMatches(req.headers, [secret])) {
+    return jsonError(401, "unauthorized", "bearer LULL_CRON_SECRET required");
+  }
+  await req.body?.cancel().catch(() => {});
+  ctx.metrics.inc("lull_flush_runs_total", { trigger: "sweep" });
+  const counts = await ctx.flusher.flushDue();
+  return json(200, counts);
+}
+
+async function conversationRoute(
+  ctx: ServiceContext,
+  req: Request,
+  param: string,
+): Promise<Response> {
+  const accepted = [
+    ...(ctx.config.adminToken ? [ctx.config.adminToken] : []),
+    ...ctx.config.processorSecrets,
+  ];
+  if (accepted.length === 0) return notFound();
+  if (!bearerMatches(req.headers, accepted)) {
+    return jsonError(401, "unauthorized", "bearer LULL_ADMIN_TOKEN or a processor secret required");
+  }
+  let conversation: string;
+  try {
+    conversation = decodeURIComponent(param);
+  } catch {
+    throw new ValidationError("conversation key is not valid percent-encoding", [
+      { path: ["conversation"], message: "invalid percent-encoding" },
+    ]);
+  }
+  if (conversation.length === 0 || conversation.length > 512) {
+    throw new ValidationError("conversation key must be 1-512 characters", [
+      { path: ["conversation"], message: "must be 1-512 characters" },
+    ]);
+  }
+  return json(200, await ctx.store.inspect(conversation));
+}
+
+function breakerView(b: CircuitBreaker): { state: string; failures: number } {
+  return { state: b.state, failures: b.failures };
+}
+
+async function healthRoute(ctx: ServiceContext): Promise<Response> {
+  const started = ctx.clock.now();
+  let storeOk = true;
+  let storeError: string | undefined;
+  try {
+    await ctx.store.ping();
+  } catch (err) {
+    storeOk = false;
+    storeError = err instanceof LullError ? err.code : "store_error";
+  }
+  const processorConfigured = ctx.processorKind !== "none";
+  const body = {
+    status: storeOk ? (processorConfigured ? "ok" : "degraded") : "down",
+    store: {
+      kind: ctx.storeKind,
+      ok: storeOk,
+      latencyMs: ctx.clock.now() - started,
+      ...(storeError ? { error: storeError } : {}),
+    },
+    breakers: {
+      redis: breakerView(ctx.breakers.redis),
+      processor: breakerView(ctx.breakers.processor),
+    },
+    processor: { configured: processorConfigured, kind: ctx.processorKind },
+    checkedAt: new Date(ctx.clock.now()).toISOString(),
+  };
+  return json(storeOk ? 200 : 503, body, { "cache-control": "no-store" });
+}
+
+/** Maps anything thrown by a route to a JSON answer; unknown errors become a coded 500. */
+function errorResponse(ctx: ServiceContext, err: unknown, route: RouteName): Response {
+  if (err instanceof ValidationError) {
+    return jsonError(400, err.code, err.message, err.issues);
+  }
+  if (err instanceof PayloadTooLargeError) {
+    return jsonError(413, err.code, err.message);
+  }
+  if (err instanceof BodyReadError) {
+    return jsonError(400, err.code, err.message);
+  }
+  if (
+    err instanceof RedisUnavailableError || err instanceof CircuitOpenError ||
+    err instanceof RedisTimeoutError
+  ) {
+    // Only reached when nothing was buffered or delivered (ingest handles its own fallback).
+    return jsonError(503, err.code, "the buffer is unavailable; retry", undefined, {
+      "retry-after": "5",
+    });
+  }
+  ctx.logger.error("unhandled error", {
+    route,
+    error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+    code: err instanceof LullError ? err.code : undefined,
+  });
+  return jsonError(500, "internal_error", "internal error");
+}
