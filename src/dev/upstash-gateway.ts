@@ -37,7 +37,8 @@ export interface UpstashGatewayOptions {
   /**
    * Test hook: when it returns true for a command (of `/`, or any entry of a pipeline or
    * transaction), the gateway executes the request on Redis, then destroys the socket without
-   * answering, as a network failure after commit would.
+   * answering, as a network failure after commit would. A single command answered with an
+   * error reply (which committed nothing, e.g. NOSCRIPT) is answered normally.
    */
   dropAfterCommit?: (command: string[]) => boolean;
   /**
@@ -296,7 +297,8 @@ export async function startUpstashGateway(options: UpstashGatewayOptions): Promi
     }
     checkAllowed(command);
     const reply = await run(shared, command);
-    if (drop([command])) return void req.socket.destroy();
+    // An error reply committed nothing (NOSCRIPT, WRONGTYPE): only successes are dropped.
+    if (!(reply instanceof Error) && drop([command])) return void req.socket.destroy();
     if (reply instanceof Error) {
       send(res, 400, { error: reply.message });
       return;
