@@ -172,6 +172,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 
   function fmtDuration(ms) {
     if (ms === null || ms === undefined) return "—";
+    if (ms <= 0 && ms > -1000) return "now";
     const neg = ms < 0;
     let s = Math.round(Math.abs(ms) / 1000);
     let out;
@@ -256,7 +257,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 
   function batchText(b) {
     if (!b) return "—";
-    const state = b.inFlight ? "delivering" : "awaiting retry";
+    const state = b.inFlight ? "delivering" : b.attempt === 0 ? "queued (" + b.reason + ")"
+      : "awaiting retry";
     return b.size + " msg, attempt " + b.attempt + ", " + state +
       (b.lastError ? " (" + b.lastError + ")" : "");
   }
