@@ -1,0 +1,268 @@
+/**
+ * `lull dev`: the whole product on one machine, wired as it is deployed.
+ *
+ * - Redis: LULL_REDIS_URL or UPSTASH_* when set; else a private redis-server on a free port;
+ *   else (no redis-server installed) the memory store inside the functions process.
+ * - The Upstash-compatible REST gateway in front of TCP Redis, so the functions reach Redis
+ *   through UPSTASH_REDIS_REST_URL exactly as in the cloud.
+ * - Both functions served by Deno at http://127.0.0.1:<port>/functions/v1/<name>.
+ * - The example processor (`lull-processor`) receives the batches, unless LULL_PROCESSOR_URL
+ *   or LULL_PROCESSOR_FUNCTION points elsewhere.
+ * - Supabase Cron, played locally: POST /lull/flush every LULL_SWEEP_INTERVAL_MS.
+ *
+ * Every child leads its own process group and is stopped with it; the temp dir and
+ * `.lull/dev.json` are removed on stop.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Config, type Env, parseConfig } from "../core/config.ts";
+import { eachLine, type ManagedChild, spawnChild, stopChild } from "./child-processes.ts";
+import { devSecrets, secretEnv } from "./dev-secrets.ts";
+import { type DevState, removeDevState, writeDevState } from "./dev-state.ts";
+import { findRedisServer, type LaunchedRedis, launchRedis } from "./redis-launcher.ts";
+import { startUpstashGateway, type UpstashGateway } from "./upstash-gateway.ts";
+import { randomBytes } from "node:crypto";
+
+/** The repository root (this file is src/dev/dev-stack.ts). */
+export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** Options for {@link startDevStack}. */
+export interface DevStackOptions {
+  /**
+   * Port of the functions server.
+   * @default 54321
+   */
+  port: number;
+  /** The user's environment (LULL_*, UPSTASH_*, provider secrets). */
+  env: Env;
+  /** Where `.lull/dev.json` is written. */
+  cwd: string;
+  /** Each line the functions print (their JSON logs, the processor's batch lines). */
+  onFunctionsLine: (line: string, stream: "stdout" | "stderr") => void;
+  /** Called once if a child exits on its own while the stack runs. */
+  onChildExit: (name: string, code: number | string) => void;
+  /** A sweep call failed (network error or non-2xx); `detail` says how. */
+  onSweepError: (detail: string) => void;
+  /**
+   * How long to wait for Deno to serve the functions (first run compiles and caches).
+   * @default 120000
+   */
+  startTimeoutMs?: number;
+}
+
+/** A running stack. */
+export interface DevStack {
+  state: DevState;
+  /** Parsed config the functions run with (same env). */
+  config: Config;
+  /** LULL_PUBLIC_URL the functions use (Twilio signs it). */
+  publicUrl: string;
+  /** Stops every child, closes the gateway, removes the temp dir and `.lull/dev.json`. */
+  stop(): Promise<void>;
+}
+
+/** Deno permissions the functions need: network (serve, Redis, processor), env, files. */
+const denoPermissions = ["--allow-net", "--allow-env", "--allow-read", "--allow-sys"];
+
+/** Starts the functions server and resolves once it prints `listening <url>`. */
+async function startFunctions(
+  port: number,
+  env: Record<string, string>,
+  options: DevStackOptions,
+): Promise<{ child: ManagedChild; url: string }> {
+  const deno = join(repoRoot, "node_modules", ".bin", "deno");
+  const child = spawnChild("functions", deno, [
+    "run",
+    ...denoPermissions,
+    join(repoRoot, "src", "dev", "serve-functions.ts"),
+    "--port",
+    String(port),
+  ], { cwd: repoRoot, env });
+  const timeoutMs = options.startTimeoutMs ?? 120_000;
+  let ready: (url: string) => void = () => {};
+  const listening = new Promise<string>((resolve) => {
+    ready = resolve;
+  });
+  const recent: string[] = [];
+  const onLine = (stream: "stdout" | "stderr") => (line: string) => {
+    const match = /^listening (\S+)/.exec(line);
+    if (match?.[1]) return ready(match[1]);
+    recent.push(line);
+    if (recent.length > 20) recent.shift();
+    options.onFunctionsLine(line, stream);
+  };
+  eachLine(child.process.stdout, onLine("stdout"));
+  eachLine(child.process.stderr, onLine("stderr"));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    listening,
+    child.exited.then((code) => ({ exited: code })),
+    new Promise<{ timeout: true }>((resolve) => {
+      timer = setTimeout(() => resolve({ timeout: true }), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (typeof outcome === "string") return { child, url: outcome };
+  await stopChild(child, 500);
+  const why = "exited" in outcome
+    ? `exited (${outcome.exited})`
+    : `did not start within ${timeoutMs} ms`;
+  throw new Error(
+    `the functions server ${why}` + (recent.length ? `:\n  ${recent.join("\n  ")}` : ""),
+  );
+}
+
+/** Starts the stack. On failure, everything already started is stopped before rethrowing. */
+export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  const userEnv = options.env;
+  const secrets = devSecrets(userEnv);
+  const functionsUrl = `http://127.0.0.1:${options.port}/functions/v1`;
+  const lullUrl = `${functionsUrl}/lull`;
+  const publicUrl = userEnv.LULL_PUBLIC_URL?.trim() || lullUrl;
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch {
+        // keep going: every other resource must still be released
+      }
+    }
+  };
+
+  try {
+    let store: DevState["store"];
+    let redisUrl: string | null = null;
+    let gateway: UpstashGateway | null = null;
+    let tempDir: string | null = null;
+    let redis: LaunchedRedis | null = null;
+    const storeEnv: Record<string, string> = {};
+
+    const userRedis = userEnv.LULL_REDIS_URL?.trim();
+    const userUpstash = userEnv.UPSTASH_REDIS_REST_URL?.trim();
+    if (userRedis) {
+      store = "redis";
+      redisUrl = userRedis;
+    } else if (userUpstash) {
+      store = "upstash";
+      storeEnv.UPSTASH_REDIS_REST_URL = userUpstash;
+      storeEnv.UPSTASH_REDIS_REST_TOKEN = userEnv.UPSTASH_REDIS_REST_TOKEN?.trim() ?? "";
+    } else {
+      const binary = findRedisServer(userEnv.PATH);
+      if (binary) {
+        store = "redis-server";
+        tempDir = mkdtempSync(join(tmpdir(), "lull-dev-"));
+        const dir = tempDir;
+        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+        redis = await launchRedis(binary, dir);
+        cleanups.push(() => redis?.stop());
+        redisUrl = redis.url;
+      } else {
+        store = "memory";
+      }
+    }
+    if (redisUrl) {
+      // The functions reach TCP Redis through the REST gateway, as they reach Upstash deployed.
+      const token = `dev-gateway-${randomBytes(18).toString("base64url")}`;
+      gateway = await startUpstashGateway({ redisUrl, token });
+      const g = gateway;
+      cleanups.push(() => g.close());
+      storeEnv.UPSTASH_REDIS_REST_URL = gateway.url;
+      storeEnv.UPSTASH_REDIS_REST_TOKEN = token;
+    }
+
+    const userProcessor = userEnv.LULL_PROCESSOR_URL?.trim();
+    const userFunction = userEnv.LULL_PROCESSOR_FUNCTION?.trim();
+    const processorUrl = userProcessor ||
+      (userFunction ? `${functionsUrl}/${userFunction}` : `${functionsUrl}/lull-processor`);
+
+    // Whatever the user set passes through; dev only fills the gaps and owns the Redis wiring.
+    const functionsEnv: Record<string, string> = {};
+    for (const [k, v] of Object.entries(userEnv)) if (v !== undefined) functionsEnv[k] = v;
+    delete functionsEnv.LULL_REDIS_URL;
+    delete functionsEnv.UPSTASH_REDIS_REST_URL;
+    delete functionsEnv.UPSTASH_REDIS_REST_TOKEN;
+    Object.assign(functionsEnv, storeEnv, secretEnv(userEnv, secrets), {
+      LULL_PUBLIC_URL: publicUrl,
+    });
+    if (!userFunction) functionsEnv.LULL_PROCESSOR_URL = processorUrl;
+    else {
+      functionsEnv.SUPABASE_URL ||= `http://127.0.0.1:${options.port}`;
+      functionsEnv.SUPABASE_SERVICE_ROLE_KEY ||= `dev-service-role-${
+        randomBytes(12).toString("hex")
+      }`;
+    }
+    // Fail here, with the variable named, rather than inside Deno.
+    const config = parseConfig(functionsEnv);
+
+    const functions = await startFunctions(options.port, functionsEnv, options);
+    let stopping = false;
+    cleanups.push(async () => {
+      stopping = true;
+      await stopChild(functions.child);
+    });
+    void functions.child.exited.then((code) => {
+      if (!stopping) options.onChildExit("functions", code);
+    });
+    if (redis) {
+      const r = redis;
+      void r.child.exited.then((code) => {
+        if (!stopping) options.onChildExit("redis-server", code);
+      });
+    }
+
+    // Supabase Cron, played locally. A sweep is never started while the previous one runs.
+    let sweeping = false;
+    const sweep = setInterval(async () => {
+      if (sweeping) return;
+      sweeping = true;
+      try {
+        const res = await fetch(`${lullUrl}/flush`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${secrets.cronSecret}` },
+          signal: AbortSignal.timeout(Math.max(config.sweepIntervalMs * 4, 30_000)),
+        });
+        const body = await res.text();
+        if (!res.ok) options.onSweepError(`POST /lull/flush answered ${res.status}: ${body}`);
+      } catch (err) {
+        if (!stopping) options.onSweepError(`POST /lull/flush failed: ${(err as Error).message}`);
+      } finally {
+        sweeping = false;
+      }
+    }, config.sweepIntervalMs);
+    cleanups.push(() => clearInterval(sweep));
+
+    const children = [functions.child, ...(redis ? [redis.child] : [])];
+    const state: DevState = {
+      version: 1,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      store,
+      functionsUrl,
+      lullUrl,
+      processorUrl,
+      redisUrl,
+      gatewayUrl: gateway?.url ?? null,
+      secrets,
+      env: functionsEnv,
+      tempDir,
+      children: children.map((c) => ({ name: c.name, pid: c.pid })),
+    };
+    // Only the variables lull reads go to the state file, not the whole shell environment.
+    state.env = Object.fromEntries(
+      Object.entries(functionsEnv).filter(([k]) =>
+        /^(LULL_|UPSTASH_|WHATSAPP_|TELEGRAM_|TWILIO_|SUPABASE_)/.test(k)
+      ),
+    );
+    writeDevState(state, options.cwd);
+    cleanups.unshift(() => removeDevState(process.pid, options.cwd));
+
+    return { state, config, publicUrl, stop: cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

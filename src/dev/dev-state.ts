@@ -1,0 +1,106 @@
+/**
+ * `.lull/dev.json`: how a running `lull dev` is found by the other CLI commands (URLs, the Redis
+ * it started, the secrets it generated). Written at start-up with mode 0600, removed on exit.
+ * The file lives under the working directory, like `.git`, so two checkouts never share one.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+
+/** Secrets generated for one local run. Never reused, never meant for production. */
+export const devSecretsSchema = z.object({
+  ingestToken: z.string(),
+  cronSecret: z.string(),
+  adminToken: z.string(),
+  processorSecret: z.string(),
+  whatsappAppSecret: z.string(),
+  whatsappVerifyToken: z.string(),
+  telegramWebhookSecret: z.string(),
+  twilioAuthToken: z.string(),
+});
+
+/** Secrets generated for one local run. */
+export type DevSecrets = z.infer<typeof devSecretsSchema>;
+
+/** The content of `.lull/dev.json`. */
+export const devStateSchema = z.object({
+  version: z.literal(1),
+  /** The `lull dev` process. */
+  pid: z.number().int(),
+  startedAt: z.string(),
+  /**
+   * Which store the functions use: a redis-server dev started, a Redis the user configured,
+   * Upstash, or the memory store inside the functions process.
+   */
+  store: z.enum(["redis-server", "redis", "upstash", "memory"]),
+  /** Base of every function, e.g. http://127.0.0.1:54321/functions/v1 */
+  functionsUrl: z.string(),
+  /** The lull function, e.g. http://127.0.0.1:54321/functions/v1/lull */
+  lullUrl: z.string(),
+  /** Where batches go. */
+  processorUrl: z.string(),
+  /** TCP Redis the CLI reads directly (null with Upstash or the memory store). */
+  redisUrl: z.string().nullable(),
+  /** The Upstash-compatible gateway the functions use (null when none was started). */
+  gatewayUrl: z.string().nullable(),
+  secrets: devSecretsSchema,
+  /** Environment the functions were started with (LULL_*, UPSTASH_*, provider secrets). */
+  env: z.record(z.string(), z.string()),
+  /** Private temp dir of this run (redis-server's dir), removed on exit. */
+  tempDir: z.string().nullable(),
+  /** Child processes started by dev (each leads its own process group). */
+  children: z.array(z.object({ name: z.string(), pid: z.number().int() })),
+});
+
+/** The content of `.lull/dev.json`. */
+export type DevState = z.infer<typeof devStateSchema>;
+
+/** Path of the state file for a working directory. */
+export function devStatePath(cwd: string = process.cwd()): string {
+  return join(cwd, ".lull", "dev.json");
+}
+
+/** Writes the state file (0600: it holds secrets). */
+export function writeDevState(state: DevState, cwd: string = process.cwd()): string {
+  const path = devStatePath(cwd);
+  mkdirSync(join(cwd, ".lull"), { recursive: true });
+  writeFileSync(path, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+  return path;
+}
+
+/** Removes the state file if it is ours (another `lull dev` may have replaced it). */
+export function removeDevState(pid: number, cwd: string = process.cwd()): void {
+  const current = readDevState(cwd);
+  if (current && current.pid !== pid) return;
+  rmSync(devStatePath(cwd), { force: true });
+}
+
+/** Whether a process id is alive (signal 0 probes without signalling). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Reads the state file of a running `lull dev`; null when there is none, it is unreadable, or
+ * the process that wrote it is gone (a stale file from a killed run).
+ */
+export function readDevState(cwd: string = process.cwd()): DevState | null {
+  let raw: string;
+  try {
+    raw = readFileSync(devStatePath(cwd), "utf8");
+  } catch {
+    return null;
+  }
+  try {
+    const parsed = devStateSchema.safeParse(JSON.parse(raw));
+    if (!parsed.success) return null;
+    return alive(parsed.data.pid) ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
