@@ -31,9 +31,13 @@ export async function hmac(
   secret: string,
   data: string | Uint8Array,
 ): Promise<Uint8Array> {
+  let keyBytes = encoder.encode(secret);
+  // Web Crypto refuses zero-length HMAC keys. HMAC zero-pads keys to the block size, so a
+  // single 0x00 byte is the same key and gives the same MAC as an empty one.
+  if (keyBytes.length === 0) keyBytes = new Uint8Array(1);
   const key = await crypto.subtle.importKey(
     "raw",
-    encoder.encode(secret),
+    keyBytes,
     { name: "HMAC", hash },
     false,
     ["sign"],
