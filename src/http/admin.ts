@@ -297,7 +297,8 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
   const url = new URL(req.url);
   const segs = sub.split("/").filter((s) => s !== "");
   const get = (run: () => Promise<Response>): Route => ({
-    run: (m) => (m === "GET" || m === "HEAD" ? run() : Promise.resolve(methodNotAllowed(["GET"]))),
+    run: (m) =>
+      m === "GET" || m === "HEAD" ? run() : Promise.resolve(methodNotAllowed(["GET", "HEAD"])),
   });
   const decode = (s: string) => {
     try {
@@ -339,7 +340,7 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
           ctx.logger.info("dead letter deleted by admin", { batchId });
           return json(200, { deleted: true, batchId });
         }
-        return methodNotAllowed(["GET", "DELETE"]);
+        return methodNotAllowed(["GET", "HEAD", "DELETE"]);
       },
     };
   }
@@ -420,7 +421,7 @@ export async function handleAdmin(
   if (sub === "" || sub === "/dashboard") {
     // Not exposed at all without a token: same 404 as the API.
     if (!ctx.config.adminToken) return jsonError(404, "not_found", "not found");
-    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(["GET"]);
+    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(["GET", "HEAD"]);
     return dashboardResponse();
   }
 
@@ -449,7 +450,7 @@ export async function handleMetrics(req: Request, ctx: AdminContext): Promise<Re
   const denied = await authorise(req, ctx);
   if (denied) return denied;
   const method = req.method.toUpperCase();
-  if (method !== "GET" && method !== "HEAD") return methodNotAllowed(["GET"]);
+  if (method !== "GET" && method !== "HEAD") return methodNotAllowed(["GET", "HEAD"]);
 
   let stats: StatsSnapshot | undefined;
   try {

@@ -9,7 +9,7 @@ import { Flusher } from "../../src/core/flusher.ts";
 import { partitionOf } from "../../src/core/keys.ts";
 import type { Batch, DeliveryOutcome, InboundMessage } from "../../src/core/types.ts";
 import { type AdminContext, handleAdmin, handleMetrics } from "../../src/http/admin.ts";
-import type { Logger } from "../../src/http/context.ts";
+import type { Logger, ServiceContext } from "../../src/http/context.ts";
 import { maskConversation } from "../../src/observability/mask.ts";
 import { createMetrics, type Metrics } from "../../src/observability/metrics.ts";
 import { createTcpClient } from "../../src/redis/tcp-client.ts";
@@ -33,6 +33,9 @@ afterEach(async () => {
 afterAll(async () => {
   await redis.stop();
 });
+
+/** Compile-time check: the full route context the edge function builds fits the admin routes. */
+export const serviceContextFits = (c: ServiceContext): AdminContext => c;
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
