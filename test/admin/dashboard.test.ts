@@ -157,7 +157,7 @@ describe("admin dashboard", () => {
     // Live events picked the requeue up (events are read from when the page opened).
     await page.locator("#events li", { hasText: "requeued" }).waitFor();
     // The stats cards show the store's totals.
-    await page.locator("#counters .card", { hasText: "ingested" }).filter({ hasText: "5" })
+    await page.locator('#counters .card:has(.name:text-is("ingested")) .value:text-is("5")')
       .waitFor();
 
     // Neither raw conversation key made it onto the page (tables and events show labels).
