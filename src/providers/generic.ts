@@ -62,8 +62,8 @@ const batchSchema = z.object({
 
 /** Reads `Authorization: Bearer <token>` (scheme case-insensitive). */
 function bearer(headers: Headers): string | undefined {
-  const m = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(headers.get("authorization") ?? "");
-  return m?.[1];
+  const m = /^bearer[ \t]+(.*?)[ \t]*$/i.exec(headers.get("authorization") ?? "");
+  return m?.[1] || undefined;
 }
 
 /** The generic JSON adapter. */

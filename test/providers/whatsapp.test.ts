@@ -84,6 +84,12 @@ describe("whatsapp: X-Hub-Signature-256", () => {
       .toBe(true);
   });
 
+  it("accepts upper-case hex (some proxies reformat it)", async () => {
+    const upper = "sha256=" + sign(body).slice(7).toUpperCase();
+    expect(await whatsapp.authenticate(post(body, { "x-hub-signature-256": upper }), configWith()))
+      .toBe(true);
+  });
+
   it.each([
     ["missing", {}],
     ["signed with another secret", { "x-hub-signature-256": sign(body, "other") }],
