@@ -142,6 +142,9 @@ function entry(reply: Reply, base64: boolean): { result: unknown } | { error: st
   return reply instanceof Error ? { error: reply.message } : { result: encodeReply(reply, base64) };
 }
 
+/** ioredis' errors for a command that was never written to Redis (it is down / reconnecting). */
+const NOT_SENT = /Stream isn't writeable|ECONNREFUSED|Connection is closed|connect ETIMEDOUT/;
+
 /** Fail fast when Redis is down instead of queueing: the client should see an error now. */
 const FAIL_FAST = { enableOfflineQueue: false, maxRetriesPerRequest: 0 } as const;
 
@@ -313,8 +316,15 @@ export async function startUpstashGateway(options: UpstashGatewayOptions): Promi
         send(res, err.status, { error: err.message });
         return;
       }
-      // Redis unreachable or the connection broke: not a Redis reply, so not a 400.
-      send(res, 503, { error: `gateway: redis unavailable (${(err as Error).message})` });
+      const message = (err as Error).message ?? String(err);
+      if (NOT_SENT.test(message)) {
+        // Redis is down and nothing was sent: a clean "unavailable", not a Redis reply.
+        send(res, 503, { error: `gateway: redis unavailable (${message})` });
+        return;
+      }
+      // The connection broke with the command in flight: it may have run. Say nothing, as a
+      // failing network would, so the client sees an unknown outcome rather than a refusal.
+      req.socket.destroy();
     });
   });
   server.on("connection", (socket) => {
