@@ -1,0 +1,39 @@
+/**
+ * lull's package entry, for processor authors and embedders:
+ *
+ * ```ts
+ * import { verifyDelivery, type Batch } from "lull";
+ *
+ * const rawBody = await req.text();
+ * const check = await verifyDelivery({ headers: req.headers, rawBody, secrets: SECRET });
+ * if (!check.ok) return new Response("bad signature", { status: 401 });
+ * const batch: Batch = JSON.parse(rawBody);
+ * ```
+ */
+export {
+  DEFAULT_TOLERANCE_SEC,
+  SIGNATURE_HEADER,
+  signDelivery,
+  verifyDelivery,
+} from "./delivery/signature.ts";
+export type { VerifyDeliveryInput, VerifyFailure, VerifyResult } from "./delivery/signature.ts";
+export { createHttpProcessor } from "./delivery/http-processor.ts";
+export type { HttpProcessorOptions } from "./delivery/http-processor.ts";
+export { createFunctionProcessor } from "./delivery/function-processor.ts";
+export type { FunctionProcessorOptions } from "./delivery/function-processor.ts";
+export { outcomeFromStatus } from "./delivery/outcome.ts";
+export { createApp } from "./http/app.ts";
+export type { App, AppOptions } from "./http/app.ts";
+export { createHandler } from "./http/handler.ts";
+export { parseConfig } from "./core/config.ts";
+export type { Config, Env } from "./core/config.ts";
+export { createStore } from "./store/create-store.ts";
+export type {
+  Batch,
+  BufferedMessage,
+  DeliveryOutcome,
+  FlushReason,
+  InboundMessage,
+  Processor,
+  Provider,
+} from "./core/types.ts";
