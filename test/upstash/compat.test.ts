@@ -31,7 +31,7 @@ afterAll(async () => {
 /** `{p}` in any argument is replaced with the run's key prefix. */
 type Cmd = (string | number)[];
 
-const BIG = "x".repeat(700 * 1024) + "é😀".repeat(50 * 1024); // > 1 MB of UTF-8
+const BIG = "x".repeat(750 * 1024) + "é😀".repeat(50 * 1024); // 1.03 MiB of UTF-8
 const SCRIPT = "return {1, 'two', {KEYS[1], ARGV[1]}, redis.status_reply('OK'), false, 2.9}";
 
 /** Scenarios: each is a sequence of raw commands whose replies are compared one by one. */
@@ -531,7 +531,8 @@ describe("protocol details", () => {
   });
 });
 
-it("covers at least 40 distinct commands", () => {
+it("covers at least 40 distinct commands, and the 1 MB value is over 1 MiB", () => {
+  expect(new TextEncoder().encode(BIG).length).toBeGreaterThan(1024 * 1024);
   const names = new Set(
     Object.values(scenarios).flat().map((cmd) => String(cmd[0]).toUpperCase()),
   );
