@@ -1,0 +1,210 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BatchNotFoundError, LockLostError } from "../../src/core/errors.ts";
+import type { Claim } from "../../src/core/types.ts";
+import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { counters, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
+
+let server: RedisServer;
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+async function claimOne(f: Fixture, conv: string, n = 2): Promise<Claim> {
+  for (let i = 0; i < n; i++) await f.store.append(msg(conv, `${conv}-${i}`));
+  const r = await f.store.claim(conv, { force: true });
+  if (r.status !== "claimed") throw new Error(`expected a claim, got ${r.status}`);
+  return r.claim;
+}
+
+describe("ackBatch-11.lua", () => {
+  it("LOCK_LOST when the lock is gone or held by another token; BATCH_NOT_FOUND", async () => {
+    const f = fixture(server, "ack-codes");
+    const conv = "c:ack-codes";
+    const k = f.keys.conversation(conv);
+    const c = await claimOne(f, conv);
+    await expect(f.store.ack(conv, c.batch.batchId, "not-my-token")).rejects.toBeInstanceOf(
+      LockLostError,
+    );
+    await expect(f.store.ack(conv, "b_other", c.token)).rejects.toBeInstanceOf(
+      BatchNotFoundError,
+    );
+    await f.raw.del(k.lock);
+    const err = await f.store.ack(conv, c.batch.batchId, c.token).catch((e) => e);
+    expect(err).toBeInstanceOf(LockLostError);
+    expect(err.context).toMatchObject({ conversation: conv, script: "ackBatch" });
+    expect(await f.raw.exists(k.batch)).toBe(1); // nothing changed
+    await f.close();
+  });
+
+  it("delivered: drops batch and lock, records processed, counts, no open buffer -> null", async () => {
+    const f = fixture(server, "ack-ok");
+    const conv = "c:ack-ok";
+    const k = f.keys.conversation(conv);
+    const c = await claimOne(f, conv, 3);
+    await f.raw.zadd(k.partition.due, 1, conv);
+    const r = await f.store.ack(conv, c.batch.batchId, c.token);
+    expect(r.dueAgainAtMs).toBeNull();
+    expect(await f.raw.exists(k.batch, k.batchMessages, k.lock)).toBe(0);
+    expect(await f.raw.zscore(k.partition.leases, conv)).toBeNull();
+    expect(await f.raw.zscore(k.partition.due, conv)).toBeNull();
+    const processed = k.processed(c.batch.batchId);
+    expect(await f.raw.get(processed)).toBe("1");
+    expect(await f.raw.pttl(processed)).toBeGreaterThan(f.s.processedTtlMs - 5_000);
+    expect(await counters(f, k.partition.partition)).toMatchObject({
+      batches: "1",
+      batch_messages: "3",
+    });
+    const last = (await streamEvents(f, k.partition.partition)).at(-1);
+    expect(last).toMatchObject({ type: "delivered", batchId: c.batch.batchId, size: "3" });
+    // A second ack of the same batch: the lock is gone.
+    await expect(f.store.ack(conv, c.batch.batchId, c.token)).rejects.toBeInstanceOf(
+      LockLostError,
+    );
+    await f.close();
+  });
+
+  it("messages that arrived during the flight: TTL restored, back on the due index", async () => {
+    const f = fixture(server, "ack-newer");
+    const conv = "c:ack-newer";
+    const k = f.keys.conversation(conv);
+    const c = await claimOne(f, conv);
+    const a = await f.store.append(msg(conv, "late"));
+    expect(await f.raw.pttl(k.buffer)).toBe(-1);
+    const r = await f.store.ack(conv, c.batch.batchId, c.token);
+    expect(r.dueAgainAtMs).toBe(a.flushAtMs);
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(a.flushAtMs);
+    expect(await f.raw.pttl(k.buffer)).toBeGreaterThan(f.s.bufferTtlMs - 5_000);
+    expect(await f.raw.pttl(k.meta)).toBeGreaterThan(f.s.bufferTtlMs - 5_000);
+    await f.close();
+  });
+});
+
+describe("failBatch-12.lua", () => {
+  it("LOCK_LOST and BATCH_NOT_FOUND", async () => {
+    const f = fixture(server, "fail-codes");
+    const conv = "c:fail-codes";
+    const c = await claimOne(f, conv);
+    const opts = { error: "e", delayMs: 10, permanent: false };
+    await expect(f.store.fail(conv, c.batch.batchId, "x", opts)).rejects.toBeInstanceOf(
+      LockLostError,
+    );
+    await expect(f.store.fail(conv, "b_nope", c.token, opts)).rejects.toBeInstanceOf(
+      BatchNotFoundError,
+    );
+    await f.close();
+  });
+
+  it("retry: nextAt, lastError, inFlight 0, lock released, due at retryAt, counted", async () => {
+    const f = fixture(server, "fail-retry");
+    const conv = "c:fail-retry";
+    const k = f.keys.conversation(conv);
+    const c = await claimOne(f, conv);
+    const r = await f.store.fail(conv, c.batch.batchId, c.token, {
+      error: "HTTP 503",
+      delayMs: 5_000,
+      permanent: false,
+    });
+    expect(r.status).toBe("retry");
+    if (r.status !== "retry") return;
+    expect(r.attempt).toBe(1);
+    const now = await f.store.now();
+    expect(r.retryAtMs).toBeGreaterThan(now);
+    expect(r.retryAtMs).toBeLessThanOrEqual(now + 5_000);
+    expect(await f.raw.hgetall(k.batch)).toMatchObject({
+      nextAt: String(r.retryAtMs),
+      lastError: "HTTP 503",
+      inFlight: "0",
+      attempt: "1",
+    });
+    expect(await f.raw.exists(k.lock)).toBe(0);
+    expect(await f.raw.zscore(k.partition.leases, conv)).toBeNull();
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(r.retryAtMs);
+    expect(await counters(f, k.partition.partition)).toMatchObject({ retries: "1" });
+    const last = (await streamEvents(f, k.partition.partition)).at(-1);
+    expect(last).toMatchObject({ type: "retry_scheduled", attempt: "1", error: "HTTP 503" });
+    await f.close();
+  });
+
+  it("dead by attempts: the whole batch goes to the DLQ hash with its fields", async () => {
+    const f = fixture(server, "fail-attempts", { retryMaxAttempts: 2 });
+    const conv = "c:fail-attempts";
+    const k = f.keys.conversation(conv);
+    let c = await claimOne(f, conv, 3);
+    const first = await f.store.fail(conv, c.batch.batchId, c.token, {
+      error: "e1",
+      delayMs: 0,
+      permanent: false,
+    });
+    expect(first.status).toBe("retry");
+    const again = await f.store.claim(conv);
+    if (again.status !== "claimed") throw new Error("expected a claim");
+    c = again.claim;
+    const dead = await f.store.fail(conv, c.batch.batchId, c.token, {
+      error: "e2",
+      delayMs: 0,
+      permanent: false,
+    });
+    expect(dead).toEqual({ status: "dead", attempt: 2 });
+    const p = k.partition;
+    const hash = await f.raw.hgetall(f.keys.deadLetter(p.partition, c.batch.batchId));
+    expect(hash).toMatchObject({
+      batchId: c.batch.batchId,
+      conversation: conv,
+      fence: "1",
+      attempts: "2",
+      reason: "manual",
+      lastError: "e2",
+    });
+    const entries = JSON.parse(hash.messages!) as string[];
+    expect(entries).toHaveLength(3);
+    expect(entries[0]).toMatch(/^\d+\|\{"id":"c:fail-attempts-0"/);
+    expect(await f.raw.zscore(p.dlq, c.batch.batchId)).toBe(hash.deadAt);
+    expect(await f.raw.exists(k.batch, k.batchMessages, k.lock)).toBe(0);
+    expect(await f.raw.zscore(p.leases, conv)).toBeNull();
+    expect(await f.raw.zscore(p.due, conv)).toBeNull();
+    expect(await counters(f, p.partition)).toMatchObject({ dead: "1", retries: "1" });
+    expect((await streamEvents(f, p.partition)).at(-1)).toMatchObject({
+      type: "dead_lettered",
+      error: "e2",
+    });
+    await f.close();
+  });
+
+  it("dead by age, and permanent at attempt 1", async () => {
+    const f = fixture(server, "fail-age", { retryMaxAgeMs: 60_000 });
+    const aged = "c:aged";
+    const c = await claimOne(f, aged);
+    await f.raw.hset(f.keys.conversation(aged).batch, "createdAt", c.createdAtMs - 61_000);
+    const r = await f.store.fail(aged, c.batch.batchId, c.token, {
+      error: "old",
+      delayMs: 0,
+      permanent: false,
+    });
+    expect(r).toEqual({ status: "dead", attempt: 1 });
+
+    const perm = "c:perm";
+    const c2 = await claimOne(f, perm);
+    const r2 = await f.store.fail(perm, c2.batch.batchId, c2.token, {
+      error: "HTTP 422",
+      delayMs: 1_000,
+      permanent: true,
+    });
+    expect(r2).toEqual({ status: "dead", attempt: 1 });
+    await f.close();
+  });
+
+  it("dead-lettering reschedules an open buffer that queued behind the batch", async () => {
+    const f = fixture(server, "fail-reschedule");
+    const conv = "c:fail-resched";
+    const k = f.keys.conversation(conv);
+    const c = await claimOne(f, conv);
+    const a = await f.store.append(msg(conv, "late"));
+    await f.store.fail(conv, c.batch.batchId, c.token, { error: "x", delayMs: 0, permanent: true });
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(a.flushAtMs);
+    expect(await f.raw.pttl(k.buffer)).toBeGreaterThan(0);
+    await f.close();
+  });
+});

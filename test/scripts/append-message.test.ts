@@ -1,0 +1,210 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { byteLength, encodeMessage } from "../../src/store/codec.ts";
+import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { counters, fixture, msg, streamEvents } from "./helpers.ts";
+
+let server: RedisServer;
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe("appendMessage-9.lua", () => {
+  it("buffers a new message: entry, meta, due score, TTLs, timer armed once", async () => {
+    const f = fixture(server, "append-new");
+    const conv = "support:42";
+    const k = f.keys.conversation(conv);
+    const first = await f.store.append(msg(conv, "m-1", "hi"));
+    expect(first.status).toBe("appended");
+    expect(first.size).toBe(1);
+    expect(first.armTimer).toBe(true);
+    expect(first.flushAtMs).toBe(first.nowMs + f.s.windowMs + f.s.graceMs);
+
+    const entries = await f.raw.lrange(k.buffer, 0, -1);
+    expect(entries).toEqual([`${first.nowMs}|${encodeMessage(msg(conv, "m-1", "hi"))}`]);
+    const meta = await f.raw.hgetall(k.meta);
+    expect(meta).toEqual({
+      firstAt: String(first.nowMs),
+      lastAt: String(first.nowMs),
+      count: "1",
+      bytes: String(byteLength(entries[0]!)),
+    });
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(first.flushAtMs);
+    for (const key of [k.buffer, k.meta]) {
+      const ttl = await f.raw.pttl(key);
+      expect(ttl).toBeGreaterThan(f.s.bufferTtlMs - 5_000);
+      expect(ttl).toBeLessThanOrEqual(f.s.bufferTtlMs);
+    }
+    expect(await f.raw.pttl(k.timer)).toBeGreaterThan(f.s.timerTtlMs - 5_000);
+    expect(await f.raw.pttl(k.seen)).toBeGreaterThan(f.s.dedupTtlMs - 5_000);
+
+    const second = await f.store.append(msg(conv, "m-2", "there"));
+    expect(second).toMatchObject({ status: "appended", size: 2, armTimer: false });
+    expect(await f.raw.hget(k.meta, "firstAt")).toBe(String(first.nowMs));
+    expect(await f.raw.hget(k.meta, "lastAt")).toBe(String(second.nowMs));
+    expect(await f.raw.lrange(k.buffer, 0, -1)).toHaveLength(2);
+
+    // A new burst (timer marker gone) arms a timer again.
+    await f.raw.del(k.timer);
+    expect((await f.store.append(msg(conv, "m-3"))).armTimer).toBe(true);
+    await f.close();
+  });
+
+  it("answers duplicate for a seen id: nothing buffered twice, counted, no timer", async () => {
+    const f = fixture(server, "append-dup");
+    const conv = "support:7";
+    const k = f.keys.conversation(conv);
+    const first = await f.store.append(msg(conv, "m-1"));
+    const dup = await f.store.append(msg(conv, "m-1", "different text"));
+    expect(dup.status).toBe("duplicate");
+    expect(dup.size).toBe(1);
+    expect(dup.flushAtMs).toBe(first.flushAtMs);
+    expect(dup.armTimer).toBe(false);
+    expect(await f.raw.llen(k.buffer)).toBe(1);
+    const p = k.partition.partition;
+    expect(await counters(f, p)).toMatchObject({ ingested: "1", duplicates: "1" });
+    const types = (await streamEvents(f, p)).map((e) => e.type);
+    expect(types).toEqual(["appended", "duplicate"]);
+    await f.close();
+  });
+
+  it("a duplicate with no open buffer reports size 0 and no flush time", async () => {
+    const f = fixture(server, "append-dup-empty");
+    const conv = "support:8";
+    const k = f.keys.conversation(conv);
+    await f.store.append(msg(conv, "m-1"));
+    await f.raw.del(k.buffer, k.meta); // as after a claim
+    const dup = await f.store.append(msg(conv, "m-1"));
+    expect(dup).toMatchObject({ status: "duplicate", size: 0, flushAtMs: null, armTimer: false });
+    await f.close();
+  });
+
+  it("forgets ids older than the dedup TTL (trimmed on append)", async () => {
+    const f = fixture(server, "append-trim", { dedupTtlMs: 60_000 });
+    const conv = "support:9";
+    const k = f.keys.conversation(conv);
+    const first = await f.store.append(msg(conv, "old"));
+    await f.raw.zadd(k.seen, first.nowMs - 120_000, "old"); // seen two minutes ago
+    const again = await f.store.append(msg(conv, "old"));
+    expect(again.status).toBe("appended");
+    expect(again.size).toBe(2);
+    await f.close();
+  });
+
+  it("full by count: due now, reason max_messages", async () => {
+    const f = fixture(server, "append-full-count", { maxMessages: 3 });
+    const conv = "c:count";
+    const k = f.keys.conversation(conv);
+    await f.store.append(msg(conv, "1"));
+    await f.store.append(msg(conv, "2"));
+    const third = await f.store.append(msg(conv, "3"));
+    expect(third.flushAtMs).toBe(third.nowMs);
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(third.nowMs);
+    const claim = await f.store.claim(conv);
+    expect(claim.status).toBe("claimed");
+    if (claim.status === "claimed") expect(claim.claim.batch.reason).toBe("max_messages");
+    await f.close();
+  });
+
+  it("full by bytes: due now, reason max_bytes", async () => {
+    const f = fixture(server, "append-full-bytes", { maxBytes: 200 });
+    const conv = "c:bytes";
+    const first = await f.store.append(msg(conv, "1", "short"));
+    expect(first.flushAtMs).toBe(first.nowMs + f.s.windowMs + f.s.graceMs);
+    const big = await f.store.append(msg(conv, "2", "x".repeat(200)));
+    expect(big.flushAtMs).toBe(big.nowMs);
+    const claim = await f.store.claim(conv);
+    expect(claim.status).toBe("claimed");
+    if (claim.status === "claimed") expect(claim.claim.batch.reason).toBe("max_bytes");
+    await f.close();
+  });
+
+  it("caps the due time at firstAt + maxWait (max_wait)", async () => {
+    const f = fixture(server, "append-cap", { windowMs: 10_000, graceMs: 0, maxWaitMs: 15_000 });
+    const conv = "c:cap";
+    const k = f.keys.conversation(conv);
+    const first = await f.store.append(msg(conv, "1"));
+    expect(first.flushAtMs).toBe(first.nowMs + 10_000); // quiet
+    await f.raw.hset(k.meta, "firstAt", first.nowMs - 10_000); // the burst began 10 s ago
+    const second = await f.store.append(msg(conv, "2"));
+    expect(second.flushAtMs).toBe(first.nowMs - 10_000 + 15_000);
+    await f.close();
+  });
+
+  it("behind an outstanding batch: buffer and meta persist, due index untouched", async () => {
+    const f = fixture(server, "append-behind");
+    const conv = "c:behind";
+    const k = f.keys.conversation(conv);
+    await f.store.append(msg(conv, "1"));
+    const claim = await f.store.claim(conv, { force: true });
+    expect(claim.status).toBe("claimed");
+    expect(await f.raw.zscore(k.partition.due, conv)).toBeNull();
+    const r = await f.store.append(msg(conv, "2"));
+    expect(r).toMatchObject({ status: "appended", size: 1 });
+    expect(await f.raw.pttl(k.buffer)).toBe(-1);
+    expect(await f.raw.pttl(k.meta)).toBe(-1);
+    expect(await f.raw.zscore(k.partition.due, conv)).toBeNull();
+    await f.close();
+  });
+
+  it("writes events with the masked label (raw only with logPii) and counts per day", async () => {
+    const masked = fixture(server, "append-events");
+    const conv = "whatsapp:966501234567";
+    const p = masked.keys.partitionOf(conv);
+    await masked.store.append(msg(conv, "m-1"));
+    const [ev] = await streamEvents(masked, p);
+    expect(ev).toMatchObject({ type: "appended", conv: "whatsapp:**********67", id: "m-1" });
+    expect(ev!.size).toBe("1");
+    const now = await masked.store.now();
+    const day = Math.floor(now / 86_400_000);
+    const daily = await masked.raw.hgetall(masked.keys.partition(p).daily);
+    expect(daily[`${day}:ingested`]).toBe("1");
+    await masked.close();
+
+    const clear = fixture(server, "append-pii", { logPii: true });
+    await clear.store.append(msg(conv, "m-1"));
+    const [ev2] = await streamEvents(clear, p);
+    expect(ev2!.conv).toBe(conv);
+    await clear.close();
+  });
+
+  it("the day's first ingested drops day-8 buckets, keeps the last week", async () => {
+    const f = fixture(server, "append-daily");
+    const conv = "c:daily";
+    const daily = f.keys.partition(f.keys.partitionOf(conv)).daily;
+    const day = Math.floor((await f.store.now()) / 86_400_000);
+    await f.raw.hset(
+      daily,
+      `${day - 8}:ingested`,
+      5,
+      `${day - 8}:dead`,
+      1,
+      `${day - 7}:ingested`,
+      2,
+    );
+    await f.store.append(msg(conv, "1"));
+    const after = await f.raw.hgetall(daily);
+    expect(after[`${day - 8}:ingested`]).toBeUndefined();
+    expect(after[`${day - 8}:dead`]).toBeUndefined();
+    expect(after[`${day - 7}:ingested`]).toBe("2");
+    expect(after[`${day}:ingested`]).toBe("1");
+    await f.close();
+  });
+
+  it("caps the event stream near 10000 entries (MAXLEN ~)", async () => {
+    const f = fixture(server, "append-cap-stream");
+    const conv = "c:stream";
+    const events = f.keys.partition(f.keys.partitionOf(conv)).events;
+    // Pre-fill close to the cap with raw XADDs (fast), then let the script trim.
+    const pipeline = f.raw.pipeline();
+    for (let i = 0; i < 10_500; i++) pipeline.xadd(events, "*", "type", "x");
+    await pipeline.exec();
+    for (let i = 0; i < 200; i++) await f.store.append(msg(conv, `m-${i}`));
+    const len = await f.raw.xlen(events);
+    expect(len).toBeLessThan(10_700);
+    expect(len).toBeGreaterThanOrEqual(10_000);
+    await f.close();
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * Shared set-up for the script tests: settings, a RedisStore on the test file's redis-server,
+ * and direct state manipulation (backdating meta, reading keys) so branches that depend on time
+ * are reached deterministically instead of by sleeping.
+ */
+import type Redis from "ioredis";
+import type { BufferSettings } from "../../src/core/config.ts";
+import { Keys } from "../../src/core/keys.ts";
+import type { InboundMessage } from "../../src/core/types.ts";
+import type { RedisClient } from "../../src/redis/redis-client.ts";
+import { createTcpClient, type TcpRedisClient } from "../../src/redis/tcp-client.ts";
+import { RedisStore } from "../../src/store/redis-store.ts";
+import { type RedisServer, testPrefix } from "../harness/redis-server.ts";
+
+/** Settings with long windows (nothing due by itself) unless overridden. */
+export function settings(prefix: string, overrides: Partial<BufferSettings> = {}): BufferSettings {
+  return {
+    keyPrefix: prefix,
+    partitions: 4,
+    windowMs: 60_000,
+    maxWaitMs: 120_000,
+    maxMessages: 50,
+    maxBytes: 65_536,
+    graceMs: 2_000,
+    bufferTtlMs: 300_000,
+    timerTtlMs: 70_000,
+    processedTtlMs: 400_000,
+    lockTtlMs: 30_000,
+    dedupTtlMs: 86_400_000,
+    retryMaxAttempts: 3,
+    retryMaxAgeMs: 86_400_000,
+    logPii: false,
+    ...overrides,
+  };
+}
+
+/** A store, its keys, and a raw client for assertions. */
+export interface Fixture {
+  store: RedisStore;
+  keys: Keys;
+  s: BufferSettings;
+  client: TcpRedisClient;
+  raw: Redis;
+  close(): Promise<void>;
+}
+
+/** A RedisStore with its own key prefix on `server`. */
+export function fixture(
+  server: RedisServer,
+  name: string,
+  overrides: Partial<BufferSettings> = {},
+  wrap: (c: RedisClient) => RedisClient = (c) => c,
+): Fixture {
+  const s = settings(testPrefix(name), overrides);
+  const client = createTcpClient({ url: server.url });
+  const store = new RedisStore({ client: wrap(client), settings: s });
+  return {
+    store,
+    keys: new Keys(s.keyPrefix, s.partitions),
+    s,
+    client,
+    raw: server.client,
+    close: () => store.close(),
+  };
+}
+
+/** A generic inbound message. */
+export function msg(conversation: string, id: string, text = `text of ${id}`): InboundMessage {
+  return { conversation, id, provider: "generic", text };
+}
+
+/**
+ * Moves the open buffer's firstAt/lastAt `ms` into the past, as if the burst had happened
+ * earlier, so the claim sees it due without the test sleeping.
+ */
+export async function backdate(f: Fixture, conversation: string, ms: number): Promise<void> {
+  const meta = f.keys.conversation(conversation).meta;
+  const [firstAt, lastAt] = await f.raw.hmget(meta, "firstAt", "lastAt");
+  await f.raw.hset(meta, "firstAt", Number(firstAt) - ms, "lastAt", Number(lastAt) - ms);
+}
+
+/** Events of a partition stream as plain objects (oldest first). */
+export async function streamEvents(
+  f: Fixture,
+  partition: number,
+): Promise<Record<string, string>[]> {
+  const entries = await f.raw.xrange(f.keys.partition(partition).events, "-", "+");
+  return entries.map(([, fields]) => {
+    const o: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) o[fields[i]!] = fields[i + 1]!;
+    return o;
+  });
+}
+
+/** Counter totals of a partition. */
+export async function counters(f: Fixture, partition: number): Promise<Record<string, string>> {
+  return await f.raw.hgetall(f.keys.partition(partition).stats);
+}
