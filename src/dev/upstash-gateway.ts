@@ -169,11 +169,22 @@ export async function startUpstashGateway(options: UpstashGatewayOptions): Promi
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const expected = Buffer.from(options.token);
   const connect = async (): Promise<Redis> => {
-    const conn = new Redis(options.redisUrl, { ...FAIL_FAST, lazyConnect: true });
+    // A dedicated connection lives for one transaction at a time and never reconnects: if it
+    // breaks, it is dropped and the next transaction opens a fresh one.
+    const conn = new Redis(options.redisUrl, {
+      ...FAIL_FAST,
+      lazyConnect: true,
+      retryStrategy: () => null,
+    });
     conn.on("error", () => {
       // Reported per request; an unhandled 'error' event would crash the dev process.
     });
-    await conn.connect();
+    try {
+      await conn.connect();
+    } catch (err) {
+      conn.disconnect();
+      throw err;
+    }
     return conn;
   };
 
@@ -222,22 +233,24 @@ export async function startUpstashGateway(options: UpstashGatewayOptions): Promi
   };
 
   const transaction = async (commands: string[][]): Promise<Reply[] | Error> => {
-    const conn = idle.pop() ?? await connect();
+    let conn = idle.pop();
+    while (conn !== undefined && conn.status !== "ready") {
+      conn.disconnect();
+      conn = idle.pop();
+    }
+    conn ??= await connect();
     let healthy = false;
     try {
-      const multi = await run(conn, ["MULTI"]);
-      if (multi instanceof Error) return multi;
-      for (const command of commands) {
-        const queued = await run(conn, command);
-        // A command that fails to queue makes EXEC answer EXECABORT, as in Redis.
-        if (queued instanceof Error) continue;
-      }
-      const exec = await run(conn, ["EXEC"]);
+      // Written back to back on the connection of its own: nothing else can interleave, and
+      // a command that fails to queue makes EXEC answer EXECABORT, as in Redis.
+      const replies = await Promise.all(
+        [["MULTI"], ...commands, ["EXEC"]].map((c) => run(conn, c)),
+      );
       healthy = true;
-      if (exec instanceof Error || exec === null) {
-        return exec ?? new Error("EXECABORT Transaction discarded");
-      }
-      return exec as Reply[];
+      const exec = replies[replies.length - 1]!;
+      if (exec instanceof Error) return exec;
+      if (!Array.isArray(exec)) return new Error("EXECABORT Transaction discarded");
+      return exec;
     } finally {
       if (healthy && idle.length < 4) idle.push(conn);
       else conn.disconnect();
