@@ -20,6 +20,7 @@ import {
   startRedisServer,
   testPrefix,
 } from "../harness/redis-server.ts";
+import { fastEnv } from "./env.ts";
 import { eventually, type ProcessorServer, startProcessorServer } from "./processor-server.ts";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "providers");
@@ -32,22 +33,6 @@ const WA_SECRET = "wa-app-secret";
 const WA_VERIFY = "wa-verify-token";
 const TG_SECRET = "tg-secret-token";
 const TWILIO_TOKEN = "twilio-auth-token";
-
-/** Small windows so the suite is quick; every cross-field invariant still holds. */
-export const fastEnv = {
-  LULL_WINDOW_MS: "600",
-  LULL_GRACE_MS: "100",
-  LULL_MAX_WAIT_MS: "5000",
-  LULL_SWEEP_INTERVAL_MS: "1000",
-  LULL_BUFFER_TTL_MS: "60000",
-  LULL_TIMER_TTL_MS: "5000",
-  LULL_DELIVERY_TIMEOUT_MS: "3000",
-  LULL_LOCK_TTL_MS: "5000",
-  LULL_RETRY_BASE_MS: "50",
-  LULL_RETRY_MAX_MS: "200",
-  LULL_RETRY_MAX_ATTEMPTS: "5",
-  LULL_LOG_LEVEL: "warn",
-};
 
 let redis: RedisServer;
 let processor: ProcessorServer;
