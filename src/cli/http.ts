@@ -10,15 +10,35 @@ export async function postJson(
   body: unknown,
   timeoutMs = 60_000,
 ): Promise<unknown> {
+  return await requestJson("POST", url, token, body, timeoutMs);
+}
+
+/** GETs JSON; non-2xx becomes a {@link CommandError}. */
+export async function getJson(
+  url: string,
+  token: string | undefined,
+  timeoutMs = 30_000,
+): Promise<unknown> {
+  return await requestJson("GET", url, token, undefined, timeoutMs);
+}
+
+/** One JSON request with a bearer token and a deadline. */
+export async function requestJson(
+  method: string,
+  url: string,
+  token: string | undefined,
+  body: unknown,
+  timeoutMs: number,
+): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(url, {
-      method: "POST",
+      method,
       headers: {
-        "content-type": "application/json",
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
-      body: JSON.stringify(body),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (e) {

@@ -60,7 +60,11 @@ export function parseBatchLine(line: string, nowMs: number = Date.now()): Printe
     firstAt,
     lastAt: str(b.lastAt) ?? null,
     deliveredAt,
-    waitedMs: Number.isNaN(firstMs) ? null : Date.parse(deliveredAt) - firstMs,
+    waitedMs: typeof parsed.waitMs === "number"
+      ? parsed.waitMs
+      : Number.isNaN(firstMs)
+      ? null
+      : Date.parse(deliveredAt) - firstMs,
   };
 }
 

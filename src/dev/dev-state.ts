@@ -3,7 +3,7 @@
  * it started, the secrets it generated). Written at start-up with mode 0600, removed on exit.
  * The file lives under the working directory, like `.git`, so two checkouts never share one.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 
@@ -73,6 +73,12 @@ export function removeDevState(pid: number, cwd: string = process.cwd()): void {
   const current = readDevState(cwd);
   if (current && current.pid !== pid) return;
   rmSync(devStatePath(cwd), { force: true });
+  try {
+    // Leave no empty `.lull/` behind; keep it if anything else lives there.
+    if (readdirSync(join(cwd, ".lull")).length === 0) rmdirSync(join(cwd, ".lull"));
+  } catch {
+    // already gone
+  }
 }
 
 /** Whether a process id is alive (signal 0 probes without signalling). */

@@ -103,7 +103,7 @@ function printBanner(stack: DevStack): void {
   out(`    curl -sS "$LULL_URL/health"`);
   out(`    npx lull send --conversation support:42 "and another thing"`);
   out(`    npx lull tail           # live buffer events`);
-  out(`    npx lull flush          # flush everything now`);
+  out(`    npx lull flush          # flush every buffer now`);
   out();
   out(p.dim(`  state: ${devStatePath()}   stop: Ctrl-C`));
   out();
