@@ -59,7 +59,8 @@ local dedupTtlMs = tonumber(ARGV[12]) -- ms
 local now = nowMs()
 
 redis.call('ZREMRANGEBYSCORE', seenKey, '-inf', now - dedupTtlMs)
-if redis.call('ZSCORE', seenKey, messageId) then
+-- ZADD NX is the dedup test and the record in one command: 0 = the id was already seen.
+if redis.call('ZADD', seenKey, 'NX', now, messageId) == 0 then
   local meta = readMeta(metaKey)
   local size, flushAt = 0, 0
   if meta then
@@ -70,20 +71,21 @@ if redis.call('ZSCORE', seenKey, messageId) then
   countEvent(statsKey, dailyKey, now, 'duplicates', 1)
   return {'duplicate', size, flushAt, now, 0}
 end
-
-redis.call('ZADD', seenKey, now, messageId)
 redis.call('PEXPIRE', seenKey, dedupTtlMs)
 
 local entry = string.format('%d', now) .. '|' .. messageJson
 redis.call('RPUSH', bufferKey, entry)
-redis.call('HSETNX', metaKey, 'firstAt', now)
-redis.call('HSET', metaKey, 'lastAt', now)
+-- Read-modify-write of the meta in two commands (firstAt kept, lastAt/count/bytes updated):
+-- the script is atomic, so this equals HSETNX + HSET + HINCRBY x2 at fewer commands.
+local m = redis.call('HMGET', metaKey, 'firstAt', 'count', 'bytes')
 local meta = {
-  firstAt = tonumber(redis.call('HGET', metaKey, 'firstAt')),
+  firstAt = tonumber(m[1]) or now,
   lastAt = now,
-  count = redis.call('HINCRBY', metaKey, 'count', 1),
-  bytes = redis.call('HINCRBY', metaKey, 'bytes', #entry)
+  count = (tonumber(m[2]) or 0) + 1,
+  bytes = (tonumber(m[3]) or 0) + #entry
 }
+redis.call('HSET', metaKey, 'firstAt', meta.firstAt, 'lastAt', now, 'count', meta.count,
+  'bytes', meta.bytes)
 local flushAt = computeFlush(meta, now, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
 
 if redis.call('EXISTS', batchKey) == 1 then
