@@ -94,6 +94,10 @@ export class RedisStore implements BufferStore {
     this.random = options.random ?? (() => randomHex(16));
   }
 
+  private partitionIds(): number[] {
+    return Array.from({ length: this.s.partitions }, (_, i) => i);
+  }
+
   private label(conversation: string): string {
     return maskConversation(conversation, this.s.logPii);
   }
@@ -447,30 +451,30 @@ export class RedisStore implements BufferStore {
     const limit = options.limit ?? 50;
     // Admin path: newest ids of every partition, merged, then only the top `limit` are read.
     const ids: { partition: number; batchId: string; deadAt: number }[] = [];
-    for (let partition = 0; partition < this.s.partitions; partition++) {
-      const r = strings(
-        await this.run(scripts.listDeadLetters, [this.keys.partition(partition).dlq], [limit]),
-      );
+    const replies = await Promise.all(
+      this.partitionIds().map((partition) =>
+        this.run(scripts.listDeadLetters, [this.keys.partition(partition).dlq], [limit])
+      ),
+    );
+    for (const [partition, reply] of replies.entries()) {
+      const r = strings(reply);
       for (let i = 0; i + 1 < r.length; i += 2) {
         ids.push({ partition, batchId: r[i]!, deadAt: Number(r[i + 1]) });
       }
     }
     ids.sort((a, b) => b.deadAt - a.deadAt);
-    const out: DeadLetter[] = [];
-    for (const { partition, batchId } of ids.slice(0, limit)) {
-      const d = await this.readDeadLetter(partition, batchId);
-      if (d) out.push(d);
-    }
-    return out;
+    const letters = await Promise.all(
+      ids.slice(0, limit).map(({ partition, batchId }) => this.readDeadLetter(partition, batchId)),
+    );
+    return letters.filter((d): d is DeadLetter => d !== null);
   }
 
   async dlqGet(batchId: string): Promise<DeadLetter | null> {
-    // Batch ids do not name their partition: look in each (admin path, not hot).
-    for (let partition = 0; partition < this.s.partitions; partition++) {
-      const d = await this.readDeadLetter(partition, batchId);
-      if (d) return d;
-    }
-    return null;
+    // Batch ids do not name their partition: look in all of them at once (admin path).
+    const found = await Promise.all(
+      this.partitionIds().map((partition) => this.readDeadLetter(partition, batchId)),
+    );
+    return found.find((d) => d !== null) ?? null;
   }
 
   async dlqRequeue(batchId: string): Promise<{ conversation: string }> {
@@ -499,16 +503,18 @@ export class RedisStore implements BufferStore {
   }
 
   async dlqDelete(batchId: string): Promise<boolean> {
-    for (let partition = 0; partition < this.s.partitions; partition++) {
-      const p = this.keys.partition(partition);
-      const r = await this.run(
-        scripts.deleteDeadLetter,
-        [this.keys.deadLetter(partition, batchId), p.dlq],
-        [batchId],
-      );
-      if (Number(r) === 1) return true;
-    }
-    return false;
+    const deleted = await Promise.all(
+      this.partitionIds().map(async (partition) => {
+        const p = this.keys.partition(partition);
+        const r = await this.run(
+          scripts.deleteDeadLetter,
+          [this.keys.deadLetter(partition, batchId), p.dlq],
+          [batchId],
+        );
+        return Number(r) === 1;
+      }),
+    );
+    return deleted.includes(true);
   }
 
   async stats(): Promise<StatsSnapshot> {
@@ -518,13 +524,14 @@ export class RedisStore implements BufferStore {
     let inFlight = 0;
     let dlqSize = 0;
     let nowMs = 0;
-    for (let partition = 0; partition < this.s.partitions; partition++) {
-      const p = this.keys.partition(partition);
-      const r = await this.run(
-        scripts.readStats,
-        [p.stats, p.daily, p.due, p.leases, p.dlq],
-        [],
-      ) as unknown[];
+    const replies = await Promise.all(
+      this.partitionIds().map((partition) => {
+        const p = this.keys.partition(partition);
+        return this.run(scripts.readStats, [p.stats, p.daily, p.due, p.leases, p.dlq], []);
+      }),
+    );
+    for (const reply of replies) {
+      const r = reply as unknown[];
       nowMs = Math.max(nowMs, Number(r[0]));
       for (const [name, value] of Object.entries(pairs(r[1]))) {
         if (name in totals) totals[name as CounterName] += Number(value);
@@ -561,13 +568,17 @@ export class RedisStore implements BufferStore {
     const limit = options.limit ?? 100;
     const next: EventCursor = {};
     const events: BufferEvent[] = [];
-    for (let partition = 0; partition < this.s.partitions; partition++) {
-      const after = cursor === null ? "" : cursor[partition] ?? "0-0";
-      const r = await this.run(
-        scripts.readEvents,
-        [this.keys.partition(partition).events],
-        [after, limit],
-      ) as unknown[];
+    const replies = await Promise.all(
+      this.partitionIds().map((partition) =>
+        this.run(
+          scripts.readEvents,
+          [this.keys.partition(partition).events],
+          [cursor === null ? "" : cursor[partition] ?? "0-0", limit],
+        )
+      ),
+    );
+    for (const [partition, reply] of replies.entries()) {
+      const r = reply as unknown[];
       next[partition] = String(r[0]);
       for (const entry of (r[1] ?? []) as unknown[][]) {
         const f = pairs(entry[1]);
