@@ -1,0 +1,181 @@
+/**
+ * `npm run chaos`: the race scenario (test/race/scenario.ts) while things die.
+ *
+ * - redis-server is SIGKILLed and restarted on the same port, several times. It runs with
+ *   `appendfsync always`, the durability a deployment needs for DESIGN.md's "nothing is
+ *   answered 2xx unless durably buffered": an append Redis answered survives the kill.
+ *   Appends that fail during an outage are retried the way a provider retries a 503.
+ * - Flushers crash mid-delivery: right after the processor answered and before the ack, the
+ *   flusher stops talking to Redis for good and its in-flight calls are cut. Its lease lapses,
+ *   a sweep reaps it, and another flusher redelivers the same batchId (at-least-once).
+ *
+ * Bounded (about half a minute), prints the accounting, exits 1 if anything was lost,
+ * duplicated, reordered, delivered concurrently or left undrained. Not part of `npm test`.
+ *
+ * Options (env): CHAOS_SEED, CHAOS_ROUNDS (kill cycles, default 6).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import Redis from "ioredis";
+import { freePort, redisServerBinary } from "../test/harness/redis-server.ts";
+import { formatAccounting, runScenario } from "../test/race/scenario.ts";
+
+/** A redis-server with fsync-always AOF, killable and restartable on its port. */
+class DurableRedis {
+  readonly dir = mkdtempSync(join(tmpdir(), "lull-chaos-"));
+  port = 0;
+  #child: ChildProcess | null = null;
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
+    this.#child = spawn(redisServerBinary(), [
+      "--port",
+      String(this.port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "always",
+      "--dir",
+      this.dir,
+    ], { stdio: "ignore" });
+    await this.#waitForPing();
+  }
+
+  async kill(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGKILL");
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async #waitForPing(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (this.#child?.exitCode !== null) throw new Error("redis-server exited at start");
+      const probe = new Redis({
+        port: this.port,
+        host: "127.0.0.1",
+        lazyConnect: true,
+        connectTimeout: 500,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      probe.on("error", () => {});
+      try {
+        await probe.connect();
+        // Loading the AOF answers LOADING; wait until the data is really back.
+        await probe.ping();
+        await probe.dbsize();
+        probe.disconnect();
+        return;
+      } catch {
+        probe.disconnect();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error(`redis-server on ${this.port} did not come up`);
+  }
+}
+
+async function main(): Promise<number> {
+  const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31);
+  const rounds = Number(process.env.CHAOS_ROUNDS ?? 6);
+  const redis = new DurableRedis();
+  const stopOnSignal = () => {
+    void redis.stop().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", stopOnSignal);
+  process.once("SIGTERM", stopOnSignal);
+
+  const say = (line: string) => console.log(`[chaos +${Date.now() - t0} ms] ${line}`);
+  const t0 = Date.now();
+  let outages = 0;
+  let crashes = 0;
+  try {
+    await redis.start();
+    say(`redis-server on ${redis.url} (appendfsync always), seed ${seed}`);
+    const books = await runScenario({
+      redisUrl: redis.url,
+      prefix: `chaos${seed}`,
+      seed,
+      appenders: 50,
+      conversations: 20,
+      messagesPerAppender: 120,
+      // Slow enough that the appenders are still sending through every kill round.
+      appendPauseMs: 100,
+      flushers: 4,
+      redisTimeoutMs: 500,
+      retryFailedAppends: true,
+      drainTimeoutMs: 25_000,
+      log: say,
+      chaos: async (ctl) => {
+        for (let round = 0; round < rounds; round++) {
+          await ctl.sleep(300 + ctl.random() * 500);
+          if (round % 2 === 0) {
+            const crashed = await ctl.crashFlusherMidDelivery(2000);
+            if (crashed) crashes++;
+            else say("no delivery to crash in time");
+          } else {
+            const downMs = 200 + Math.floor(ctl.random() * 600);
+            say(`killing redis-server for ${downMs} ms`);
+            await redis.kill();
+            outages++;
+            await ctl.sleep(downMs);
+            const restartAt = Date.now();
+            await redis.start();
+            say(`redis-server is back (restart took ${Date.now() - restartAt} ms)`);
+          }
+        }
+        // One more crash while the backlog drains, so a lease is reaped after the last outage.
+        if (await ctl.crashFlusherMidDelivery(2000)) crashes++;
+      },
+    });
+    console.log(`\nchaos accounting (${outages} redis outages, ${crashes} flusher crashes)`);
+    console.log(formatAccounting(books));
+    const failures = [
+      books.lost.length > 0 && `${books.lost.length} messages LOST: ${books.lost.slice(0, 10)}`,
+      books.duplicated.length > 0 &&
+      `${books.duplicated.length} messages in two batches: ${books.duplicated.slice(0, 10)}`,
+      books.duplicatesBuffered > 0 && `${books.duplicatesBuffered} redelivered webhooks buffered`,
+      books.orderViolations.length > 0 && `order: ${books.orderViolations.slice(0, 5)}`,
+      books.fenceViolations.length > 0 && `fences: ${books.fenceViolations.slice(0, 5)}`,
+      books.concurrentDeliveries > 0 && `${books.concurrentDeliveries} concurrent deliveries`,
+      books.undrained.length > 0 && `undrained: ${books.undrained.join(", ")}`,
+    ].filter((f): f is string => typeof f === "string");
+    if (failures.length > 0) {
+      console.error(`\nCHAOS FAILED (seed ${seed}):\n  ${failures.join("\n  ")}`);
+      return 1;
+    }
+    console.log(`\nchaos passed: nothing lost, nothing duplicated (seed ${seed})`);
+    return 0;
+  } finally {
+    await redis.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error("chaos run crashed:", error);
+    process.exit(2);
+  },
+);
