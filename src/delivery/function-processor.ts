@@ -24,12 +24,23 @@ export interface FunctionProcessorOptions {
   clock?: Clock;
 }
 
+/** Stands in for a WebSocket constructor lull never calls (no realtime channels). */
+class UnusedWebSocket {
+  constructor() {
+    throw new Error("lull does not use Supabase realtime");
+  }
+}
+
 /** A {@link Processor} invoking a Supabase function. */
 export function createFunctionProcessor(options: FunctionProcessorOptions): Processor {
   const clock = options.clock ?? systemClock;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const client = createClient(options.supabaseUrl, options.serviceRoleKey, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    // Only `functions` is used. Without a transport supabase-js looks for a global WebSocket at
+    // construction and throws on runtimes without one (Node 20), so give it one that is never
+    // instantiated.
+    realtime: { transport: UnusedWebSocket as unknown as typeof WebSocket },
     ...(options.fetch ? { global: { fetch: options.fetch } } : {}),
   });
   return async (batch, outer) => {
