@@ -9,6 +9,7 @@ import {
   DeadLetterNotFoundError,
   LockLostError,
   LullError,
+  RedisUnavailableError,
   ScriptError,
 } from "../core/errors.ts";
 import type { LuaScript } from "../scripts/generated.ts";
@@ -85,8 +86,17 @@ export async function runScript(
   return reply;
 }
 
+/**
+ * Error replies by which Redis refuses a command without running it (loading a dataset, busy
+ * with another script, failing over): the script surely did not run, like a closed connection.
+ */
+const NOT_RUN_REPLIES = ["LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"];
+
 function wrapError(script: string, err: unknown): Error {
   if (err instanceof LullError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (NOT_RUN_REPLIES.some((code) => message.startsWith(code + " "))) {
+    return new RedisUnavailableError(`redis refused script ${script}: ${message}`, { script }, err);
+  }
   return new ScriptError(script, message, err);
 }

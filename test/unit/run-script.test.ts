@@ -83,6 +83,16 @@ describe("runScript (fake client)", () => {
     expect(err?.message).toContain("ERR wrong type");
   });
 
+  it("replies by which Redis refuses to run anything (BUSY, LOADING) mean unavailable", async () => {
+    for (const reply of ["BUSY Redis is busy running a script.", "LOADING Redis is loading"]) {
+      const { client, calls } = fakeClient([() => Promise.reject(new Error(reply))]);
+      await expect(runScript(client, codeScript, ["k"], [])).rejects.toBeInstanceOf(
+        RedisUnavailableError,
+      );
+      expect(calls).toHaveLength(1);
+    }
+  });
+
   it("asserts the key count before sending anything", async () => {
     const { client, calls } = fakeClient([]);
     await expect(runScript(client, codeScript, [], [])).rejects.toBeInstanceOf(ScriptError);
