@@ -637,11 +637,12 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
       });
 
       it("merged: the batch goes back ahead of newer messages, order kept, attempt not counted", async () => {
-        const { store, settings } = await setup();
+        const { store, settings, advance } = await setup();
         const c = "support:merge";
         await store.append(msg(c, "m1"));
         await store.append(msg(c, "m2"));
         const first = expectClaimed(await store.claim(c, { force: true }));
+        await advance(5); // so the merged firstAt is observably the batch's, not the buffer's
         await store.append(msg(c, "m3"));
         const last = await store.append(msg(c, "m4"));
         const merged = await store.supersede(c, first.batch.batchId, first.token);
