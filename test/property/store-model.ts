@@ -645,8 +645,14 @@ export async function drainAndCheck(
   const span = s.maxWaitMs + s.graceMs + s.lockTtlMs + m.opts.maxDelayMs;
   const rounds = Math.ceil(span / m.opts.sweepIntervalMs) * 4 + 10;
   if (m.opts.drain === "force") {
-    // Crashed claims hold locks: let them lapse once, then take everything by force.
-    await r.advance(s.lockTtlMs + 20);
+    // Crashed claims hold locks: let them lapse, then take everything by force.
+    const waitForLocks = async () => {
+      const leases = [...m.convs.values()].flatMap((c) => c.lock ? [c.lock.leaseUntilMs] : []);
+      const now = await r.store.now();
+      const last = Math.max(now - 1, ...leases);
+      if (last >= now) await r.advance(last - now + 5);
+    };
+    await waitForLocks();
     for (let i = 0; i < rounds && pending(m); i++) {
       for (const [conv, c] of m.convs) {
         if (c.batch || c.open.length > 0) await claimStep(m, r, conv, true);
@@ -657,7 +663,7 @@ export async function drainAndCheck(
           if (!m.conv(m.dlq.get(batchId)!.conv).batch) await requeueStep(m, r, batchId);
         }
       }
-      if (pending(m)) await r.advance(s.lockTtlMs + 20);
+      if (pending(m)) await waitForLocks();
     }
   } else {
     for (let i = 0; i < rounds && pending(m); i++) {
