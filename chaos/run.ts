@@ -5,14 +5,17 @@
  *   `appendfsync always`, the durability a deployment needs for DESIGN.md's "nothing is
  *   answered 2xx unless durably buffered": an append Redis answered survives the kill.
  *   Appends that fail during an outage are retried the way a provider retries a 503.
- * - Flushers crash mid-delivery: right after the processor answered and before the ack, the
- *   flusher stops talking to Redis for good and its in-flight calls are cut. Its lease lapses,
- *   a sweep reaps it, and another flusher redelivers the same batchId (at-least-once).
+ * - Flushers crash mid-delivery: while the processor call is in flight, or right after the
+ *   processor answered and before the ack. The flusher stops talking to Redis for good and its
+ *   in-flight calls are cut. Its lease lapses, a sweep reaps it, and another flusher delivers
+ *   the same batchId again (at-least-once; an idempotent processor answers "done").
+ * - Flushers stall (store calls held back 1.5 s, longer than the 600 ms lease): their batches
+ *   are taken over, and when they wake their extend/ack must find the lock lost and not ack.
  *
  * Bounded (about half a minute), prints the accounting, exits 1 if anything was lost,
  * duplicated, reordered, delivered concurrently or left undrained. Not part of `npm test`.
  *
- * Options (env): CHAOS_SEED, CHAOS_ROUNDS (kill cycles, default 6).
+ * Options (env): CHAOS_SEED, CHAOS_ROUNDS (chaos rounds, default 9).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -98,7 +101,7 @@ class DurableRedis {
 
 async function main(): Promise<number> {
   const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31);
-  const rounds = Number(process.env.CHAOS_ROUNDS ?? 6);
+  const rounds = Number(process.env.CHAOS_ROUNDS ?? 9);
   const redis = new DurableRedis();
   const stopOnSignal = () => {
     void redis.stop().finally(() => process.exit(130));
@@ -110,6 +113,7 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   let outages = 0;
   let crashes = 0;
+  let freezes = 0;
   try {
     await redis.start();
     say(`redis-server on ${redis.url} (appendfsync always), seed ${seed}`);
@@ -130,11 +134,12 @@ async function main(): Promise<number> {
       chaos: async (ctl) => {
         for (let round = 0; round < rounds; round++) {
           await ctl.sleep(300 + ctl.random() * 500);
-          if (round % 2 === 0) {
-            const crashed = await ctl.crashFlusherMidDelivery(2000);
+          if (round % 3 === 0) {
+            const at = round % 2 === 0 ? "answer" : "call";
+            const crashed = await ctl.crashFlusherMidDelivery(at, 2000);
             if (crashed) crashes++;
             else say("no delivery to crash in time");
-          } else {
+          } else if (round % 3 === 1) {
             const downMs = 200 + Math.floor(ctl.random() * 600);
             say(`killing redis-server for ${downMs} ms`);
             await redis.kill();
@@ -143,13 +148,20 @@ async function main(): Promise<number> {
             const restartAt = Date.now();
             await redis.start();
             say(`redis-server is back (restart took ${Date.now() - restartAt} ms)`);
+          } else {
+            // Longer than the lease (600 ms): its batches are taken over while it is stalled.
+            await ctl.freezeFlusher(1500);
+            freezes++;
           }
         }
         // One more crash while the backlog drains, so a lease is reaped after the last outage.
-        if (await ctl.crashFlusherMidDelivery(2000)) crashes++;
+        if (await ctl.crashFlusherMidDelivery("answer", 2000)) crashes++;
       },
     });
-    console.log(`\nchaos accounting (${outages} redis outages, ${crashes} flusher crashes)`);
+    console.log(
+      `\nchaos accounting (${outages} redis outages, ${crashes} flusher crashes, ` +
+        `${freezes} flusher stalls)`,
+    );
     console.log(formatAccounting(books));
     const failures = [
       books.lost.length > 0 && `${books.lost.length} messages LOST: ${books.lost.slice(0, 10)}`,

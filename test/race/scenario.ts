@@ -12,7 +12,7 @@
 import { CircuitBreaker } from "../../src/core/breaker.ts";
 import { systemClock } from "../../src/core/clock.ts";
 import type { BufferSettings } from "../../src/core/config.ts";
-import { Flusher } from "../../src/core/flusher.ts";
+import { type DeliveryReport, Flusher } from "../../src/core/flusher.ts";
 import type {
   AppendResult,
   Batch,
@@ -74,17 +74,28 @@ export interface ScenarioOptions {
   log?: (line: string) => void;
 }
 
+/** Where in a delivery a flusher dies. */
+export type CrashPoint = "call" | "answer";
+
 /** What the chaos hook can do. */
 export interface ChaosControl {
   /** True once every appender has finished. */
   appendersDone(): boolean;
   /**
-   * Crashes a random live flusher the next time one of its deliveries gets an answer from the
-   * processor: it dies before acking (no ack, no renewal, in-flight calls cut). A fresh flusher
-   * with a new connection takes its place, as a restarted isolate would. Resolves true after
-   * the crash, or false if no delivery was answered within `timeoutMs`.
+   * Crashes a random live flusher during its next delivery: at `call` the process dies while
+   * the processor call is in flight (the call is cut, no answer); at `answer` it dies right
+   * after the processor answered, before it could ack or fail. Either way: no ack, no renewal,
+   * in-flight calls cut, the lease lapses. A fresh flusher with a new connection takes its
+   * place, as a restarted isolate would. Resolves true after the crash, or false if no
+   * delivery reached that point within `timeoutMs`.
    */
-  crashFlusherMidDelivery(timeoutMs: number): Promise<boolean>;
+  crashFlusherMidDelivery(at: CrashPoint, timeoutMs: number): Promise<boolean>;
+  /**
+   * Stalls a random flusher's store calls for `ms` (longer than the lease): its deliveries in
+   * progress outlive their lease, another flusher takes the batch over, and the stalled one
+   * must find its lock lost and not ack. Resolves when the stall ends.
+   */
+  freezeFlusher(ms: number): Promise<void>;
   random(): number;
   sleep(ms: number): Promise<void>;
 }
@@ -133,6 +144,8 @@ export interface Accounting {
   };
   /** In-isolate timers started (armTimer). */
   timers: number;
+  /** Every delivery's outcome as the flushers reported it (sweeps and timers). */
+  outcomes: Record<DeliveryReport["outcome"], number>;
   /** Conversations still holding data at the drain deadline. */
   undrained: string[];
   durationMs: number;
@@ -145,17 +158,25 @@ interface Delivery {
 
 const sleep = (ms: number) => systemClock.sleep(ms);
 
-/** A store whose calls hang forever once `crashed`: a dead process talks to nobody. */
+/**
+ * A store whose calls hang forever once `crashed` (a dead process talks to nobody), and are
+ * held back while `frozenUntilMs` is ahead (a stalled isolate: GC pause, CPU starvation).
+ */
 class CrashableStore {
   crashed = false;
+  frozenUntilMs = 0;
   readonly store: BufferStore;
   constructor(inner: BufferStore) {
     this.store = new Proxy(inner, {
       get: (target, prop, receiver) => {
         const value = Reflect.get(target, prop, receiver);
         if (typeof value !== "function") return value;
-        return (...args: unknown[]) =>
-          this.crashed ? new Promise(() => {}) : value.apply(target, args);
+        return async (...args: unknown[]) => {
+          if (this.crashed) return await new Promise(() => {});
+          const frozenMs = this.frozenUntilMs - Date.now();
+          if (frozenMs > 0) await sleep(frozenMs);
+          return await value.apply(target, args);
+        };
       },
     });
   }
@@ -169,7 +190,8 @@ interface FlusherSlot {
   close: () => Promise<void>;
   /** Aborted when this flusher "dies": cuts its in-flight processor calls. */
   death: AbortController;
-  crashOnNextAnswer: (() => void) | null;
+  /** Armed by the chaos hook: die when a delivery reaches `at`. */
+  crash: { at: CrashPoint; now: () => void } | null;
   loop: Promise<void>;
 }
 
@@ -231,15 +253,19 @@ export async function runScenario(options: ScenarioOptions): Promise<Accounting>
     inFlight.set(conv, (inFlight.get(conv) ?? 0) + 1);
     // A dying flusher's calls die with it.
     const cut = AbortSignal.any([signal, slot.death.signal]);
+    const crashAt = (at: CrashPoint) => {
+      const crash = slot.crash;
+      if (crash?.at !== at) return;
+      slot.crash = null;
+      crash.now();
+    };
     const afterAnswer = (outcome: DeliveryOutcome) => {
-      if (slot.crashOnNextAnswer) {
-        // Die right after the processor answered, before the flusher can ack or fail.
-        const crash = slot.crashOnNextAnswer;
-        slot.crashOnNextAnswer = null;
-        crash();
-      }
+      // Die right after the processor answered, before the flusher can ack or fail.
+      crashAt("answer");
       return outcome;
     };
+    // Die while the call is in flight: `cut` aborts, the call below fails without an answer.
+    crashAt("call");
     try {
       if (acceptedBatches.has(batch.batchId)) {
         // Like a real processor keyed on Idempotency-Key: a batch it already took is "done"
@@ -297,6 +323,14 @@ export async function runScenario(options: ScenarioOptions): Promise<Accounting>
     errors: 0,
     skippedBreakerOpen: 0,
   };
+  const outcomes: Record<DeliveryReport["outcome"], number> = {
+    delivered: 0,
+    retry: 0,
+    dead: 0,
+    superseded: 0,
+    lock_lost: 0,
+    error: 0,
+  };
   const slots: FlusherSlot[] = [];
   const abandoned: FlusherSlot[] = [];
   let crashes = 0;
@@ -310,7 +344,7 @@ export async function runScenario(options: ScenarioOptions): Promise<Accounting>
       crashable,
       close: () => redisStore.close(),
       death: new AbortController(),
-      crashOnNextAnswer: null,
+      crash: null,
     } as unknown as FlusherSlot;
     slot.flusher = new Flusher({
       store: crashable.store,
@@ -330,6 +364,9 @@ export async function runScenario(options: ScenarioOptions): Promise<Accounting>
         openMs: 50,
       }),
       random,
+      onOutcome: (report) => {
+        outcomes[report.outcome]++;
+      },
     });
     slot.loop = (async () => {
       while (!stopFlushers && !crashable.crashed) {
@@ -407,31 +444,37 @@ export async function runScenario(options: ScenarioOptions): Promise<Accounting>
     appendersDone: () => appendersFinished === options.appenders,
     random,
     sleep,
-    crashFlusherMidDelivery: (timeoutMs) =>
+    freezeFlusher: async (ms) => {
+      const slot = slots[Math.floor(random() * slots.length)]!;
+      slot.crashable.frozenUntilMs = Date.now() + ms;
+      log(`froze flusher ${slot.index}/${slot.generation} for ${ms} ms`);
+      await sleep(ms);
+    },
+    crashFlusherMidDelivery: (at, timeoutMs) =>
       new Promise<boolean>((resolve) => {
         const slot = slots[Math.floor(random() * slots.length)]!;
         const timer = setTimeout(() => {
-          if (slot.crashOnNextAnswer === crash) slot.crashOnNextAnswer = null;
+          if (slot.crash?.now === now) slot.crash = null;
           resolve(false);
         }, timeoutMs);
-        const crash = () => {
+        const now = () => {
           clearTimeout(timer);
           slot.crashable.crashed = true;
           slot.death.abort(new Error("flusher crashed"));
           crashes++;
           abandoned.push(slot);
           slots[slot.index] = startSlot(slot.index, slot.generation + 1);
-          log(`crashed flusher ${slot.index}/${slot.generation} mid-delivery`);
+          log(`crashed flusher ${slot.index}/${slot.generation} mid-delivery (at ${at})`);
           resolve(true);
         };
-        slot.crashOnNextAnswer = crash;
+        slot.crash = { at, now };
       }),
   };
 
   const chaos = options.chaos ? options.chaos(control) : Promise.resolve();
   await Promise.all(Array.from({ length: options.appenders }, (_, a) => appender(a)));
   await chaos;
-  for (const slot of slots) slot.crashOnNextAnswer = null;
+  for (const slot of slots) slot.crash = null;
   log(`appenders done after ${Date.now() - started} ms; draining`);
 
   // ---- drain ----
@@ -560,6 +603,7 @@ export async function runScenario(options: ScenarioOptions): Promise<Accounting>
     crashes,
     sweep,
     timers: timers.length,
+    outcomes,
     undrained,
     durationMs: Date.now() - started,
   };
@@ -580,6 +624,7 @@ export function formatAccounting(a: Accounting): string {
     `locked ${a.sweep.locked}, not due ${a.sweep.notDue}, store errors ${a.sweep.errors}, ` +
     `breaker skips ${a.sweep.skippedBreakerOpen}`,
     `timers armed         ${a.timers}`,
+    `delivery outcomes    ${Object.entries(a.outcomes).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `LOST                 ${a.lost.length}`,
     `DUPLICATED           ${a.duplicated.length}`,
     `unexpected           ${a.unexpected.length}`,
