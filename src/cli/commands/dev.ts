@@ -73,6 +73,7 @@ function printBanner(stack: DevStack): void {
   out(`  ${p.bold("functions")}  ${s.lullUrl}`);
   out(`             ${s.functionsUrl}/lull-processor (example processor)`);
   out(`  ${p.bold("processor")}  ${s.processorUrl}`);
+  out(`  ${p.bold("dashboard")}  ${s.lullUrl}/admin (sign in with LULL_ADMIN_TOKEN)`);
   out(`  ${p.bold("cron")}       POST /lull/flush every ${c.sweepIntervalMs} ms`);
   out(
     `  ${p.bold("flush")}      after ${c.windowMs} ms quiet + ${c.graceMs} ms grace, ` +
