@@ -27,7 +27,11 @@ import type {
 import type { Logger } from "../http/context.ts";
 import { maskConversation } from "../observability/mask.ts";
 
-/** The configuration the flusher reads. */
+/**
+ * The configuration the flusher reads. The grace-period double check itself lives in the
+ * store's due rule (flushAt = lastAt + window + grace, re-checked atomically at claim); the
+ * flusher follows the due times the store hands back, so `graceMs` is informational here.
+ */
 export type FlusherConfig = Pick<
   Config,
   | "partitions"
