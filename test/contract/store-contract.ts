@@ -159,6 +159,24 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect((await store.append(msg(c, "m4"))).armTimer).toBe(true);
       });
 
+      it("dedup and the timer marker last exactly their TTLs", async () => {
+        const { store, advance } = await setup({ dedupTtlMs: 250, timerTtlMs: 250 });
+        const c = "support:ttls";
+        expect((await store.append(msg(c, "m1"))).armTimer).toBe(true);
+        expect((await store.append(msg(c, "m1"))).status).toBe("duplicate");
+        expect((await store.append(msg(c, "m2"))).armTimer).toBe(false);
+        await advance(300);
+        // The id is forgotten after the dedup window; the marker has expired, so re-armed.
+        const again = await store.append(msg(c, "m1", "second time"));
+        expect(again).toMatchObject({ status: "appended", size: 3, armTimer: true });
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        expect(claim.batch.messages.map((m) => m.text)).toEqual([
+          "text of m1",
+          "text of m2",
+          "second time",
+        ]);
+      });
+
       it("messages round-trip; receivedAt is store time at append; text is joined", async () => {
         const { store } = await setup();
         const c = "whatsapp:966501234567";
