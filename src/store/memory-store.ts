@@ -209,7 +209,12 @@ export class MemoryStore implements BufferStore {
     const rec = this.record(conv, now);
 
     // 1. Trim ids older than the dedup window, then check.
-    for (const [id, at] of rec.seen) if (at <= now - s.dedupTtlMs) rec.seen.delete(id);
+    // Ids are inserted in time order (a duplicate never re-inserts), so trimming stops at the
+    // first id still inside the window instead of scanning them all.
+    for (const [id, at] of rec.seen) {
+      if (at > now - s.dedupTtlMs) break;
+      rec.seen.delete(id);
+    }
     if (rec.seen.has(message.id)) {
       this.emit(p, conv, "duplicate", now, { id: message.id }, "duplicates");
       const open = rec.open;
