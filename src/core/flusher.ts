@@ -15,7 +15,13 @@ import { backoffDelayMs } from "./backoff.ts";
 import type { BreakerPermit, CircuitBreaker } from "./breaker.ts";
 import { type Clock, type Random, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
-import { BatchNotFoundError, CircuitOpenError, LockLostError, LullError } from "./errors.ts";
+import {
+  BatchNotFoundError,
+  CircuitOpenError,
+  LockLostError,
+  LullError,
+  RedisUnavailableError,
+} from "./errors.ts";
 import type {
   AppendResult,
   BufferStore,
@@ -480,9 +486,26 @@ export class Flusher {
       permit.success();
     }
 
+    // Recording the outcome is retried only for calls that surely never reached Redis (a blip,
+    // an open Redis breaker), and only for a quarter of the lease, which is still ours: a
+    // redelivery avoided. A timeout is never replayed: the first call may have committed.
+    const recordDeadlineMs = this.#clock.now() + this.#config.lockTtlMs / 4;
+    const record = async <T>(write: () => Promise<T>): Promise<T> => {
+      for (let delayMs = 50;; delayMs = Math.min(delayMs * 2, 1000)) {
+        try {
+          return await write();
+        } catch (error) {
+          const notSent = error instanceof RedisUnavailableError ||
+            error instanceof CircuitOpenError;
+          if (!notSent || this.#clock.now() + delayMs > recordDeadlineMs) throw error;
+          await this.#clock.sleep(delayMs);
+        }
+      }
+    };
+
     try {
       if (retryError === undefined && outcome?.kind === "delivered") {
-        const ack = await this.#store.ack(conversation, batchId, token);
+        const ack = await record(() => this.#store.ack(conversation, batchId, token));
         report("delivered");
         return {
           status: "delivered",
@@ -495,16 +518,18 @@ export class Flusher {
         };
       }
       if (retryError === undefined && outcome?.kind === "permanent") {
-        const failed = await this.#store.fail(conversation, batchId, token, {
-          error: outcome.error,
-          delayMs: 0,
-          permanent: true,
-        });
+        const failed = await record(() =>
+          this.#store.fail(conversation, batchId, token, {
+            error: outcome.error,
+            delayMs: 0,
+            permanent: true,
+          })
+        );
         report("dead", outcome.error);
         return { status: "dead", batchId, attempt: failed.attempt, error: outcome.error };
       }
       if (retryError === undefined && outcome?.kind === "supersede") {
-        const merged = await this.#store.supersede(conversation, batchId, token);
+        const merged = await record(() => this.#store.supersede(conversation, batchId, token));
         if (merged.status === "merged") {
           report("superseded");
           return {
@@ -526,11 +551,13 @@ export class Flusher {
         random: this.#random,
         retryAfterMs,
       });
-      const failed = await this.#store.fail(conversation, batchId, token, {
-        error,
-        delayMs,
-        permanent: false,
-      });
+      const failed = await record(() =>
+        this.#store.fail(conversation, batchId, token, {
+          error,
+          delayMs,
+          permanent: false,
+        })
+      );
       if (failed.status === "dead") {
         report("dead", error);
         return { status: "dead", batchId, attempt: failed.attempt, error };

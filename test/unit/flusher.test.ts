@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { CircuitBreaker } from "../../src/core/breaker.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import type { BufferSettings } from "../../src/core/config.ts";
-import { LockLostError } from "../../src/core/errors.ts";
+import { LockLostError, RedisTimeoutError, RedisUnavailableError } from "../../src/core/errors.ts";
 import { type DeliveryReport, Flusher, type FlusherConfig } from "../../src/core/flusher.ts";
 import type { Batch, BufferStore, DeliveryOutcome, InboundMessage } from "../../src/core/types.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -492,6 +492,53 @@ describe("Flusher delivery under the lease", () => {
     const { events } = await memory.readEvents({}, { limit: 100 });
     expect(events.some((e) => e.type === "lock_lost")).toBe(true);
     expect((await memory.inspect("c:1")).batch).toBeNull();
+  });
+
+  it("retries recording the outcome when Redis surely did not get the call", async () => {
+    let acks = 0;
+    const { clock, memory, flusher } = setup({
+      store: (m) => {
+        const flaky = Object.create(m) as MemoryStore;
+        flaky.ack = (c: string, b: string, t: string) =>
+          ++acks <= 2
+            ? Promise.reject(new RedisUnavailableError("connect ECONNREFUSED"))
+            : m.ack(c, b, t);
+        return flaky;
+      },
+    });
+    await memory.append(msg("c:1", "a"));
+    await clock.advance(1200);
+    const outcome = await clock.run(flusher.flushConversation("c:1"));
+    expect(outcome.status).toBe("delivered");
+    expect(acks).toBe(3);
+    expect((await memory.inspect("c:1")).batch).toBeNull();
+  });
+
+  it("never replays a timed-out write: the outcome is unknown, the sweep redelivers later", async () => {
+    let acks = 0;
+    const { clock, memory, flusher, makeFlusher, calls } = setup({
+      store: (m) => {
+        const slow = Object.create(m) as MemoryStore;
+        slow.ack = () => {
+          acks++;
+          return Promise.reject(new RedisTimeoutError("no answer in 3000 ms"));
+        };
+        return slow;
+      },
+    });
+    await memory.append(msg("c:1", "a"));
+    await clock.advance(1200);
+    const outcome = await clock.run(flusher.flushConversation("c:1"));
+    expect(outcome).toMatchObject({ status: "error", attempt: 1 });
+    expect(acks).toBe(1);
+    // The lease lapses; a healthy flusher reaps it and delivers the same batchId again.
+    await clock.advance(settings.lockTtlMs + 1);
+    const counts = await clock.run(makeFlusher({ store: memory }).flushDue());
+    expect(counts).toMatchObject({ reaped: 1, delivered: 1 });
+    expect(calls.map((c) => [c.batch.batchId, c.batch.attempt])).toEqual([
+      [calls[0]!.batch.batchId, 1],
+      [calls[0]!.batch.batchId, 2],
+    ]);
   });
 
   it("aborts a delivery at deliveryTimeoutMs and schedules a retry", async () => {
