@@ -5,6 +5,7 @@
  * POST /lull/flush (the durable sweep) where retries need it.
  */
 import { createHmac } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -351,5 +352,51 @@ describe("e2e: provider signatures on the real function", () => {
     expect((await post("nope", "g0")).status).toBe(401);
     expect((await post(INGEST, "g1")).status).toBe(202);
     expect((await post("old-token", "g2")).status).toBe(202);
+  });
+});
+
+describe("e2e: request bodies on the real runtime", () => {
+  it("a chunked body that never ends gets 413 while it is still being sent", async () => {
+    const url = new URL(`${fns.lullUrl}/messages`);
+    const { status, chunksSent } = await new Promise<{ status: number; chunksSent: number }>(
+      (resolve, reject) => {
+        let chunksSent = 0;
+        let timer: ReturnType<typeof setInterval> | undefined;
+        const client = httpRequest({
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${INGEST}`,
+            "transfer-encoding": "chunked",
+          },
+        }, (res) => {
+          clearInterval(timer);
+          res.resume();
+          client.destroy();
+          resolve({ status: res.statusCode ?? 0, chunksSent });
+        });
+        client.on("error", (err) => {
+          clearInterval(timer);
+          reject(err);
+        });
+        client.write('{"conversation":"endless","id":"1","text":"');
+        // 64 KiB every 5 ms, forever: only an answer while reading stops it.
+        timer = setInterval(() => {
+          client.write("x".repeat(65536));
+          chunksSent++;
+          if (chunksSent > 2000) {
+            clearInterval(timer);
+            client.destroy();
+            reject(new Error("no answer after 128 MiB"));
+          }
+        }, 5);
+      },
+    );
+    expect(status).toBe(413);
+    // The default cap is 256 KiB: answered long before the sender gave up.
+    expect(chunksSent).toBeLessThan(2000);
   });
 });
