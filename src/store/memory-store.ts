@@ -571,7 +571,7 @@ export class MemoryStore implements BufferStore {
 
   /** Dead letters of every partition, newest first. */
   async dlqList(options?: { limit?: number }): Promise<DeadLetter[]> {
-    const limit = options?.limit ?? 100;
+    const limit = options?.limit ?? 50;
     const all: DeadLetter[] = [];
     this.partitions.forEach((part, p) => {
       for (const dead of part.dlq.values()) all.push(this.toDeadLetter(dead, p));

@@ -605,7 +605,9 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         const dead = expectClaimed(await store.claim(c, { force: true }));
         expect(await store.reapExpired(p, 10)).toEqual([]);
         await advance(250);
+        const { cursor } = await store.readEvents(null);
         expect(await store.reapExpired(p, 10)).toEqual([c]);
+        expect((await store.readEvents(cursor)).events.map((e) => e.type)).toEqual(["reaped"]);
         expect(await store.reapExpired(p, 10)).toEqual([]);
         expect(await store.listDue(p, 10)).toContain(c);
         const taken = expectClaimed(await store.claim(c));
