@@ -59,6 +59,7 @@ export function createTcpClient(options: TcpClientOptions): TcpRedisClient {
   // Errors surface through the calls; an unhandled 'error' event would crash the process.
   redis.on("error", () => {});
   let closed = false;
+  let connecting: Promise<void> | undefined;
 
   const context = (op: string) => ({ op, host: safeHost(options.url) });
 
@@ -73,12 +74,14 @@ export function createTcpClient(options: TcpClientOptions): TcpRedisClient {
       throw new RedisUnavailableError("redis is unreachable (reconnecting)", context(op));
     }
     if (redis.status === "wait") redis.connect().catch(() => {});
-    await new Promise<void>((resolve, reject) => {
-      const left = Math.max(0, Math.min(deadline - Date.now(), connectTimeoutMs));
+    // Concurrent callers share one wait, so a burst of calls during a (re)connect adds one pair
+    // of listeners instead of one pair per call.
+    connecting ??= new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
         clearTimeout(timer);
         redis.off("ready", onReady);
         redis.off("close", onClose);
+        connecting = undefined;
         if (err) reject(err);
         else resolve();
       };
@@ -86,11 +89,26 @@ export function createTcpClient(options: TcpClientOptions): TcpRedisClient {
       const onClose = () => done(new RedisUnavailableError("redis connection failed", context(op)));
       const timer = setTimeout(
         () => done(new RedisUnavailableError("redis did not connect in time", context(op))),
-        left,
+        connectTimeoutMs,
       );
       redis.once("ready", onReady);
       redis.once("close", onClose);
     });
+    const left = Math.max(0, deadline - Date.now());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        connecting,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new RedisUnavailableError("redis did not connect in time", context(op))),
+            left,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
 
   const call = async <T>(op: string, send: () => Promise<T>): Promise<T> => {
