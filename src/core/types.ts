@@ -195,17 +195,24 @@ export interface BufferEvent {
   fields: Record<string, string>;
 }
 
-/** Counter names kept per partition (totals and per day). */
-export type CounterName =
-  | "ingested"
-  | "duplicates"
-  | "batches"
-  | "batch_messages"
-  | "retries"
-  | "dead"
-  | "superseded"
-  | "reaped"
-  | "fallbacks";
+/**
+ * Counter names kept per partition (totals and per day), in the stable order every report uses.
+ * The Lua side lists the same names in src/scripts/includes/events.lua.
+ */
+export const COUNTER_NAMES = [
+  "ingested",
+  "duplicates",
+  "batches",
+  "batch_messages",
+  "retries",
+  "dead",
+  "superseded",
+  "reaped",
+  "fallbacks",
+] as const;
+
+/** One of {@link COUNTER_NAMES}. */
+export type CounterName = typeof COUNTER_NAMES[number];
 
 /** Aggregated counters across partitions. */
 export interface StatsSnapshot {

@@ -10,7 +10,7 @@
  * totals give the durable picture.
  */
 import type { MetricsSink } from "../http/context.ts";
-import type { CounterName, StatsSnapshot } from "../core/types.ts";
+import { COUNTER_NAMES, type StatsSnapshot } from "../core/types.ts";
 
 /**
  * Metric names lull records, with their help text. A name not listed here still works (it gets a
@@ -44,19 +44,6 @@ export const DURATION_BUCKETS_MS: readonly number[] = [
   5000,
   10000,
   30000,
-];
-
-/** Store counter names in a stable order (the output must not reorder between scrapes). */
-const STORE_COUNTERS: readonly CounterName[] = [
-  "ingested",
-  "duplicates",
-  "batches",
-  "batch_messages",
-  "retries",
-  "dead",
-  "superseded",
-  "reaped",
-  "fallbacks",
 ];
 
 /** Breaker states always emitted, so a dashboard can graph each one as a 0/1 series. */
@@ -246,7 +233,7 @@ export function createMetrics(): Metrics {
           "counter",
           "Deployment-wide counter totals kept in the store (all isolates), by counter.",
         );
-        for (const c of STORE_COUNTERS) {
+        for (const c of COUNTER_NAMES) {
           const v = stats.totals[c] ?? 0;
           lines.push(`lull_store_counter_total${renderLabels({ counter: c })} ${formatValue(v)}`);
         }

@@ -36,6 +36,7 @@ import type {
   StatsSnapshot,
   SupersedeResult,
 } from "../core/types.ts";
+import { COUNTER_NAMES } from "../core/types.ts";
 import { maskConversation } from "../observability/mask.ts";
 import {
   type BufferMeta,
@@ -62,18 +63,6 @@ export interface MemoryStoreOptions {
 export const EVENT_STREAM_MAX_LENGTH = 10_000;
 
 const DAY_MS = 86_400_000;
-
-const COUNTER_NAMES: readonly CounterName[] = [
-  "ingested",
-  "duplicates",
-  "batches",
-  "batch_messages",
-  "retries",
-  "dead",
-  "superseded",
-  "reaped",
-  "fallbacks",
-];
 
 /** `buffer` LIST + `meta` HASH: always written together and given the same TTL. */
 interface OpenBuffer {

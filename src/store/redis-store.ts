@@ -25,6 +25,7 @@ import type {
   StatsSnapshot,
   SupersedeResult,
 } from "../core/types.ts";
+import { COUNTER_NAMES } from "../core/types.ts";
 import { DeadLetterNotFoundError } from "../core/errors.ts";
 import { maskConversation } from "../observability/mask.ts";
 import type { RedisClient } from "../redis/redis-client.ts";
@@ -50,22 +51,10 @@ export interface RedisStoreOptions {
   random?: () => string;
 }
 
-const COUNTERS: CounterName[] = [
-  "ingested",
-  "duplicates",
-  "batches",
-  "batch_messages",
-  "retries",
-  "dead",
-  "superseded",
-  "reaped",
-  "fallbacks",
-];
-
 const DAY_MS = 86_400_000;
 
 function zeroCounters(): Record<CounterName, number> {
-  return Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<CounterName, number>;
+  return Object.fromEntries(COUNTER_NAMES.map((c) => [c, 0])) as Record<CounterName, number>;
 }
 
 /** A flat [field, value, ...] reply as an object. */
