@@ -361,7 +361,7 @@ describe("e2e: request bodies on the real runtime", () => {
     const { status, chunksSent } = await new Promise<{ status: number; chunksSent: number }>(
       (resolve, reject) => {
         let chunksSent = 0;
-        let timer: ReturnType<typeof setInterval> | undefined;
+        const writer: { timer?: ReturnType<typeof setInterval> } = {};
         const client = httpRequest({
           host: url.hostname,
           port: url.port,
@@ -373,22 +373,22 @@ describe("e2e: request bodies on the real runtime", () => {
             "transfer-encoding": "chunked",
           },
         }, (res) => {
-          clearInterval(timer);
+          clearInterval(writer.timer);
           res.resume();
           client.destroy();
           resolve({ status: res.statusCode ?? 0, chunksSent });
         });
         client.on("error", (err) => {
-          clearInterval(timer);
+          clearInterval(writer.timer);
           reject(err);
         });
         client.write('{"conversation":"endless","id":"1","text":"');
         // 64 KiB every 5 ms, forever: only an answer while reading stops it.
-        timer = setInterval(() => {
+        writer.timer = setInterval(() => {
           client.write("x".repeat(65536));
           chunksSent++;
           if (chunksSent > 2000) {
-            clearInterval(timer);
+            clearInterval(writer.timer);
             client.destroy();
             reject(new Error("no answer after 128 MiB"));
           }
