@@ -119,9 +119,11 @@ export async function ingestMessages(
     ctx.metrics.inc("lull_flush_runs_total", { trigger: "timer" });
     ctx.waitUntil(ctx.flusher.runTimer(conversation, result));
   }
+  // A 503 answers the whole request: its messages are not "accepted" (the provider will
+  // redeliver them, and the buffered ones then count as duplicates).
+  if (failure) return failure;
   if (accepted > 0) ctx.metrics.inc("lull_messages_accepted_total", { provider }, accepted);
   if (duplicates > 0) ctx.metrics.inc("lull_messages_duplicate_total", { provider }, duplicates);
-  if (failure) return failure;
   return { ok: true, accepted, duplicates, fallbacks, buffers: [...buffers.values()] };
 }
 
