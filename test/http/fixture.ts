@@ -27,6 +27,8 @@ export interface TestApp {
   setProcessor(answer: (batch: Batch) => DeliveryOutcome): void;
   waited: Promise<unknown>[];
   logs: string[];
+  /** Alerts sent: `kind: text`. */
+  alerts: string[];
 }
 
 export const baseEnv: Record<string, string> = {
@@ -69,7 +71,14 @@ export function makeTestApp(env: Record<string, string> = {}): TestApp {
   let answer: (batch: Batch) => DeliveryOutcome = () => ({ kind: "delivered" });
   const waited: Promise<unknown>[] = [];
   const logs: string[] = [];
+  const alerts: string[] = [];
   const app = createApp({
+    alerter: {
+      alert: (kind, text) => {
+        alerts.push(`${kind}: ${text}`);
+        return Promise.resolve();
+      },
+    },
     config,
     store: faulty,
     storeKind: "memory",
@@ -94,6 +103,7 @@ export function makeTestApp(env: Record<string, string> = {}): TestApp {
     setProcessor: (a) => (answer = a),
     waited,
     logs,
+    alerts,
   };
 }
 

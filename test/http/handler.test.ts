@@ -387,3 +387,30 @@ describe("flush, conversations, health", () => {
     expect(text).toMatch(/lull_http_requests_total\{[^}]*route="not_found"[^}]*\} 1/);
   });
 });
+
+describe("alerts and delivery metrics", () => {
+  it("alerts on a dead letter, a breaker opening and a failing fallback", async () => {
+    const t = makeTestApp();
+    t.setProcessor(() => ({ kind: "permanent", error: "processor answered 422" }));
+    await t.memory.append({ conversation: "c:dead", id: "1", provider: "generic", text: "x" });
+    t.clock.advance(10_001);
+    const sweep = await t.handler(req("/flush", { method: "POST", token: "cron" }));
+    expect(await sweep.json()).toMatchObject({ dead: 1 });
+    expect(t.alerts.filter((a) => a.startsWith("dead_letter:"))).toHaveLength(1);
+
+    t.setStore("unavailable");
+    t.setProcessor(() => ({ kind: "retry", error: "down" }));
+    for (let i = 0; i < 3; i++) {
+      const res = await t.handler(
+        req("/messages", { method: "POST", json: msg("c:a", `m${i}`), token: "ingest-a" }),
+      );
+      expect(res.status).toBe(503);
+    }
+    expect(t.alerts.some((a) => a.startsWith("breaker_open_redis:"))).toBe(true);
+    expect(t.alerts.filter((a) => a.startsWith("fallback_failed:"))).toHaveLength(3);
+
+    const metrics = await (await t.handler(req("/metrics", { token: "admin" }))).text();
+    expect(metrics).toMatch(/lull_deliveries_total\{outcome="dead"\} 1/);
+    expect(metrics).toMatch(/lull_fallback_total\{result="failed"\} 3/);
+  });
+});
