@@ -36,6 +36,14 @@ if (extra.length === 0) {
   step("lint", bin("deno"), ["lint", "--quiet"]);
   step("generated scripts fresh", "node", ["--import", "tsx", "scripts/gen-lua.ts", "--check"]);
   step("types", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]);
+  // The deployable functions, type-checked as Deno (Supabase's runtime) sees them.
+  step("deno types", bin("deno"), [
+    "check",
+    "--quiet",
+    "supabase/functions/lull/index.ts",
+    "supabase/functions/lull-processor/index.ts",
+    "src/dev/serve-functions.ts",
+  ]);
 }
 
 const dir = mkdtempSync(join(tmpdir(), "lull-vitest-"));

@@ -9,7 +9,7 @@
  *   because the command may have committed;
  * - Redis error replies (NOSCRIPT, script errors): the plain Error with the server's message.
  */
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
 import type { RedisClient } from "./redis-client.ts";
 
