@@ -3,8 +3,6 @@
  * deployed functions), or else the `.lull/dev.json` of a running `lull dev` in this directory.
  */
 import { type Config, type Env, parseConfig } from "../core/config.ts";
-import type { BufferStore } from "../core/types.ts";
-import { createStore } from "../store/create-store.ts";
 import { type DevState, readDevState } from "../dev/dev-state.ts";
 import { CommandError } from "./cli-errors.ts";
 
@@ -36,30 +34,6 @@ export function resolveConnection(env: Env = process.env, cwd = process.cwd()): 
     delete merged.UPSTASH_REDIS_REST_TOKEN;
   }
   return { config: parseConfig(merged), stack, source: "dev" };
-}
-
-/**
- * Opens the buffer store for read/admin commands. Fails (exit 1) with a hint when there is no
- * Redis to read: nothing configured, or a `lull dev` running on its in-process memory store.
- */
-export async function openStore(conn: Connection): Promise<BufferStore> {
-  if (conn.stack?.store === "memory") {
-    throw new CommandError(
-      "memory_store",
-      "the running `lull dev` uses the in-memory store, which lives inside its functions " +
-        "process; this command reads Redis directly and cannot see it. Install redis-server " +
-        "(or set LULL_REDIS_URL) and restart `lull dev`.",
-    );
-  }
-  if (conn.config.redis.kind === "none") {
-    throw new CommandError(
-      "no_redis",
-      "no Redis to read: set LULL_REDIS_URL (or UPSTASH_REDIS_REST_URL and " +
-        "UPSTASH_REDIS_REST_TOKEN), or start `lull dev` in this directory.",
-    );
-  }
-  const { store } = createStore(conn.config);
-  return store;
 }
 
 /**

@@ -73,13 +73,19 @@ describe("lull dlq", () => {
     }
 
     // 400 is permanent: the whole batch goes straight to the DLQ.
-    const dead = await until("the dead letter", async () => {
+    const listed = await until("the dead letter", async () => {
       const r = await runCli(["dlq", "list", "--json", "--show-pii"], { cwd: dev.cwd });
       expect(r.code).toBe(0);
-      return (JSON.parse(r.stdout) as DeadLetter[]).find((d) => d.conversation === conversation);
+      return (JSON.parse(r.stdout) as (DeadLetter & { size: number })[])
+        .find((d) => d.conversation === conversation);
     });
+    expect(listed.size).toBe(2);
+    expect(listed.lastError).toMatch(/400/);
+    const full = await runCli(["dlq", "show", listed.batchId, "--json", "--show-pii"], {
+      cwd: dev.cwd,
+    });
+    const dead = JSON.parse(full.stdout) as DeadLetter;
     expect(dead.messages.map((m) => m.text)).toEqual(["one", "two"]);
-    expect(dead.lastError).toMatch(/400/);
 
     const shown = await runCli(["dlq", "show", dead.batchId, "--json"], { cwd: dev.cwd });
     expect(shown.code).toBe(0);
@@ -94,7 +100,7 @@ describe("lull dlq", () => {
 
     processor.state.status = 200;
     const requeued = await runCli(["dlq", "requeue", dead.batchId], { cwd: dev.cwd });
-    expect(requeued.stderr).toBe("");
+    expect(requeued.stderr, requeued.stderr).toBe("");
     expect(requeued.code).toBe(0);
 
     const delivered = await until(

@@ -1,30 +1,41 @@
 /**
  * `lull buffers`: every conversation with an open buffer or an outstanding batch.
  */
-import type { ConversationState } from "../../core/types.ts";
 import { maskConversation } from "../../observability/mask.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
+import { type BufferRow, openBackend } from "../backend.ts";
 import { UsageError } from "../cli-errors.ts";
 import { type Command, out, outJson } from "../command.ts";
-import { openStore, resolveConnection } from "../connect.ts";
+import { resolveConnection } from "../connect.ts";
 import { formatDurationMs } from "../duration.ts";
 import { palette, table, withProgress } from "../terminal.ts";
 
 const help = `lull buffers — open buffers and outstanding batches
 
-Usage: lull buffers [--limit <n>] [--show-pii] [--json]
+Usage: lull buffers [--limit <n>] [--show-pii] [--url <lull url>] [--json]
 
-One row per conversation: partition, messages and bytes buffered, age (since the first
-message), due in (until it is claimable; negative = overdue, the next sweep takes it), and the
-batch in flight or awaiting retry, if any.
+One row per conversation, soonest due first: partition, messages and bytes buffered, age (since
+the first message), due in (until it is claimable; negative = overdue, the next sweep takes
+it), and the batch in flight or awaiting retry, if any.
 
 Options:
   --limit <n>   at most n conversations per partition (default 1000)
   --show-pii    show conversation keys unmasked
-  --json        the full state of each conversation as JSON (one array)
+  --url <url>   read through the function's admin API (needs LULL_ADMIN_TOKEN)
+  --json        the rows as one JSON array
   -h, --help    this help
 
 Exit codes: 0 ok, 1 cannot connect, 2 usage error.`;
+
+/** The BATCH column: in flight, or waiting for its retry. */
+function batchCell(row: BufferRow, nowMs: number): string {
+  const b = row.batch;
+  if (!b) return "";
+  if (b.inFlight) return `in flight (fence ${b.fence}, attempt ${b.attempt}, ${b.size} msgs)`;
+  const next = b.nextAttemptAt === null ? null : Date.parse(b.nextAttemptAt) - nowMs;
+  return `retry ${next === null || next <= 0 ? "now" : "in " + formatDurationMs(next)} ` +
+    `(attempt ${b.attempt}, ${b.size} msgs${b.lastError ? `, ${b.lastError.slice(0, 40)}` : ""})`;
+}
 
 /** `lull buffers`. */
 export const buffersCommand: Command = {
@@ -35,39 +46,27 @@ export const buffersCommand: Command = {
     const { values, positionals } = parseCommandArgs("buffers", args, {
       limit: { type: "string" },
       "show-pii": { type: "boolean" },
+      url: { type: "string" },
     });
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument '${positionals[0]}'`, "buffers");
     }
     const limit = intOption("buffers", "limit", values.limit, 1000);
     const conn = resolveConnection(ctx.env, ctx.cwd);
-    const store = await openStore(conn);
+    const backend = openBackend(conn, values.url);
     const showPii = values["show-pii"] === true;
-    let states: ConversationState[];
+    let rows: BufferRow[];
     try {
-      states = await withProgress("reading buffers", async () => {
-        const found: ConversationState[] = [];
-        for (let part = 0; part < conn.config.partitions; part++) {
-          for (const c of await store.listConversations(part, limit)) {
-            found.push(await store.inspect(c));
-          }
-        }
-        return found;
-      });
+      rows = await withProgress("reading buffers", () => backend.buffers(limit));
     } finally {
-      await store.close();
+      await backend.close();
     }
-    const shown = states.map((s) => ({
-      ...s,
-      conversation: maskConversation(s.conversation, showPii),
+    const shown = rows.map((r) => ({
+      ...r,
+      conversation: maskConversation(r.conversation, showPii),
     }));
     if (values.json) {
-      outJson(
-        showPii ? shown : shown.map((s) => ({
-          ...s,
-          buffer: s.buffer && { ...s.buffer, messages: undefined },
-        })),
-      );
+      outJson(shown);
       return 0;
     }
     const p = palette();
@@ -75,30 +74,20 @@ export const buffersCommand: Command = {
       out(p.dim("no open buffers"));
       return 0;
     }
-    const rows = shown.map((s) => {
-      const b = s.buffer;
-      const dueMs = b?.flushAtMs ?? s.dueAtMs;
-      let batch = "";
-      if (s.batch) {
-        batch = s.batch.inFlight
-          ? `in flight (fence ${s.batch.fence}, attempt ${s.batch.attempt}, ${s.batch.size} msgs)`
-          : `retry ${
-            s.batch.nextAttemptAtMs === null
-              ? "now"
-              : "in " + formatDurationMs(s.batch.nextAttemptAtMs - s.nowMs)
-          } (attempt ${s.batch.attempt}, ${s.batch.size} msgs)`;
-      }
-      return [
-        s.conversation,
-        String(s.partition),
-        b ? String(b.size) : "0",
-        b ? String(b.bytes) : "0",
-        b ? formatDurationMs(s.nowMs - Date.parse(b.firstAt)) : "-",
-        dueMs === null || dueMs === undefined ? "-" : formatDurationMs(dueMs - s.nowMs),
-        batch,
-      ];
-    });
-    out(table(["CONVERSATION", "PART", "SIZE", "BYTES", "AGE", "DUE IN", "BATCH"], rows, p));
+    const now = Date.now();
+    out(table(
+      ["CONVERSATION", "PART", "SIZE", "BYTES", "AGE", "DUE IN", "BATCH"],
+      shown.map((r) => [
+        r.conversation,
+        String(r.partition),
+        String(r.size),
+        String(r.bytes),
+        r.ageMs === null ? "-" : formatDurationMs(r.ageMs),
+        r.dueInMs === null ? "-" : formatDurationMs(r.dueInMs),
+        batchCell(r, now),
+      ]),
+      p,
+    ));
     return 0;
   },
 };

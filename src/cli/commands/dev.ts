@@ -19,8 +19,8 @@ Usage: lull dev [--port <n>] [--no-demo] [--verbose] [--json]
 Starts, and stops again on Ctrl-C (SIGINT/SIGTERM), leaving no process or temp dir behind:
   - Redis: LULL_REDIS_URL or UPSTASH_REDIS_REST_URL/_TOKEN when set; otherwise a private
     redis-server on a free port; if redis-server is not installed, the in-memory store inside
-    the functions process (data is lost on exit and \`lull tail/buffers/stats/dlq\` cannot
-    see it).
+    the functions process (not durable, lost on exit; the other lull commands then read it
+    through the admin API).
   - the Upstash-compatible REST gateway in front of TCP Redis (the functions use it through
     UPSTASH_REDIS_REST_URL, as deployed),
   - the functions, served by Deno at http://127.0.0.1:<port>/functions/v1/<name>,
@@ -55,8 +55,9 @@ function printBanner(stack: DevStack): void {
     out(bar);
     out(p.red(p.bold("  NO REDIS: using the in-memory store.")));
     out(p.red("  redis-server is not installed and neither LULL_REDIS_URL nor UPSTASH_* is set."));
-    out(p.red("  The buffers live inside the functions process: they are lost when lull dev"));
-    out(p.red("  stops, nothing is durable, and `lull tail/buffers/stats/dlq` cannot see them."));
+    out(p.red("  The buffers live inside the functions process: nothing is durable and"));
+    out(p.red("  everything is lost when lull dev stops. `lull tail/buffers/stats/dlq` read it"));
+    out(p.red("  through the function's admin API instead of Redis."));
     out(p.red("  Install redis-server (apt-get install redis-server / brew install redis)"));
     out(p.red("  or set LULL_REDIS_URL, then restart."));
     out(bar);
@@ -189,6 +190,13 @@ export const devCommand: Command = {
     if (json) {
       const { env: _env, ...rest } = stack.state;
       outJson({ event: "ready", ...rest });
+      if (stack.state.store === "memory") {
+        outJson({
+          event: "warning",
+          message: "no Redis: in-memory store inside the functions process; not durable, " +
+            "lost on exit; the CLI reads it through the admin API",
+        });
+      }
     } else printBanner(stack);
 
     const demoAbort = new AbortController();

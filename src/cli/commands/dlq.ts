@@ -2,20 +2,21 @@
  * `lull dlq list | show | requeue | delete | purge`: the dead-letter queue, read and changed
  * directly in the store (each change is one atomic script).
  */
-import type { BufferStore, DeadLetter } from "../../core/types.ts";
+import type { DeadLetter } from "../../core/types.ts";
 import { ConversationBusyError, DeadLetterNotFoundError } from "../../core/errors.ts";
 import { maskConversation, maskText } from "../../observability/mask.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
 import { type Command, out, outJson } from "../command.ts";
-import { openStore, resolveConnection } from "../connect.ts";
+import { resolveConnection } from "../connect.ts";
+import { type CliBackend, openBackend } from "../backend.ts";
 import { formatDurationMs } from "../duration.ts";
 import { confirm, palette, table, withProgress } from "../terminal.ts";
 
 const help = `lull dlq — the dead-letter queue
 
 Usage:
-  lull dlq list [--limit <n>]      dead batches, newest first
+  lull dlq list [--limit <n>]      dead batches, newest first (without their messages)
   lull dlq show <batchId>          one dead batch: attempts, last error, every message
   lull dlq requeue <batchId>       put it back as its conversation's next batch (reason
                                    "requeue", attempts reset); the next sweep delivers it
@@ -25,6 +26,7 @@ Usage:
 
 Options:
   --show-pii    show conversation keys and message texts unmasked
+  --url <url>   go through the function's admin API (needs LULL_ADMIN_TOKEN)
   --json        JSON output
   -h, --help    this help
 
@@ -34,20 +36,36 @@ without a terminal and without --yes).`;
 /** Masks the personal parts of a dead letter unless `showPii`. */
 function maskDeadLetter(d: DeadLetter, showPii: boolean): DeadLetter {
   if (showPii) return d;
-  return {
-    ...d,
-    conversation: maskConversation(d.conversation, false),
-    messages: d.messages.map((m) => ({
-      ...m,
-      text: maskText(m.text, false),
-      ...(m.sender === undefined ? {} : { sender: maskConversation(m.sender, false) }),
-    })),
-  };
+  return { ...d, ...maskSummary(d, false), messages: maskMessages(d, showPii) };
 }
 
-/** Every dead letter (pages through the store until it is empty). */
-async function listAll(store: BufferStore): Promise<DeadLetter[]> {
-  return await store.dlqList({ limit: 100_000 });
+/** Masks a list entry's conversation unless `showPii`. */
+function maskSummary<T extends { conversation: string }>(d: T, showPii: boolean): T {
+  return showPii ? d : { ...d, conversation: maskConversation(d.conversation, false) };
+}
+
+function maskMessages(d: DeadLetter, showPii: boolean): DeadLetter["messages"] {
+  if (showPii) return d.messages;
+  return d.messages.map((m) => ({
+    ...m,
+    text: maskText(m.text, false),
+    ...(m.sender === undefined ? {} : { sender: maskConversation(m.sender, false) }),
+  }));
+}
+
+/** Deletes every dead letter, a page at a time (a page is at most 1000 over HTTP). */
+async function purgeAll(backend: CliBackend): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const page = await backend.dlqList(1000);
+    let progress = 0;
+    for (const d of page) {
+      if (await backend.dlqDelete(d.batchId)) progress++;
+    }
+    deleted += progress;
+    // Stop on an empty page, or if nothing could be deleted (someone else is purging too).
+    if (page.length === 0 || progress === 0) return deleted;
+  }
 }
 
 /** `lull dlq`. */
@@ -60,6 +78,7 @@ export const dlqCommand: Command = {
       limit: { type: "string" },
       yes: { type: "boolean", short: "y" },
       "show-pii": { type: "boolean" },
+      url: { type: "string" },
     });
     const [action, id, extra] = positionals;
     if (action === undefined) {
@@ -79,12 +98,12 @@ export const dlqCommand: Command = {
     const showPii = values["show-pii"] === true;
     const p = palette();
     const conn = resolveConnection(ctx.env, ctx.cwd);
-    const store = await openStore(conn);
+    const store = openBackend(conn, values.url);
     try {
       switch (action) {
         case "list": {
-          const dead = await withProgress("reading the DLQ", () => store.dlqList({ limit }));
-          const shown = dead.map((d) => maskDeadLetter(d, showPii));
+          const dead = await withProgress("reading the DLQ", () => store.dlqList(limit));
+          const shown = dead.map((d) => maskSummary(d, showPii));
           if (values.json) {
             outJson(shown);
             return 0;
@@ -99,7 +118,7 @@ export const dlqCommand: Command = {
             shown.map((d) => [
               d.batchId,
               d.conversation,
-              String(d.messages.length),
+              String(d.size),
               String(d.attempts),
               formatDurationMs(now - Date.parse(d.deadAt)) + " ago",
               d.lastError.replace(/\s+/g, " ").slice(0, 60),
@@ -163,27 +182,23 @@ export const dlqCommand: Command = {
           return 0;
         }
         case "purge": {
-          const dead = await withProgress("reading the DLQ", () => listAll(store));
-          if (dead.length === 0) {
+          const count = (await withProgress("reading the DLQ", () => store.stats())).dlqSize;
+          if (count === 0) {
             if (values.json) outJson({ deleted: 0 });
             else out(p.dim("the dead-letter queue is already empty"));
             return 0;
           }
           if (!values.yes) {
-            const ok = await confirm(
-              `delete all ${dead.length} dead batch(es) (${
-                dead.reduce((n, d) => n + d.messages.length, 0)
-              } messages) for good?`,
-            );
+            const ok = await confirm(`delete all ${count} dead batch(es) for good?`);
             if (!ok) {
               out("nothing deleted");
               return 1;
             }
           }
-          let deleted = 0;
-          await withProgress(`deleting ${dead.length} dead batches`, async () => {
-            for (const d of dead) if (await store.dlqDelete(d.batchId)) deleted++;
-          });
+          const deleted = await withProgress(
+            `deleting ${count} dead batches`,
+            () => purgeAll(store),
+          );
           if (values.json) outJson({ deleted });
           else out(`deleted ${deleted} dead batch(es)`);
           return 0;

@@ -5,7 +5,8 @@ import type { CounterName, StatsSnapshot } from "../../core/types.ts";
 import { parseCommandArgs } from "../args.ts";
 import { UsageError } from "../cli-errors.ts";
 import { type Command, out, outJson } from "../command.ts";
-import { openStore, resolveConnection } from "../connect.ts";
+import { resolveConnection } from "../connect.ts";
+import { openBackend } from "../backend.ts";
 import { palette, table, withProgress } from "../terminal.ts";
 
 const dayMs = 86_400_000;
@@ -51,7 +52,7 @@ export function sparkline(values: number[]): string {
 
 const help = `lull stats — counters and a 7-day trend
 
-Usage: lull stats [--json]
+Usage: lull stats [--url <lull url>] [--json]
 
 Totals since the keys were created: messages ingested, duplicates (and the duplicate ratio over
 about the last 24 h), batches delivered and their mean size, retries, dead-lettered batches and
@@ -59,6 +60,7 @@ the DLQ size now, fallback deliveries (Redis down), plus open buffers, batches i
 row per UTC day for the last 7 days.
 
 Options:
+  --url <url>   read through the function's admin API (needs LULL_ADMIN_TOKEN)
   --json        the raw snapshot plus derived figures, as one JSON object
   -h, --help    this help
 
@@ -70,12 +72,12 @@ export const statsCommand: Command = {
   summary: "counters (ingested, duplicates, batches, retries, DLQ, fallbacks), 7-day trend",
   help,
   async run(args, ctx) {
-    const { values, positionals } = parseCommandArgs("stats", args, {});
+    const { values, positionals } = parseCommandArgs("stats", args, { url: { type: "string" } });
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument '${positionals[0]}'`, "stats");
     }
     const conn = resolveConnection(ctx.env, ctx.cwd);
-    const store = await openStore(conn);
+    const store = openBackend(conn, values.url);
     let s: StatsSnapshot;
     try {
       s = await withProgress("reading counters", () => store.stats());

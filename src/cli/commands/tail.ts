@@ -7,7 +7,8 @@ import { partitionOf } from "../../core/keys.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { UsageError } from "../cli-errors.ts";
 import { type Command, out, outJson } from "../command.ts";
-import { openStore, resolveConnection } from "../connect.ts";
+import { resolveConnection } from "../connect.ts";
+import { openBackend } from "../backend.ts";
 import { parseSince } from "../duration.ts";
 import { type Palette, palette } from "../terminal.ts";
 
@@ -81,7 +82,7 @@ export function formatEvent(ev: BufferEvent, p: Palette): string {
 const help = `lull tail — follow buffer events live
 
 Usage: lull tail [--conversation <key>] [--event <type,...>] [--since <5m|ISO>]
-                 [--show-pii] [--no-follow] [--json]
+                 [--show-pii] [--no-follow] [--url <lull url>] [--json]
 
 One line per event: appended, duplicate, due, claimed, delivered, retry_scheduled,
 dead_lettered, superseded, requeued, released, fallback, lock_lost, reaped.
@@ -96,11 +97,14 @@ Options:
                         so this can only show what the source kept.
   --no-follow           print the events so far and exit instead of following
   --interval <ms>       poll interval (default 500)
+  --url <url>           read through the function's admin API (…/functions/v1/lull, needs
+                        LULL_ADMIN_TOKEN) instead of Redis
   --json                one JSON event per line
   -h, --help            this help
 
-Reads Redis directly: LULL_REDIS_URL or UPSTASH_* from the environment, else the running
-\`lull dev\` in this directory. Colours only on a terminal, never with NO_COLOR.
+Reads Redis directly (LULL_REDIS_URL or UPSTASH_* from the environment, else the running
+\`lull dev\` in this directory), or the admin API with --url (also used for a \`lull dev\` on
+the in-memory store, or with LULL_PUBLIC_URL + LULL_ADMIN_TOKEN and no Redis configured). Colours only on a terminal, never with NO_COLOR.
 
 Exit codes: 0 ok (Ctrl-C ends following), 1 cannot connect, 2 usage error.`;
 
@@ -117,6 +121,7 @@ export const tailCommand: Command = {
       "show-pii": { type: "boolean" },
       "no-follow": { type: "boolean" },
       interval: { type: "string" },
+      url: { type: "string" },
     });
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument '${positionals[0]}'`, "tail");
@@ -142,7 +147,7 @@ export const tailCommand: Command = {
     }
     const showPii = values["show-pii"] === true;
     const conn = resolveConnection(ctx.env, ctx.cwd);
-    const store = await openStore(conn);
+    const store = openBackend(conn, values.url);
     const p = palette();
     const conversation = values.conversation;
     // The stream holds the masked key unless LULL_LOG_PII: match either form, in its partition.
@@ -162,14 +167,14 @@ export const tailCommand: Command = {
           cursor[part] = `${Math.max(0, sinceMs - 1)}-999999999`;
         }
       } else {
-        cursor = (await store.readEvents(null)).cursor;
+        cursor = (await store.readEvents(null, 1)).cursor;
       }
       let stopped = false;
       void ctx.interrupted.then(() => {
         stopped = true;
       });
       while (!stopped) {
-        const read = await store.readEvents(cursor, { limit: 500 });
+        const read = await store.readEvents(cursor, 500);
         cursor = read.cursor;
         for (const ev of read.events) {
           if (wanted && !wanted.has(ev.type)) continue;

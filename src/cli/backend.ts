@@ -1,0 +1,220 @@
+/**
+ * What the read/admin commands (tail, buffers, stats, dlq) work against: Redis directly (the
+ * store, the default whenever a Redis is configured), or the function's admin API over HTTP
+ * (`--url`, a deployed project without Redis credentials at hand, or a `lull dev` running on the
+ * in-memory store, whose state lives only inside the functions process).
+ */
+import type { Config } from "../core/config.ts";
+import { ConversationBusyError, DeadLetterNotFoundError } from "../core/errors.ts";
+import type {
+  BufferEvent,
+  BufferStore,
+  ConversationState,
+  DeadLetter,
+  EventCursor,
+  FlushReason,
+  StatsSnapshot,
+} from "../core/types.ts";
+import { decodeEventCursor, encodeEventCursor } from "../http/admin.ts";
+import { createStore } from "../store/create-store.ts";
+import { CommandError } from "./cli-errors.ts";
+import type { Connection } from "./connect.ts";
+import { requestJson } from "./http.ts";
+
+/** One open buffer or outstanding batch, as `lull buffers` shows it. */
+export interface BufferRow {
+  conversation: string;
+  partition: number;
+  size: number;
+  bytes: number;
+  firstAt: string | null;
+  /** Since the first buffered message; null without an open buffer. */
+  ageMs: number | null;
+  /** Until claimable; negative = overdue (the next sweep takes it). */
+  dueInMs: number | null;
+  batch: {
+    batchId: string;
+    fence: number;
+    attempt: number;
+    reason: FlushReason;
+    size: number;
+    inFlight: boolean;
+    nextAttemptAt: string | null;
+    lastError: string | null;
+  } | null;
+}
+
+/** A dead letter without its messages (the list view). */
+export type DeadLetterSummary = Omit<DeadLetter, "messages"> & { size: number };
+
+/** The operations the CLI needs. */
+export interface CliBackend {
+  kind: "redis" | "http";
+  buffers(limitPerPartition: number): Promise<BufferRow[]>;
+  stats(): Promise<StatsSnapshot>;
+  dlqList(limit: number): Promise<DeadLetterSummary[]>;
+  dlqGet(batchId: string): Promise<DeadLetter | null>;
+  /** Throws DeadLetterNotFoundError or ConversationBusyError. */
+  dlqRequeue(batchId: string): Promise<{ conversation: string }>;
+  dlqDelete(batchId: string): Promise<boolean>;
+  readEvents(cursor: EventCursor | null, limit: number): Promise<{
+    events: BufferEvent[];
+    cursor: EventCursor;
+  }>;
+  close(): Promise<void>;
+}
+
+/** A {@link BufferRow} from a store's conversation state. */
+export function bufferRow(s: ConversationState): BufferRow {
+  const dueAtMs = s.dueAtMs ?? s.batch?.nextAttemptAtMs ?? s.buffer?.flushAtMs ?? null;
+  const firstMs = s.buffer ? Date.parse(s.buffer.firstAt) : Number.NaN;
+  return {
+    conversation: s.conversation,
+    partition: s.partition,
+    size: s.buffer?.size ?? 0,
+    bytes: s.buffer?.bytes ?? 0,
+    firstAt: s.buffer?.firstAt ?? null,
+    ageMs: Number.isNaN(firstMs) ? null : Math.max(0, s.nowMs - firstMs),
+    dueInMs: dueAtMs === null ? null : dueAtMs - s.nowMs,
+    batch: s.batch
+      ? {
+        batchId: s.batch.batchId,
+        fence: s.batch.fence,
+        attempt: s.batch.attempt,
+        reason: s.batch.reason,
+        size: s.batch.size,
+        inFlight: s.batch.inFlight,
+        nextAttemptAt: s.batch.nextAttemptAtMs === null
+          ? null
+          : new Date(s.batch.nextAttemptAtMs).toISOString(),
+        lastError: s.batch.lastError,
+      }
+      : null,
+  };
+}
+
+/** The CLI backend on a store (Redis, read directly). */
+export function storeBackend(store: BufferStore, config: Config): CliBackend {
+  return {
+    kind: "redis",
+    async buffers(limit) {
+      const rows: BufferRow[] = [];
+      for (let p = 0; p < config.partitions; p++) {
+        for (const c of await store.listConversations(p, limit)) {
+          const s = await store.inspect(c);
+          if (s.buffer || s.batch) rows.push(bufferRow(s));
+        }
+      }
+      return rows.sort((a, b) => (a.dueInMs ?? Infinity) - (b.dueInMs ?? Infinity));
+    },
+    stats: () => store.stats(),
+    async dlqList(limit) {
+      return (await store.dlqList({ limit })).map(({ messages, ...rest }) => ({
+        ...rest,
+        size: messages.length,
+      }));
+    },
+    dlqGet: (id) => store.dlqGet(id),
+    dlqRequeue: (id) => store.dlqRequeue(id),
+    dlqDelete: (id) => store.dlqDelete(id),
+    readEvents: (cursor, limit) => store.readEvents(cursor, { limit }),
+    close: () => store.close(),
+  };
+}
+
+/** The admin API's ceiling for `?limit=`. */
+const adminMaxLimit = 1000;
+
+/** The CLI backend on the function's admin API (`/lull/admin/...`, LULL_ADMIN_TOKEN). */
+export function httpBackend(lullUrl: string, adminToken: string): CliBackend {
+  const base = `${lullUrl}/admin`;
+  const call = (method: string, path: string, body?: unknown) =>
+    requestJson(method, `${base}${path}`, adminToken, body, 30_000);
+  const clamp = (n: number) => Math.min(Math.max(1, n), adminMaxLimit);
+  const notFoundIs = async <T>(work: () => Promise<T>, fallback: T): Promise<T> => {
+    try {
+      return await work();
+    } catch (e) {
+      if (e instanceof CommandError && e.code === "dlq_not_found") return fallback;
+      throw e;
+    }
+  };
+  return {
+    kind: "http",
+    async buffers(limit) {
+      const r = await call("GET", `/buffers?limit=${clamp(limit)}`) as { buffers: BufferRow[] };
+      return r.buffers;
+    },
+    stats: async () => await call("GET", "/stats") as StatsSnapshot,
+    async dlqList(limit) {
+      const r = await call("GET", `/dlq?limit=${clamp(limit)}`) as {
+        deadLetters: (DeadLetterSummary & { label?: string })[];
+      };
+      return r.deadLetters.map(({ label: _label, ...d }) => d);
+    },
+    dlqGet: (id) =>
+      notFoundIs(async () => {
+        const { label: _label, ...d } = await call("GET", `/dlq/${encodeURIComponent(id)}`) as
+          & DeadLetter
+          & { label?: string };
+        return d;
+      }, null),
+    async dlqRequeue(id) {
+      try {
+        const r = await call("POST", `/dlq/${encodeURIComponent(id)}/requeue`) as {
+          conversation: string;
+        };
+        return { conversation: r.conversation };
+      } catch (e) {
+        if (e instanceof CommandError && e.code === "dlq_not_found") {
+          throw new DeadLetterNotFoundError(id);
+        }
+        if (e instanceof CommandError && e.code === "conversation_busy") {
+          throw new ConversationBusyError("", "requeue");
+        }
+        throw e;
+      }
+    },
+    dlqDelete: (id) =>
+      notFoundIs(async () => {
+        await call("DELETE", `/dlq/${encodeURIComponent(id)}`);
+        return true;
+      }, false),
+    async readEvents(cursor, limit) {
+      const q = new URLSearchParams({ limit: String(clamp(limit)) });
+      if (cursor) q.set("cursor", encodeEventCursor(cursor));
+      const r = await call("GET", `/events?${q}`) as { events: BufferEvent[]; cursor: string };
+      return { events: r.events, cursor: decodeEventCursor(r.cursor) };
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * Picks the backend: `--url` (or a `lull dev` on the memory store) means the admin API; a
+ * configured Redis means the store; else LULL_PUBLIC_URL + LULL_ADMIN_TOKEN means the admin API.
+ */
+export function openBackend(conn: Connection, urlFlag: string | undefined): CliBackend {
+  const viaHttp = (url: string) => {
+    const token = conn.config.adminToken;
+    if (!token) {
+      throw new CommandError(
+        "no_token",
+        "the admin API needs LULL_ADMIN_TOKEN (the same value the function has)",
+      );
+    }
+    return httpBackend(url.replace(/\/+$/, ""), token);
+  };
+  if (urlFlag !== undefined) return viaHttp(urlFlag);
+  if (conn.stack?.store === "memory") return viaHttp(conn.stack.lullUrl);
+  if (conn.config.redis.kind !== "none") {
+    return storeBackend(createStore(conn.config).store, conn.config);
+  }
+  if (conn.config.publicUrl && conn.config.adminToken) return viaHttp(conn.config.publicUrl);
+  throw new CommandError(
+    "no_redis",
+    "nothing to read: set LULL_REDIS_URL (or UPSTASH_REDIS_REST_URL and " +
+      "UPSTASH_REDIS_REST_TOKEN), or LULL_PUBLIC_URL and LULL_ADMIN_TOKEN (or --url) for the " +
+      "admin API, or start `lull dev` in this directory.",
+  );
+}
