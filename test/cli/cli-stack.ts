@@ -67,14 +67,20 @@ export interface DevProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `lull dev --no-demo --json --port <free>` in a fresh temp working directory. */
-export async function startDev(env: Record<string, string>): Promise<DevProcess> {
+/**
+ * Starts `lull dev --json --port <free>` in a fresh temp working directory, with `--no-demo`
+ * unless `options.demo`.
+ */
+export async function startDev(
+  env: Record<string, string>,
+  options: { demo?: boolean } = {},
+): Promise<DevProcess> {
   const cwd = mkdtempSync(join(tmpdir(), "lull-cli-test-"));
   const port = await freePort();
   const child = spawn(process.execPath, [
     lullBin,
     "dev",
-    "--no-demo",
+    ...(options.demo ? [] : ["--no-demo"]),
     "--json",
     "--port",
     String(port),

@@ -1,7 +1,8 @@
 /**
  * `lull dev` on a machine without redis-server (PATH without it, no LULL_REDIS_URL/UPSTASH_*):
- * it says so, runs the functions on the in-memory store, still turns a burst into one batch,
- * and the read commands reach that store through the admin API.
+ * it says so, runs the functions on the in-memory store, runs the demo through every provider
+ * route, still turns a burst into one batch, and the read commands reach that store through
+ * the admin API.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BufferEvent, StatsSnapshot } from "../../src/core/types.ts";
@@ -11,7 +12,7 @@ describe("lull dev without Redis", () => {
   let dev: DevProcess;
 
   beforeAll(async () => {
-    dev = await startDev({ ...fastEnv, PATH: "/nonexistent" });
+    dev = await startDev({ ...fastEnv, PATH: "/nonexistent" }, { demo: true });
   });
 
   afterAll(async () => {
@@ -25,6 +26,18 @@ describe("lull dev without Redis", () => {
     expect(dev.ready.children.map((c) => c.name)).toEqual(["functions"]);
     const warning = await dev.waitFor((e) => e.event === "warning");
     expect(String(warning.message)).toContain("in-memory store");
+  });
+
+  it("runs the demo: every provider route accepts its signed webhooks, each chat is delivered", async () => {
+    const demo = [];
+    for (let i = 0; i < 12; i++) {
+      demo.push(await dev.waitFor((e) => e.event === "demo" && !demo.includes(e)));
+    }
+    expect(demo.map((e) => e.status).filter((s) => s !== 200 && s !== 202)).toEqual([]);
+    for (const conversation of ["whatsapp:966501234567", "telegram:777000111", "support:1042"]) {
+      await dev.waitFor((e) => e.event === "batch" && e.conversation === conversation);
+    }
+    await dev.waitFor((e) => e.event === "batch" && String(e.conversation).endsWith("15557654321"));
   });
 
   it("delivers a burst as one batch, and tail/stats read the store via the admin API", async () => {
@@ -48,12 +61,13 @@ describe("lull dev without Redis", () => {
     expect(stats.stderr).toBe("");
     expect(stats.code).toBe(0);
     const snapshot = JSON.parse(stats.stdout) as StatsSnapshot;
-    expect(snapshot.totals.ingested).toBe(2);
-    expect(snapshot.totals.batches).toBe(1);
+    // The demo's 12 messages and this burst's 2.
+    expect(snapshot.totals.ingested).toBe(14);
 
-    const tail = await runCli(["tail", "--json", "--no-follow", "--since", "1m"], {
-      cwd: dev.cwd,
-    });
+    const tail = await runCli(
+      ["tail", "--json", "--no-follow", "--since", "1m", "--conversation", conversation],
+      { cwd: dev.cwd },
+    );
     expect(tail.code).toBe(0);
     const types = tail.stdout.trim().split("\n").map((l) => (JSON.parse(l) as BufferEvent).type);
     expect(types).toEqual(["appended", "appended", "due", "claimed", "delivered"]);
