@@ -29,7 +29,7 @@ describe("lull dev without Redis", () => {
   });
 
   it("runs the demo: every provider route accepts its signed webhooks, each chat is delivered", async () => {
-    const demo = [];
+    const demo: Record<string, unknown>[] = [];
     for (let i = 0; i < 12; i++) {
       demo.push(await dev.waitFor((e) => e.event === "demo" && !demo.includes(e)));
     }
