@@ -88,12 +88,16 @@ export async function main(argv: string[], ctx: CommandContext): Promise<number>
   }
 }
 
-/** Resolves on the first SIGINT/SIGTERM; later ones during shutdown are ignored (no abrupt exit). */
+/**
+ * Resolves on the first SIGINT/SIGTERM/SIGHUP (Ctrl-C, kill, terminal closed); later ones during
+ * shutdown are ignored, so cleanup is never cut short.
+ */
 function interruption(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (signal: NodeJS.Signals) => resolve(signal);
     process.on("SIGINT", on);
     process.on("SIGTERM", on);
+    process.on("SIGHUP", on);
   });
 }
 

@@ -24,6 +24,8 @@ import { type DevState, removeDevState, writeDevState } from "./dev-state.ts";
 import { findRedisServer, type LaunchedRedis, launchRedis } from "./redis-launcher.ts";
 import { startUpstashGateway, type UpstashGateway } from "./upstash-gateway.ts";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { LullError } from "../core/errors.ts";
 
 /** The repository root (this file is src/dev/dev-stack.ts). */
 export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -50,6 +52,8 @@ export interface DevStackOptions {
    * @default 120000
    */
   startTimeoutMs?: number;
+  /** Aborts start-up (Ctrl-C while Deno is still compiling): everything started is stopped. */
+  signal?: AbortSignal;
 }
 
 /** A running stack. */
@@ -65,6 +69,29 @@ export interface DevStack {
 
 /** Deno permissions the functions need: network (serve, Redis, processor), env, files. */
 const denoPermissions = ["--allow-net", "--allow-env", "--allow-read", "--allow-sys"];
+
+/** Start-up was interrupted (SIGINT/SIGTERM before the stack was ready). */
+export class DevStackAbortedError extends LullError {
+  constructor() {
+    super("dev_aborted", "start-up interrupted");
+  }
+}
+
+/** The functions port is taken: fail before starting anything. */
+export class PortInUseError extends LullError {
+  constructor(readonly port: number) {
+    super("port_in_use", `port ${port} is in use`, { port });
+  }
+}
+
+/** Resolves if 127.0.0.1:`port` can be bound right now, else throws {@link PortInUseError}. */
+async function assertPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", () => reject(new PortInUseError(port)));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve()));
+  });
+}
 
 /** Starts the functions server and resolves once it prints `listening <url>`. */
 async function startFunctions(
@@ -96,8 +123,13 @@ async function startFunctions(
   eachLine(child.process.stdout, onLine("stdout"));
   eachLine(child.process.stderr, onLine("stderr"));
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const aborted = new Promise<{ aborted: true }>((resolve) => {
+    if (options.signal?.aborted) resolve({ aborted: true });
+    options.signal?.addEventListener("abort", () => resolve({ aborted: true }), { once: true });
+  });
   const outcome = await Promise.race([
     listening,
+    aborted,
     child.exited.then((code) => ({ exited: code })),
     new Promise<{ timeout: true }>((resolve) => {
       timer = setTimeout(() => resolve({ timeout: true }), timeoutMs);
@@ -106,6 +138,7 @@ async function startFunctions(
   clearTimeout(timer);
   if (typeof outcome === "string") return { child, url: outcome };
   await stopChild(child, 500);
+  if ("aborted" in outcome) throw new DevStackAbortedError();
   const why = "exited" in outcome
     ? `exited (${outcome.exited})`
     : `did not start within ${timeoutMs} ms`;
@@ -117,6 +150,7 @@ async function startFunctions(
 /** Starts the stack. On failure, everything already started is stopped before rethrowing. */
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
   const userEnv = options.env;
+  await assertPortFree(options.port);
   const secrets = devSecrets(userEnv);
   const functionsUrl = `http://127.0.0.1:${options.port}/functions/v1`;
   const lullUrl = `${functionsUrl}/lull`;

@@ -3,7 +3,9 @@
  * gateway and Deno functions; a burst posted through the real generic route arrives at the
  * example processor as ONE batch, in order; SIGINT leaves no process, temp dir or state file.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type DevProcess,
@@ -76,6 +78,21 @@ describe("lull dev", () => {
       e.event === "batch" && e.conversation === "dev-test:send"
     );
     expect(batch.texts).toEqual(["hello from the CLI"]);
+  });
+
+  it("refuses a second lull dev in the same directory, and a port already taken", async () => {
+    const same = await runCli(["dev", "--no-demo", "--port", String(dev.port)], { cwd: dev.cwd });
+    expect(same.code).toBe(1);
+    expect(same.stderr).toContain(`another lull dev (pid ${dev.ready.pid})`);
+    const other = mkdtempSync(join(tmpdir(), "lull-cli-test-"));
+    try {
+      const taken = await runCli(["dev", "--no-demo", "--port", String(dev.port)], { cwd: other });
+      expect(taken.code).toBe(1);
+      expect(taken.stderr).toContain(`port ${dev.port} is in use`);
+      expect(existsSync(devStateFile(other))).toBe(false);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it("stops every child, the temp dir and the state file on SIGINT", async () => {

@@ -4,12 +4,17 @@
  */
 import { formatBatch, parseBatchLine } from "../../dev/batch-printer.ts";
 import { demoSteps, runDemo } from "../../dev/demo.ts";
-import { type DevStack, startDevStack } from "../../dev/dev-stack.ts";
-import { devStatePath } from "../../dev/dev-state.ts";
+import {
+  type DevStack,
+  DevStackAbortedError,
+  PortInUseError,
+  startDevStack,
+} from "../../dev/dev-stack.ts";
+import { devStatePath, readDevState } from "../../dev/dev-state.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { UsageError } from "../cli-errors.ts";
 import { type Command, err, out, outJson } from "../command.ts";
-import { palette } from "../terminal.ts";
+import { palette, withProgress } from "../terminal.ts";
 import { shellExports } from "./env.ts";
 
 const help = `lull dev — run lull locally, wired as it is deployed
@@ -163,25 +168,48 @@ export const devCommand: Command = {
       }
     };
 
+    const running = readDevState(ctx.cwd);
+    if (running) {
+      err(
+        `lull dev: another lull dev (pid ${running.pid}) is running in this directory ` +
+          `(${running.lullUrl}); stop it first`,
+      );
+      return 1;
+    }
+    const startAbort = new AbortController();
+    void ctx.interrupted.then(() => startAbort.abort());
     let stack: DevStack;
     try {
-      stack = await startDevStack({
-        port,
-        env: ctx.env,
-        cwd: ctx.cwd,
-        onFunctionsLine,
-        onChildExit: (name, code) => childDied(`${name} exited unexpectedly (${code})`),
-        onSweepError: (detail) => {
-          // Say it once per distinct error: a down processor must not flood the terminal.
-          if (detail === lastSweepError) return;
-          lastSweepError = detail;
-          if (json) outJson({ event: "sweep_error", detail });
-          else err(p.yellow(`cron: ${detail}`));
-        },
-      });
+      stack = await withProgress(
+        "starting Redis, the gateway and the functions (Deno compiles on the first run)",
+        () =>
+          startDevStack({
+            port,
+            env: ctx.env,
+            cwd: ctx.cwd,
+            signal: startAbort.signal,
+            onFunctionsLine,
+            onChildExit: (name, code) => childDied(`${name} exited unexpectedly (${code})`),
+            onSweepError: (detail) => {
+              // Say it once per distinct error: a down processor must not flood the terminal.
+              if (detail === lastSweepError) return;
+              lastSweepError = detail;
+              if (json) outJson({ event: "sweep_error", detail });
+              else err(p.yellow(`cron: ${detail}`));
+            },
+          }),
+      );
     } catch (e) {
+      if (e instanceof DevStackAbortedError) {
+        err("lull dev: interrupted during start-up; everything started was stopped");
+        return 0;
+      }
+      if (e instanceof PortInUseError) {
+        err(`lull dev: port ${port} is in use; pick another with --port <n>`);
+        return 1;
+      }
       const message = (e as Error).message;
-      if (/EADDRINUSE|address already in use|Address in use/i.test(message)) {
+      if (/EADDRINUSE|address already in use|AddrInUse/i.test(message)) {
         err(`lull dev: port ${port} is in use; pick another with --port <n>`);
       } else err(`lull dev: could not start: ${message}`);
       return 1;
