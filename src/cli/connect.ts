@@ -21,14 +21,26 @@ export function envHasRedis(env: Env): boolean {
   return redisVariables.some((v) => (env[v] ?? "").trim() !== "");
 }
 
-/** Resolves the configuration (throws ConfigError on invalid env). */
+/** Whether the environment's Redis is the one the running stack uses (same URL). */
+function sameRedis(env: Env, stack: DevState): boolean {
+  const tcp = env.LULL_REDIS_URL?.trim();
+  if (tcp) return tcp === stack.redisUrl;
+  const rest = env.UPSTASH_REDIS_REST_URL?.trim();
+  return stack.store === "upstash" && !!rest && rest === stack.env.UPSTASH_REDIS_REST_URL;
+}
+
+/**
+ * Resolves the configuration (throws ConfigError on invalid env). The running `lull dev` in
+ * `cwd` is used when the environment names no Redis, or names the same Redis as the stack (the
+ * shell that started `LULL_REDIS_URL=... lull dev`); a different Redis in the environment wins.
+ */
 export function resolveConnection(env: Env = process.env, cwd = process.cwd()): Connection {
-  if (envHasRedis(env)) return { config: parseConfig(env), stack: null, source: "env" };
-  const stack = readDevState(cwd);
+  const candidate = readDevState(cwd);
+  const stack = candidate && (!envHasRedis(env) || sameRedis(env, candidate)) ? candidate : null;
   if (!stack) return { config: parseConfig(env), stack: null, source: "env" };
   const merged: Env = { ...env, ...stack.env };
   if (stack.redisUrl) {
-    // The CLI runs in Node next to the redis-server: talk TCP to it directly, not via the gateway.
+    // The CLI runs in Node next to the Redis: talk TCP to it directly, not via the gateway.
     merged.LULL_REDIS_URL = stack.redisUrl;
     delete merged.UPSTASH_REDIS_REST_URL;
     delete merged.UPSTASH_REDIS_REST_TOKEN;

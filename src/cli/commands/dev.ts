@@ -99,7 +99,7 @@ function printBanner(stack: DevStack): void {
   ];
   for (const [k, v] of secretRows) out(`    ${k.padEnd(24)} ${v}`);
   out();
-  out(p.bold("  Try it (in another terminal):"));
+  out(p.bold("  Try it (in another terminal, in this directory):"));
   out(p.dim("    # load the URL and tokens into your shell:"));
   out(`    eval "$(npx lull env)"`);
   out(p.dim("    # or paste:"));
