@@ -14,6 +14,8 @@ import { createHmac } from "node:crypto";
 import type { Palette } from "../../src/cli/terminal.ts";
 import type { BufferEvent, CounterName, StatsSnapshot } from "../../src/core/types.ts";
 import { runCli } from "./cli-stack.ts";
+import { type DevState, writeDevState } from "../../src/dev/dev-state.ts";
+import { functionUrl, resolveConnection } from "../../src/cli/connect.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -229,5 +231,64 @@ describe("command line", () => {
     const r = await runCli(["buffers"], { cwd });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("LULL_REDIS_URL");
+  });
+});
+
+describe("where the CLI connects", () => {
+  const cwd = mkdtempSync(join(tmpdir(), "lull-cli-conn-"));
+  afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+  const state: DevState = {
+    version: 1,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    store: "redis-server",
+    functionsUrl: "http://127.0.0.1:54321/functions/v1",
+    lullUrl: "http://127.0.0.1:54321/functions/v1/lull",
+    processorUrl: "http://127.0.0.1:54321/functions/v1/lull-processor",
+    redisUrl: "redis://127.0.0.1:7001",
+    gatewayUrl: "http://127.0.0.1:7002",
+    secrets: {
+      ingestToken: "i",
+      cronSecret: "c",
+      adminToken: "a",
+      processorSecret: "p",
+      whatsappAppSecret: "w",
+      whatsappVerifyToken: "v",
+      telegramWebhookSecret: "t",
+      twilioAuthToken: "tw",
+    },
+    env: {
+      UPSTASH_REDIS_REST_URL: "http://127.0.0.1:7002",
+      UPSTASH_REDIS_REST_TOKEN: "g",
+      LULL_ADMIN_TOKEN: "a",
+      LULL_KEY_PREFIX: "devprefix",
+    },
+    tempDir: null,
+    children: [],
+  };
+
+  it("uses the running lull dev unless the environment names another Redis", () => {
+    writeDevState(state, cwd);
+    const fromDev = resolveConnection({}, cwd);
+    expect(fromDev.source).toBe("dev");
+    // Direct TCP to the stack's redis-server, with the stack's prefix and tokens.
+    expect(fromDev.config.redis).toEqual({ kind: "tcp", url: "redis://127.0.0.1:7001" });
+    expect(fromDev.config.keyPrefix).toBe("devprefix");
+    expect(fromDev.config.adminToken).toBe("a");
+    expect(resolveConnection({ LULL_REDIS_URL: "redis://127.0.0.1:7001" }, cwd).source)
+      .toBe("dev");
+    const other = resolveConnection({ LULL_REDIS_URL: "redis://10.0.0.1:6379" }, cwd);
+    expect(other.source).toBe("env");
+    expect(other.stack).toBeNull();
+    expect(other.config.redis).toEqual({ kind: "tcp", url: "redis://10.0.0.1:6379" });
+    expect(functionUrl(fromDev, undefined)).toBe(state.lullUrl);
+    expect(functionUrl(fromDev, "https://x.supabase.co/functions/v1/lull/")).toBe(
+      "https://x.supabase.co/functions/v1/lull",
+    );
+  });
+
+  it("ignores a state file whose lull dev is gone", () => {
+    writeDevState({ ...state, pid: 2 ** 22 + 12345 }, cwd);
+    expect(resolveConnection({}, cwd).stack).toBeNull();
   });
 });
