@@ -5,15 +5,16 @@
  * Deno, and must verify signatures for real.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { freePort } from "../harness/redis-server.ts";
 import { signDelivery } from "../../src/delivery/signature.ts";
 import type { Batch } from "../../src/core/types.ts";
 import { createProcessor } from "../../examples/processor.ts";
 import { exportedVariables } from "../../src/cli/commands/env.ts";
 import type { DevState } from "../../src/dev/dev-state.ts";
+import { envSchema } from "../../src/core/config.ts";
 import {
   cleanEnv,
   type DevProcess,
@@ -178,8 +179,35 @@ describe("README examples", () => {
     expect((await send(body, await signDelivery(secret, body, now - 3600))).status).toBe(401);
     fail = true;
     const other = JSON.stringify({ ...batch, batchId: "b-2" });
+    // The example logs the failure; keep the test output clean.
+    const quiet = vi.spyOn(console, "error").mockImplementation(() => {});
     const failed = await send(other, await signDelivery(secret, other, now));
+    quiet.mockRestore();
     expect(failed.status).toBe(503);
     expect(failed.headers.get("retry-after")).toBe("5");
+  });
+
+  it("the config table names every variable the schema reads", () => {
+    const table = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Routes"));
+    for (const variable of Object.keys(envSchema.shape)) {
+      expect(table, variable).toContain(`\`${variable}\``);
+    }
+  });
+
+  it("every test the guarantees point at exists, with the quoted test names", () => {
+    const section = readme.slice(
+      readme.indexOf("## Guarantees"),
+      readme.indexOf("## Configuration"),
+    );
+    const refs = [...section.matchAll(/`(test\/[^`]+\.test\.ts)`(?: \("([^"]+)"\))?/g)];
+    expect(refs.length).toBeGreaterThan(10);
+    for (const [, file, name] of refs) {
+      const path = join(repoRoot, file!);
+      expect(existsSync(path), file).toBe(true);
+      // Abbreviated names (with …) are checked by their first words.
+      if (name) {
+        expect(readFileSync(path, "utf8"), `${file}: ${name}`).toContain(name.split(" …")[0]);
+      }
+    }
   });
 });
