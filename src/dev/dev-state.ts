@@ -91,11 +91,8 @@ function alive(pid: number): boolean {
   }
 }
 
-/**
- * Reads the state file of a running `lull dev`; null when there is none, it is unreadable, or
- * the process that wrote it is gone (a stale file from a killed run).
- */
-export function readDevState(cwd: string = process.cwd()): DevState | null {
+/** Parses the state file, alive or not; null when there is none or it is not ours. */
+function parseStateFile(cwd: string): DevState | null {
   let raw: string;
   try {
     raw = readFileSync(devStatePath(cwd), "utf8");
@@ -104,9 +101,51 @@ export function readDevState(cwd: string = process.cwd()): DevState | null {
   }
   try {
     const parsed = devStateSchema.safeParse(JSON.parse(raw));
-    if (!parsed.success) return null;
-    return alive(parsed.data.pid) ? parsed.data : null;
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * Reads the state file of a running `lull dev`; null when there is none, it is unreadable, or
+ * the process that wrote it is gone (a stale file from a killed run).
+ */
+export function readDevState(cwd: string = process.cwd()): DevState | null {
+  const state = parseStateFile(cwd);
+  return state && alive(state.pid) ? state : null;
+}
+
+/**
+ * After a `lull dev` was killed outright (SIGKILL: no chance to clean up), its children keep
+ * running. Stops those still alive whose command line is still theirs (so a recycled pid is
+ * never signalled; Linux /proc only), removes the stale file, and returns what it stopped.
+ */
+export function reapStaleDevState(cwd: string = process.cwd()): string[] {
+  const state = parseStateFile(cwd);
+  if (!state || alive(state.pid)) return [];
+  const stopped: string[] = [];
+  const marks: Record<string, string> = {
+    "redis-server": "redis-server",
+    functions: "serve-functions.ts",
+  };
+  for (const child of state.children) {
+    let cmdline = "";
+    try {
+      cmdline = readFileSync(`/proc/${child.pid}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    const mark = marks[child.name];
+    if (!mark || !cmdline.includes(mark)) continue;
+    try {
+      process.kill(-child.pid, "SIGKILL");
+      stopped.push(`${child.name} (pid ${child.pid})`);
+    } catch {
+      // already gone
+    }
+  }
+  if (state.tempDir?.includes("lull-dev-")) rmSync(state.tempDir, { recursive: true, force: true });
+  rmSync(devStatePath(cwd), { force: true });
+  return stopped;
 }

@@ -55,6 +55,8 @@ export interface DevProcess {
   port: number;
   ready: ReadyEvent;
   child: ChildProcess;
+  /** Everything printed on stderr so far. */
+  stderr(): string;
   /** Every JSON line printed so far (events: batch, log, demo, ...). */
   events: Record<string, unknown>[];
   /** Resolves with the first event matching `pred` (already printed or future). */
@@ -73,9 +75,9 @@ export interface DevProcess {
  */
 export async function startDev(
   env: Record<string, string>,
-  options: { demo?: boolean } = {},
+  options: { demo?: boolean; cwd?: string } = {},
 ): Promise<DevProcess> {
-  const cwd = mkdtempSync(join(tmpdir(), "lull-cli-test-"));
+  const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), "lull-cli-test-"));
   const port = await freePort();
   const child = spawn(process.execPath, [
     lullBin,
@@ -164,6 +166,7 @@ export async function startDev(
     child,
     events,
     waitFor,
+    stderr: () => stderr.join(""),
     interrupt,
     async stop() {
       const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);

@@ -10,7 +10,7 @@ import {
   PortInUseError,
   startDevStack,
 } from "../../dev/dev-stack.ts";
-import { devStatePath, readDevState } from "../../dev/dev-state.ts";
+import { devStatePath, readDevState, reapStaleDevState } from "../../dev/dev-state.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { UsageError } from "../cli-errors.ts";
 import { type Command, err, out, outJson } from "../command.ts";
@@ -175,6 +175,10 @@ export const devCommand: Command = {
           `(${running.lullUrl}); stop it first`,
       );
       return 1;
+    }
+    const reaped = reapStaleDevState(ctx.cwd);
+    if (reaped.length > 0) {
+      err(p.yellow(`lull dev: stopped leftovers of a killed lull dev: ${reaped.join(", ")}`));
     }
     const startAbort = new AbortController();
     void ctx.interrupted.then(() => startAbort.abort());
