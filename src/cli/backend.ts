@@ -143,7 +143,17 @@ export function httpBackend(lullUrl: string, adminToken: string): CliBackend {
     kind: "http",
     async buffers(limit) {
       const r = await call("GET", `/buffers?limit=${clamp(limit)}`) as { buffers: BufferRow[] };
-      return r.buffers;
+      // Same fields as the Redis path, whatever else the route adds (labels, ISO times).
+      return r.buffers.map((b) => ({
+        conversation: b.conversation,
+        partition: b.partition,
+        size: b.size,
+        bytes: b.bytes,
+        firstAt: b.firstAt,
+        ageMs: b.ageMs,
+        dueInMs: b.dueInMs,
+        batch: b.batch,
+      }));
     },
     stats: async () => await call("GET", "/stats") as StatsSnapshot,
     async dlqList(limit) {
