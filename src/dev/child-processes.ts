@@ -26,8 +26,13 @@ export function spawnChild(
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  // A missing binary surfaces as an 'error' event; unhandled, it would crash dev.
+  let spawnError: Error | undefined;
+  child.once("error", (err) => {
+    spawnError = err;
+  });
   if (child.pid === undefined) {
-    throw new Error(`could not start ${name} (${command})`);
+    throw new Error(`could not start ${name} (${command})${spawnError ? `: ${spawnError}` : ""}`);
   }
   const exited = new Promise<number | string>((resolve) => {
     child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown"));

@@ -173,8 +173,22 @@ export const tailCommand: Command = {
       void ctx.interrupted.then(() => {
         stopped = true;
       });
+      let lastError = "";
       while (!stopped) {
-        const read = await store.readEvents(cursor, 500);
+        let read: Awaited<ReturnType<typeof store.readEvents>>;
+        try {
+          read = await store.readEvents(cursor, 500);
+        } catch (e) {
+          // Following survives an outage: say so once, keep polling, resume where it was.
+          if (values["no-follow"]) throw e;
+          const message = (e as Error).message;
+          if (message !== lastError) process.stderr.write(`lull tail: ${message}; retrying\n`);
+          lastError = message;
+          await Promise.race([new Promise((r) => setTimeout(r, interval)), ctx.interrupted]);
+          continue;
+        }
+        if (lastError !== "") process.stderr.write("lull tail: reading again\n");
+        lastError = "";
         cursor = read.cursor;
         for (const ev of read.events) {
           if (wanted && !wanted.has(ev.type)) continue;
