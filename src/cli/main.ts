@@ -107,4 +107,6 @@ const code = await main(process.argv.slice(2), {
   interrupted: interruption(),
 });
 // Explicit exit: open handles (a Redis socket closing, a stray timer) must not keep the CLI up.
-process.exit(code);
+// Exit only once stdout has drained: pipes are asynchronous on some platforms (macOS), and
+// `lull dlq list --json | jq` must never see a truncated document.
+process.stdout.write("", () => process.exit(code));
