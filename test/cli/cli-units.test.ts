@@ -227,6 +227,17 @@ describe("command line", () => {
     expect(devHelp.stdout).toContain("--no-demo");
   });
 
+  it("every command answers --help with its usage and exit code 0", async () => {
+    const names = ["dev", "tail", "buffers", "stats", "dlq", "flush", "send", "env"];
+    const results = await Promise.all(names.map((n) => runCli([n, "--help"], { cwd })));
+    for (const [i, r] of results.entries()) {
+      expect(r.code, names[i]).toBe(0);
+      expect(r.stdout, names[i]).toContain(`lull ${names[i]}`);
+      expect(r.stdout, names[i]).toContain("Exit codes:");
+      expect(r.stdout, names[i]).toContain("--json");
+    }
+  });
+
   it("a read command with nothing to connect to fails with exit 1 and says what to set", async () => {
     const r = await runCli(["buffers"], { cwd });
     expect(r.code).toBe(1);
