@@ -17,92 +17,17 @@
  *
  * Options (env): CHAOS_SEED, CHAOS_ROUNDS (chaos rounds, default 9).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
-import Redis from "ioredis";
-import { freePort, redisServerBinary } from "../test/harness/redis-server.ts";
+import { startRedisServer } from "../test/harness/redis-server.ts";
 import { formatAccounting, runScenario } from "../test/race/scenario.ts";
-
-/** A redis-server with fsync-always AOF, killable and restartable on its port. */
-class DurableRedis {
-  readonly dir = mkdtempSync(join(tmpdir(), "lull-chaos-"));
-  port = 0;
-  #child: ChildProcess | null = null;
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    if (this.port === 0) this.port = await freePort();
-    this.#child = spawn(redisServerBinary(), [
-      "--port",
-      String(this.port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "yes",
-      "--appendfsync",
-      "always",
-      "--dir",
-      this.dir,
-    ], { stdio: "ignore" });
-    await this.#waitForPing();
-  }
-
-  async kill(): Promise<void> {
-    const child = this.#child;
-    this.#child = null;
-    if (!child || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill("SIGKILL");
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  async #waitForPing(): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      if (this.#child?.exitCode !== null) throw new Error("redis-server exited at start");
-      const probe = new Redis({
-        port: this.port,
-        host: "127.0.0.1",
-        lazyConnect: true,
-        connectTimeout: 500,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      probe.on("error", () => {});
-      try {
-        await probe.connect();
-        // Loading the AOF answers LOADING; wait until the data is really back.
-        await probe.ping();
-        await probe.dbsize();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    throw new Error(`redis-server on ${this.port} did not come up`);
-  }
-}
 
 async function main(): Promise<number> {
   const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31);
   const rounds = Number(process.env.CHAOS_ROUNDS ?? 9);
-  const redis = new DurableRedis();
+  // fsync-always AOF: an append Redis answered survives the SIGKILL, as a deployment needs.
+  const redis = await startRedisServer({
+    args: ["--appendonly", "yes", "--appendfsync", "always"],
+  });
   const stopOnSignal = () => {
     void redis.stop().finally(() => process.exit(130));
   };
@@ -115,7 +40,6 @@ async function main(): Promise<number> {
   let crashes = 0;
   let freezes = 0;
   try {
-    await redis.start();
     say(`redis-server on ${redis.url} (appendfsync always), seed ${seed}`);
     const books = await runScenario({
       redisUrl: redis.url,

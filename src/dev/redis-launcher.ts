@@ -36,19 +36,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Resolves when Redis on `port` answers PING; rejects after `timeoutMs` or if it exits. */
-async function waitForPing(port: number, child: ManagedChild, timeoutMs: number): Promise<void> {
+/**
+ * Resolves when Redis on `port` answers PING (a server still loading its AOF answers LOADING,
+ * which counts as not yet); rejects after `timeoutMs`, or as soon as `hasExited()` says the
+ * process died. Shared by `lull dev`, the test harness and the chaos run.
+ */
+export async function waitForRedis(
+  port: number,
+  hasExited: () => boolean,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  void child.exited.then(() => {
-    exited = true;
-  });
   let lastError: unknown;
-  while (Date.now() < deadline && !exited) {
+  while (Date.now() < deadline && !hasExited()) {
     const probe = new Redis({
       port,
       host: "127.0.0.1",
       lazyConnect: true,
+      connectTimeout: 500,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
@@ -65,7 +70,9 @@ async function waitForPing(port: number, child: ManagedChild, timeoutMs: number)
     }
   }
   throw new Error(
-    exited ? "redis-server exited during start-up" : `redis-server did not answer: ${lastError}`,
+    hasExited()
+      ? `redis-server on ${port} exited during start-up`
+      : `redis-server on ${port} did not answer PING: ${lastError}`,
   );
 }
 
@@ -97,7 +104,11 @@ export async function launchRedis(binary: string, dir: string): Promise<Launched
     child.process.stdout?.resume();
     child.process.stderr?.resume();
     try {
-      await waitForPing(port, child, 10_000);
+      let exited = false;
+      void child.exited.then(() => {
+        exited = true;
+      });
+      await waitForRedis(port, () => exited, 10_000);
       return { url: `redis://127.0.0.1:${port}`, child, stop: () => stopChild(child) };
     } catch (err) {
       lastError = err;

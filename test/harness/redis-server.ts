@@ -1,24 +1,39 @@
 /**
  * Starts a private redis-server on an ephemeral 127.0.0.1 port for one test file, and stops it.
  * Never assumes 6379. If redis-server is missing the test FAILS (CI must not skip Redis tests).
+ * Port probing and the readiness wait are `lull dev`'s own (src/dev/redis-launcher.ts).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
+import { freePort, waitForRedis } from "../../src/dev/redis-launcher.ts";
+
+export { freePort };
 
 /** A running redis-server owned by the caller. */
 export interface RedisServer {
   port: number;
   url: string;
+  /** Its working directory (AOF, cluster config), removed by `stop()`. */
+  dir: string;
   /** A plain ioredis client for assertions (INFO, KEYS, ...). */
   client: Redis;
-  /** Kill the server (for outage tests); `start()` brings it back on the same port. */
+  /** Kill the server (SIGKILL, for outage tests); `start()` brings it back on the same port. */
   kill(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Options for {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /**
+   * Extra redis-server arguments, after the defaults (later ones win), e.g.
+   * `["--appendonly", "yes", "--appendfsync", "always"]` or cluster mode.
+   * @default []
+   */
+  args?: string[];
 }
 
 export function redisServerBinary(): string {
@@ -32,87 +47,50 @@ export function redisServerBinary(): string {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPing(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode})`);
-    const probe = new Redis({
-      port,
-      host: "127.0.0.1",
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on("error", () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return;
-    } catch (err) {
-      lastError = err;
-      probe.disconnect();
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`redis-server on ${port} did not answer PING: ${String(lastError)}`);
-}
-
 /** Starts redis-server on a free port with persistence off and a private temp dir. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const bin = redisServerBinary();
   const dir = mkdtempSync(join(tmpdir(), "lull-redis-"));
   let child: ChildProcess | undefined;
   let port = 0;
 
-  const launch = async () => {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      port = port || await freePort();
-      child = spawn(bin, [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        dir,
-        "--protected-mode",
-        "no",
-      ], { stdio: "ignore" });
-      try {
-        await waitForPing(port, child);
-        return;
-      } catch (err) {
-        child.kill("SIGKILL");
-        if (attempt === 4) throw err;
-        port = 0; // port taken between probe and bind: pick another
-      }
-    }
+  const spawnOn = async (p: number) => {
+    const c = spawn(bin, [
+      "--port",
+      String(p),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      "--protected-mode",
+      "no",
+      ...(options.args ?? []),
+    ], { stdio: "ignore" });
+    child = c;
+    await waitForRedis(p, () => c.exitCode !== null || c.signalCode !== null, 10_000);
   };
-  await launch();
+
+  for (let attempt = 0;; attempt++) {
+    port = await freePort();
+    try {
+      await spawnOn(port);
+      break;
+    } catch (err) {
+      child?.kill("SIGKILL");
+      if (attempt === 4) throw err; // else the port was taken between probe and bind: retry
+    }
+  }
 
   const client = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
   client.on("error", () => {});
 
   const killChild = async () => {
     const c = child;
-    if (!c || c.exitCode !== null) return;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once("exit", () => resolve());
       c.kill("SIGKILL");
@@ -126,25 +104,10 @@ export async function startRedisServer(): Promise<RedisServer> {
     get url() {
       return `redis://127.0.0.1:${port}`;
     },
+    dir,
     client,
     kill: killChild,
-    async start() {
-      const fixed = port;
-      port = fixed;
-      child = spawn(bin, [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        dir,
-      ], { stdio: "ignore" });
-      await waitForPing(port, child);
-    },
+    start: () => spawnOn(port),
     async stop() {
       client.disconnect();
       await killChild();

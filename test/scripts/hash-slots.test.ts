@@ -3,17 +3,13 @@
  * computing CRC16 slots of every key list sent, and by running the whole lifecycle on a
  * single-node Redis Cluster, which refuses cross-slot scripts (CROSSSLOT).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import Redis from "ioredis";
+import type Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Keys } from "../../src/core/keys.ts";
 import type { RedisClient } from "../../src/redis/redis-client.ts";
 import { createTcpClient } from "../../src/redis/tcp-client.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
-import { freePort, redisServerBinary, testPrefix } from "../harness/redis-server.ts";
+import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
 import { msg, settings } from "./helpers.ts";
 
 /** CRC16-XMODEM, as Redis Cluster uses for key slots. */
@@ -45,33 +41,17 @@ const WEIRD = [
   "%7B",
 ];
 
-let dir: string;
-let child: ChildProcess;
+let server: RedisServer;
 let port: number;
 let admin: Redis;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "lull-cluster-"));
-  port = await freePort();
-  child = spawn(redisServerBinary(), [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    dir,
-    "--cluster-enabled",
-    "yes",
-    "--cluster-config-file",
-    join(dir, "nodes.conf"),
-  ], { stdio: "ignore" });
-  admin = new Redis({ port, host: "127.0.0.1", retryStrategy: (n) => (n > 100 ? null : 50) });
-  admin.on("error", () => {});
-  await admin.ping();
+  // A single-node cluster: it refuses scripts whose keys span slots.
+  server = await startRedisServer({
+    args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+  });
+  port = server.port;
+  admin = server.client;
   await admin.call("CLUSTER", "ADDSLOTSRANGE", "0", "16383");
   for (let i = 0; i < 200; i++) {
     const info = String(await admin.call("CLUSTER", "INFO"));
@@ -81,14 +61,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  admin?.disconnect();
-  if (child && child.exitCode === null) {
-    await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill("SIGKILL");
-    });
-  }
-  rmSync(dir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 describe("hash slots", () => {
