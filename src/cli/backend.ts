@@ -9,43 +9,27 @@ import { ConversationBusyError, DeadLetterNotFoundError } from "../core/errors.t
 import type {
   BufferEvent,
   BufferStore,
-  ConversationState,
   DeadLetter,
   EventCursor,
-  FlushReason,
   StatsSnapshot,
 } from "../core/types.ts";
 import { decodeEventCursor, encodeEventCursor } from "../http/admin.ts";
 import { createStore } from "../store/create-store.ts";
+import { maskConversation } from "../observability/mask.ts";
+import {
+  type BufferView,
+  bufferView,
+  type DeadLetterSummary,
+  deadLetterSummary,
+} from "../core/views.ts";
 import { CommandError } from "./cli-errors.ts";
 import type { Connection } from "./connect.ts";
 import { requestJson } from "./http.ts";
 
-/** One open buffer or outstanding batch, as `lull buffers` shows it. */
-export interface BufferRow {
-  conversation: string;
-  partition: number;
-  size: number;
-  bytes: number;
-  firstAt: string | null;
-  /** Since the first buffered message; null without an open buffer. */
-  ageMs: number | null;
-  /** Until claimable; negative = overdue (the next sweep takes it). */
-  dueInMs: number | null;
-  batch: {
-    batchId: string;
-    fence: number;
-    attempt: number;
-    reason: FlushReason;
-    size: number;
-    inFlight: boolean;
-    nextAttemptAt: string | null;
-    lastError: string | null;
-  } | null;
-}
+/** One open buffer or outstanding batch, as `lull buffers` shows it (the admin API's row). */
+export type BufferRow = BufferView;
 
-/** A dead letter without its messages (the list view). */
-export type DeadLetterSummary = Omit<DeadLetter, "messages"> & { size: number };
+export type { DeadLetterSummary };
 
 /** The operations the CLI needs. */
 export interface CliBackend {
@@ -64,37 +48,9 @@ export interface CliBackend {
   close(): Promise<void>;
 }
 
-/** A {@link BufferRow} from a store's conversation state. */
-export function bufferRow(s: ConversationState): BufferRow {
-  const dueAtMs = s.dueAtMs ?? s.batch?.nextAttemptAtMs ?? s.buffer?.flushAtMs ?? null;
-  const firstMs = s.buffer ? Date.parse(s.buffer.firstAt) : Number.NaN;
-  return {
-    conversation: s.conversation,
-    partition: s.partition,
-    size: s.buffer?.size ?? 0,
-    bytes: s.buffer?.bytes ?? 0,
-    firstAt: s.buffer?.firstAt ?? null,
-    ageMs: Number.isNaN(firstMs) ? null : Math.max(0, s.nowMs - firstMs),
-    dueInMs: dueAtMs === null ? null : dueAtMs - s.nowMs,
-    batch: s.batch
-      ? {
-        batchId: s.batch.batchId,
-        fence: s.batch.fence,
-        attempt: s.batch.attempt,
-        reason: s.batch.reason,
-        size: s.batch.size,
-        inFlight: s.batch.inFlight,
-        nextAttemptAt: s.batch.nextAttemptAtMs === null
-          ? null
-          : new Date(s.batch.nextAttemptAtMs).toISOString(),
-        lastError: s.batch.lastError,
-      }
-      : null,
-  };
-}
-
 /** The CLI backend on a store (Redis, read directly). */
 export function storeBackend(store: BufferStore, config: Config): CliBackend {
+  const label = (conversation: string) => maskConversation(conversation, config.logPii);
   return {
     kind: "redis",
     async buffers(limit) {
@@ -102,17 +58,16 @@ export function storeBackend(store: BufferStore, config: Config): CliBackend {
       for (let p = 0; p < config.partitions; p++) {
         for (const c of await store.listConversations(p, limit)) {
           const s = await store.inspect(c);
-          if (s.buffer || s.batch) rows.push(bufferRow(s));
+          if (s.buffer || s.batch) rows.push(bufferView(s, label(c)));
         }
       }
       return rows.sort((a, b) => (a.dueInMs ?? Infinity) - (b.dueInMs ?? Infinity));
     },
     stats: () => store.stats(),
     async dlqList(limit) {
-      return (await store.dlqList({ limit })).map(({ messages, ...rest }) => ({
-        ...rest,
-        size: messages.length,
-      }));
+      return (await store.dlqList({ limit })).map((d) =>
+        deadLetterSummary(d, label(d.conversation))
+      );
     },
     dlqGet: (id) => store.dlqGet(id),
     dlqRequeue: (id) => store.dlqRequeue(id),
@@ -142,25 +97,16 @@ export function httpBackend(lullUrl: string, adminToken: string): CliBackend {
   return {
     kind: "http",
     async buffers(limit) {
+      // The admin route builds the same rows (src/core/views.ts) as the Redis path.
       const r = await call("GET", `/buffers?limit=${clamp(limit)}`) as { buffers: BufferRow[] };
-      // Same fields as the Redis path, whatever else the route adds (labels, ISO times).
-      return r.buffers.map((b) => ({
-        conversation: b.conversation,
-        partition: b.partition,
-        size: b.size,
-        bytes: b.bytes,
-        firstAt: b.firstAt,
-        ageMs: b.ageMs,
-        dueInMs: b.dueInMs,
-        batch: b.batch,
-      }));
+      return r.buffers;
     },
     stats: async () => await call("GET", "/stats") as StatsSnapshot,
     async dlqList(limit) {
       const r = await call("GET", `/dlq?limit=${clamp(limit)}`) as {
-        deadLetters: (DeadLetterSummary & { label?: string })[];
+        deadLetters: DeadLetterSummary[];
       };
-      return r.deadLetters.map(({ label: _label, ...d }) => d);
+      return r.deadLetters;
     },
     dlqGet: (id) =>
       notFoundIs(async () => {

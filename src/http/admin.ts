@@ -23,8 +23,9 @@ import {
   RedisUnavailableError,
   ValidationError,
 } from "../core/errors.ts";
-import type { ConversationState, DeadLetter, EventCursor, StatsSnapshot } from "../core/types.ts";
+import type { ConversationState, EventCursor, StatsSnapshot } from "../core/types.ts";
 import { maskConversation } from "../observability/mask.ts";
+import { type BufferView, bufferView, deadLetterSummary } from "../core/views.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import type { AppContext } from "./context.ts";
@@ -165,47 +166,9 @@ function label(ctx: AppContext, conversation: string): string {
   return maskConversation(conversation, ctx.config.logPii);
 }
 
-const iso = (ms: number | null | undefined) => (ms == null ? null : new Date(ms).toISOString());
-
-/** One row of the buffers listing: what an operator scans for (sizes, age, due-in, attempts). */
-function bufferRow(ctx: AppContext, s: ConversationState) {
-  const now = s.nowMs;
-  const dueAtMs = s.dueAtMs ?? (s.batch ? s.batch.nextAttemptAtMs : null) ??
-    s.buffer?.flushAtMs ?? null;
-  const firstAtMs = s.buffer ? Date.parse(s.buffer.firstAt) : null;
-  return {
-    conversation: s.conversation,
-    label: label(ctx, s.conversation),
-    partition: s.partition,
-    size: s.buffer?.size ?? 0,
-    bytes: s.buffer?.bytes ?? 0,
-    firstAt: s.buffer?.firstAt ?? null,
-    lastAt: s.buffer?.lastAt ?? null,
-    ageMs: firstAtMs === null || Number.isNaN(firstAtMs) ? null : Math.max(0, now - firstAtMs),
-    flushAt: iso(s.buffer?.flushAtMs),
-    dueAt: iso(dueAtMs),
-    /** Negative: overdue (the next sweep takes it). */
-    dueInMs: dueAtMs === null ? null : dueAtMs - now,
-    attempts: s.batch?.attempt ?? 0,
-    batch: s.batch
-      ? {
-        batchId: s.batch.batchId,
-        fence: s.batch.fence,
-        attempt: s.batch.attempt,
-        reason: s.batch.reason,
-        size: s.batch.size,
-        inFlight: s.batch.inFlight,
-        nextAttemptAt: iso(s.batch.nextAttemptAtMs),
-        lastError: s.batch.lastError,
-      }
-      : null,
-  };
-}
-
-/** A DLQ entry without its messages (the list view). */
-function deadLetterSummary(ctx: AppContext, d: DeadLetter) {
-  const { messages, ...rest } = d;
-  return { ...rest, label: label(ctx, d.conversation), size: messages.length };
+/** One row of the buffers listing. */
+function bufferRow(ctx: AppContext, s: ConversationState): BufferView {
+  return bufferView(s, label(ctx, s.conversation));
 }
 
 async function listBuffers(ctx: AppContext, limit: number) {
@@ -227,7 +190,13 @@ async function listBuffers(ctx: AppContext, limit: number) {
     // Soonest action first; rows with nothing scheduled last.
     .sort((a, b) => (a.dueInMs ?? Infinity) - (b.dueInMs ?? Infinity));
   const nowMs = states[0]?.nowMs ?? await ctx.store.now();
-  return { buffers: rows, count: rows.length, truncated, nowMs, now: iso(nowMs) };
+  return {
+    buffers: rows,
+    count: rows.length,
+    truncated,
+    nowMs,
+    now: new Date(nowMs).toISOString(),
+  };
 }
 
 async function readJsonBody(req: Request, maxBytes: number): Promise<unknown> {
@@ -321,7 +290,7 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
     return get(async () => {
       const list = await ctx.store.dlqList({ limit: parseLimit(url) });
       return json(200, {
-        deadLetters: list.map((d) => deadLetterSummary(ctx, d)),
+        deadLetters: list.map((d) => deadLetterSummary(d, label(ctx, d.conversation))),
         count: list.length,
       });
     });

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { formatDurationMs, parseDurationMs, parseSince } from "../../src/cli/duration.ts";
 import { eventTypes, formatEvent, maskEvent } from "../../src/cli/commands/tail.ts";
 import { deriveStats, sparkline } from "../../src/cli/commands/stats.ts";
-import { bufferRow } from "../../src/cli/backend.ts";
+import { bufferView } from "../../src/core/views.ts";
 import { formatBatch, parseBatchLine } from "../../src/dev/batch-printer.ts";
 import { twilioSignature } from "../../src/dev/webhook-requests.ts";
 import { twilioSignaturePayload } from "../../src/providers/twilio.ts";
@@ -140,7 +140,7 @@ describe("stats figures", () => {
 
 describe("buffer rows", () => {
   it("computes age and due-in from the store's clock", () => {
-    const row = bufferRow({
+    const row = bufferView({
       conversation: "support:42",
       partition: 5,
       buffer: {
@@ -154,8 +154,16 @@ describe("buffer rows", () => {
       batch: null,
       dueAtMs: 1_014_000,
       nowMs: 1_010_000,
+    }, "support:**42");
+    expect(row).toMatchObject({
+      label: "support:**42",
+      size: 3,
+      bytes: 120,
+      ageMs: 10_000,
+      dueInMs: 4000,
+      dueAt: new Date(1_014_000).toISOString(),
+      batch: null,
     });
-    expect(row).toMatchObject({ size: 3, bytes: 120, ageMs: 10_000, dueInMs: 4000, batch: null });
   });
 });
 
