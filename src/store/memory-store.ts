@@ -39,6 +39,7 @@ import type {
 import { COUNTER_NAMES } from "../core/types.ts";
 import { maskConversation } from "../observability/mask.ts";
 import {
+  type BatchFields,
   type BufferMeta,
   buildBatch,
   byteLength,
@@ -73,14 +74,7 @@ interface OpenBuffer {
 }
 
 /** `batch` HASH + `batchMessages` LIST (no TTL). */
-interface BatchRecord {
-  batchId: string;
-  conversation: string;
-  fence: number;
-  attempt: number;
-  reason: FlushReason;
-  firstAtMs: number;
-  lastAtMs: number;
+interface BatchRecord extends BatchFields {
   count: number;
   bytes: number;
   createdAtMs: number;
