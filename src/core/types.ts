@@ -219,7 +219,12 @@ export interface StatsSnapshot {
   totals: Record<CounterName, number>;
   /** Last 7 days (oldest first), day = UTC date `YYYY-MM-DD`. */
   days: { day: string; counters: Record<CounterName, number> }[];
+  /**
+   * Conversations waiting to flush: the due index, i.e. open buffers not yet claimed plus
+   * batches awaiting a retry (an O(1) read per partition on Redis).
+   */
   openBuffers: number;
+  /** Batches claimed and being delivered (leases held). */
   inFlight: number;
   dlqSize: number;
   nowMs: number;

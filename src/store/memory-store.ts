@@ -630,6 +630,7 @@ export class MemoryStore implements BufferStore {
     }));
     let dlqSize = 0;
     let inFlight = 0;
+    let openBuffers = 0;
     for (const part of this.partitions) {
       for (const c of COUNTER_NAMES) {
         totals[c] += part.stats.get(c) ?? 0;
@@ -637,10 +638,7 @@ export class MemoryStore implements BufferStore {
       }
       dlqSize += part.dlq.size;
       inFlight += part.leases.size;
-    }
-    let openBuffers = 0;
-    for (const conv of this.conversations.keys()) {
-      if (this.peek(conv, now)?.open) openBuffers += 1;
+      openBuffers += part.due.size;
     }
     return {
       totals,

@@ -823,6 +823,8 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
           delayMs: 0,
           permanent: false,
         });
+        // A batch awaiting retry waits to flush like an open buffer does: counted alike.
+        expect((await store.stats()).openBuffers).toBe(2);
         const b2 = expectClaimed(await store.claim("s:b", { force: true }));
         await store.fail("s:b", b2.batch.batchId, b2.token, {
           error: "e",
