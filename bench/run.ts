@@ -12,7 +12,7 @@
  * Bounded: a few thousand ops, well under 30 s. `--ops N` changes the interleaved op count.
  */
 import { performance } from "node:perf_hooks";
-import type { BufferSettings } from "../src/core/config.ts";
+import { type BufferSettings, parseConfig } from "../src/core/config.ts";
 import type { InboundMessage } from "../src/core/types.ts";
 import type { RedisClient } from "../src/redis/redis-client.ts";
 import { createTcpClient } from "../src/redis/tcp-client.ts";
@@ -46,24 +46,9 @@ export interface BenchResult {
   commandsPerDuplicate: number;
 }
 
+/** DESIGN.md's defaults, never full: the steady "append to an open buffer" path is measured. */
 function settings(keyPrefix: string): BufferSettings {
-  return {
-    keyPrefix,
-    partitions: 16,
-    windowMs: 8000,
-    maxWaitMs: 30000,
-    maxMessages: 100_000, // never full: measure the steady append path
-    maxBytes: 64 * 1024 * 1024,
-    graceMs: 2000,
-    bufferTtlMs: 60000,
-    timerTtlMs: 30000,
-    processedTtlMs: 300000,
-    lockTtlMs: 30000,
-    dedupTtlMs: 86400000,
-    retryMaxAttempts: 20,
-    retryMaxAgeMs: 86400000,
-    logPii: false,
-  };
+  return { ...parseConfig({}), keyPrefix, maxMessages: 100_000, maxBytes: 64 * 1024 * 1024 };
 }
 
 function message(i: number): InboundMessage {

@@ -8,6 +8,7 @@ import type { BufferSettings } from "../../src/core/config.ts";
 import { startUpstashGateway, type UpstashGateway } from "../../src/dev/upstash-gateway.ts";
 import { createUpstashClient } from "../../src/redis/upstash-client.ts";
 import { scripts } from "../../src/scripts/generated.ts";
+import { contractSettings } from "../contract/store-contract.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
 
@@ -42,23 +43,7 @@ afterAll(async () => {
 });
 
 function settings(keyPrefix: string): BufferSettings {
-  return {
-    keyPrefix,
-    partitions: 4,
-    windowMs: 100,
-    graceMs: 50,
-    maxWaitMs: 2000,
-    maxMessages: 50,
-    maxBytes: 65536,
-    bufferTtlMs: 20_000,
-    timerTtlMs: 2000,
-    processedTtlMs: 20_000,
-    lockTtlMs: 20_000,
-    dedupTtlMs: 60_000,
-    retryMaxAttempts: 5,
-    retryMaxAgeMs: 60_000,
-    logPii: false,
-  };
+  return { ...contractSettings, keyPrefix };
 }
 
 describe.each([
