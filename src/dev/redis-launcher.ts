@@ -76,6 +76,22 @@ export async function waitForRedis(
   );
 }
 
+/** Arguments for a private redis-server: loopback only, persistence off, its own dir. */
+export function redisServerArgs(port: number, dir: string): string[] {
+  return [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+  ];
+}
+
 /** A redis-server started by dev. */
 export interface LaunchedRedis {
   url: string;
@@ -89,18 +105,7 @@ export async function launchRedis(binary: string, dir: string): Promise<Launched
   // A port can be taken between probing and binding: try a few.
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const child = spawnChild("redis-server", binary, [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-    ]);
+    const child = spawnChild("redis-server", binary, redisServerArgs(port, dir));
     child.process.stdout?.resume();
     child.process.stderr?.resume();
     try {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
-import { freePort, waitForRedis } from "../../src/dev/redis-launcher.ts";
+import { freePort, redisServerArgs, waitForRedis } from "../../src/dev/redis-launcher.ts";
 
 export { freePort };
 
@@ -56,16 +56,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 
   const spawnOn = async (p: number) => {
     const c = spawn(bin, [
-      "--port",
-      String(p),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
+      ...redisServerArgs(p, dir),
       "--protected-mode",
       "no",
       ...(options.args ?? []),

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchNotFoundError, LockLostError } from "../../src/core/errors.ts";
 import type { Claim } from "../../src/core/types.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
-import { counters, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
+import { claimOne, counters, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
 
 let server: RedisServer;
 beforeAll(async () => {
@@ -11,13 +11,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
 });
-
-async function claimOne(f: Fixture, conv: string, n = 2): Promise<Claim> {
-  for (let i = 0; i < n; i++) await f.store.append(msg(conv, `${conv}-${i}`));
-  const r = await f.store.claim(conv, { force: true });
-  if (r.status !== "claimed") throw new Error(`expected a claim, got ${r.status}`);
-  return r.claim;
-}
 
 describe("ackBatch-11.lua", () => {
   it("LOCK_LOST when the lock is gone or held by another token; BATCH_NOT_FOUND", async () => {
@@ -43,7 +36,7 @@ describe("ackBatch-11.lua", () => {
     const f = fixture(server, "ack-ok");
     const conv = "c:ack-ok";
     const k = f.keys.conversation(conv);
-    const c = await claimOne(f, conv, 3);
+    const c = await claimOne(f, conv, [`${conv}-0`, `${conv}-1`, `${conv}-2`]);
     await f.raw.zadd(k.partition.due, 1, conv);
     const r = await f.store.ack(conv, c.batch.batchId, c.token);
     expect(r.dueAgainAtMs).toBeNull();
@@ -132,7 +125,7 @@ describe("failBatch-12.lua", () => {
     const f = fixture(server, "fail-attempts", { retryMaxAttempts: 2 });
     const conv = "c:fail-attempts";
     const k = f.keys.conversation(conv);
-    let c = await claimOne(f, conv, 3);
+    let c = await claimOne(f, conv, [`${conv}-0`, `${conv}-1`, `${conv}-2`]);
     const first = await f.store.fail(conv, c.batch.batchId, c.token, {
       error: "e1",
       delayMs: 0,

@@ -9,7 +9,7 @@ import { maskConversation } from "../../src/observability/mask.ts";
 import { runScript } from "../../src/redis/run-script.ts";
 import { scripts } from "../../src/scripts/generated.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
-import { backdate, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
+import { backdate, claimOne, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
 
 let server: RedisServer;
 beforeAll(async () => {
@@ -18,13 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
 });
-
-async function claimOne(f: Fixture, conv: string, ids: string[]): Promise<Claim> {
-  for (const id of ids) await f.store.append(msg(conv, id));
-  const r = await f.store.claim(conv, { force: true });
-  if (r.status !== "claimed") throw new Error(`expected a claim, got ${r.status}`);
-  return r.claim;
-}
 
 async function deadLetter(f: Fixture, conv: string, ids: string[]): Promise<Claim> {
   const c = await claimOne(f, conv, ids);

@@ -6,7 +6,7 @@
 import type Redis from "ioredis";
 import type { BufferSettings } from "../../src/core/config.ts";
 import { Keys } from "../../src/core/keys.ts";
-import type { InboundMessage } from "../../src/core/types.ts";
+import type { Claim, InboundMessage } from "../../src/core/types.ts";
 import type { RedisClient } from "../../src/redis/redis-client.ts";
 import { createTcpClient, type TcpRedisClient } from "../../src/redis/tcp-client.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
@@ -95,4 +95,19 @@ export async function streamEvents(
 /** Counter totals of a partition. */
 export async function counters(f: Fixture, partition: number): Promise<Record<string, string>> {
   return await f.raw.hgetall(f.keys.partition(partition).stats);
+}
+
+/**
+ * Appends `ids` to `conversation` and force-claims them as one batch.
+ * @default ids two messages, `<conversation>-0` and `<conversation>-1`
+ */
+export async function claimOne(
+  f: Fixture,
+  conversation: string,
+  ids: string[] = [`${conversation}-0`, `${conversation}-1`],
+): Promise<Claim> {
+  for (const id of ids) await f.store.append(msg(conversation, id));
+  const r = await f.store.claim(conversation, { force: true });
+  if (r.status !== "claimed") throw new Error(`expected a claim, got ${r.status}`);
+  return r.claim;
 }

@@ -3,7 +3,7 @@ import { BatchNotFoundError, LockLostError } from "../../src/core/errors.ts";
 import type { Claim } from "../../src/core/types.ts";
 import { maskConversation } from "../../src/observability/mask.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
-import { counters, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
+import { claimOne, counters, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
 
 let server: RedisServer;
 beforeAll(async () => {
@@ -12,13 +12,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
 });
-
-async function claimOne(f: Fixture, conv: string, ids: string[]): Promise<Claim> {
-  for (const id of ids) await f.store.append(msg(conv, id));
-  const r = await f.store.claim(conv, { force: true });
-  if (r.status !== "claimed") throw new Error(`expected a claim, got ${r.status}`);
-  return r.claim;
-}
 
 describe("extendLock-3.lua", () => {
   it("renews the lock TTL and the lease; codes for a lost lock or another batch", async () => {
