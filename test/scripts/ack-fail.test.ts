@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchNotFoundError, LockLostError } from "../../src/core/errors.ts";
-import type { Claim } from "../../src/core/types.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
-import { claimOne, counters, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
+import { claimOne, counters, fixture, msg, streamEvents } from "./helpers.ts";
 
 let server: RedisServer;
 beforeAll(async () => {
