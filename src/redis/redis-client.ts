@@ -6,8 +6,19 @@
  * - A `NOSCRIPT` reply must surface as an Error whose message starts with "NOSCRIPT".
  * - A script error reply (`redis.error_reply`, runtime error) surfaces as an Error with the
  *   server's message.
- * - A call that may have reached the server but got no answer in time throws
- *   `RedisTimeoutError`; one that surely did not reach it throws `RedisUnavailableError`.
+ * - A call whose outcome is unknown throws `RedisTimeoutError` ("may have committed"): no answer
+ *   in time, the connection dropped after the request may have been sent, an answer that is not
+ *   a Redis reply (a proxy's 5xx or HTML page). Only a call proven not to have run (never sent,
+ *   refused before running: LOADING, BUSY, auth, plan limits) throws `RedisUnavailableError`.
+ *
+ * Replay policy (the one place it is stated): no adapter and no caller sends a script again
+ * after an ambiguous outcome, because most scripts are not idempotent (a replayed append answers
+ * "duplicate" for a new message, a replayed requeue "not found"). Adapters make exactly one
+ * attempt per call; `runScript` re-sends only after NOSCRIPT (the script did not run). The only
+ * replays are deliberate and of idempotent steps: the flusher may send `ackBatch` again (its
+ * processed record answers a repeat) and any step again after `RedisUnavailableError`. At the
+ * HTTP edge an ambiguous append is never answered as "not written": it gets 503 (or, with a
+ * database, the durable outbox), and the provider's redelivery is deduplicated by message id.
  * - Integer replies come back as numbers, bulk strings as strings, nil as null, arrays as arrays.
  */
 export interface RedisClient {

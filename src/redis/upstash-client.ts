@@ -16,18 +16,12 @@ export interface UpstashClientOptions {
   /** REST token (`UPSTASH_REDIS_REST_TOKEN`). */
   token: string;
   /**
-   * Upper bound on one call, retries included: the request is aborted at this point and the
-   * call throws {@link RedisTimeoutError}.
+   * Upper bound on one call: the request is aborted at this point and the call throws
+   * {@link RedisTimeoutError}. There are no client-level retries (see redis-client.ts, "Replay
+   * policy"): a request that may have reached Redis is never sent again.
    * @default 5000
    */
   timeoutMs?: number;
-  /**
-   * How often the Upstash client retries a request that failed at the network level.
-   * Replays are safe for lull's scripts: appends dedupe by message id and every other state
-   * change is token-checked. `0` disables retries.
-   * @default 3
-   */
-  retries?: number;
   /**
    * Ask the server to base64-encode replies (the Upstash default; keeps non-UTF-8 values from
    * breaking the JSON body). Turn off only for benchmarks.
@@ -42,8 +36,12 @@ export interface UpstashClientOptions {
  */
 const REDIS_REPLY_ERROR = /^[A-Z][A-Z_-]*(\s|$)/;
 
-/** Reply codes meaning "the server refused before running anything": safe to call unavailable. */
-const NOT_RUN_CODES = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOAUTH|WRONGPASS)\b/;
+/**
+ * Answers meaning "refused before running anything": safe to call unavailable. Upstash's own
+ * refusals are auth failures and its plan limits (`ERR max requests limit exceeded`, ...).
+ */
+const NOT_RUN_CODES =
+  /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOAUTH|WRONGPASS)\b|^ERR max .*limit exceeded|^(Unauthorized|Forbidden)\b|invalid (api )?token/i;
 
 /** Network errors raised before a request could reach the server (nothing can have committed). */
 const NOT_SENT =
@@ -80,15 +78,16 @@ function serverMessage(message: string): string {
  *   look like JSON or a number stays a string; integers are numbers, nil is null.
  * - `NOSCRIPT` surfaces as an `Error` whose message starts with "NOSCRIPT" (runScript falls back
  *   to EVAL); other Redis error replies surface as `Error(serverMessage)`.
- * - A call aborted at `timeoutMs` throws {@link RedisTimeoutError}; so does a connection lost
- *   after the request may have been sent (outcome unknown).
- * - A request that surely never reached the server (refused, DNS), a non-Redis HTTP error
- *   (401, a proxy page) or a server-side refusal (`LOADING`, `BUSY`) throws
- *   {@link RedisUnavailableError}.
+ * - Ambiguous outcomes throw {@link RedisTimeoutError} ("may have committed"): a call aborted at
+ *   `timeoutMs`, a connection lost after the request may have been sent, an answer that is not
+ *   JSON (a 502/504 page from a proxy), and an HTTP error whose body is not a Redis reply (a
+ *   proxy's or the platform's 5xx): the request may have reached Redis and run.
+ * - Only what proves the script did not run throws {@link RedisUnavailableError}: a request
+ *   that never left (refused, DNS), an auth failure, a plan limit, or a server-side refusal
+ *   (`LOADING`, `BUSY`).
  */
 export function createUpstashClient(options: UpstashClientOptions): RedisClient {
   const timeoutMs = options.timeoutMs ?? 5000;
-  const retries = options.retries ?? 3;
   const redis = new Redis({
     url: options.url,
     token: options.token,
@@ -102,13 +101,10 @@ export function createUpstashClient(options: UpstashClientOptions): RedisClient 
     // the abort. Given a plain AbortSignal it instead fakes a 200 reply whose result is the
     // abort reason, which would read as a script reply.
     signal: () => AbortSignal.timeout(timeoutMs),
-    retry: {
-      // Not `retry: false`: the client still makes two attempts with that (1.39). Zero
-      // retries is one attempt.
-      retries: Math.max(0, retries),
-      // Short, bounded backoff: the whole call, retries included, lives inside timeoutMs.
-      backoff: (retryCount: number) => Math.min(25 * 2 ** retryCount, 250),
-    },
+    // Not `retry: false`: the client still makes two attempts with that (1.39). Zero retries
+    // is one attempt. A fetch that failed may still have reached Redis (the answer was lost),
+    // and a replayed append or requeue would answer differently the second time.
+    retry: { retries: 0, backoff: () => 0 },
   });
 
   const call = async (
@@ -139,11 +135,23 @@ export function createUpstashClient(options: UpstashClientOptions): RedisClient 
       // A Redis error reply (NOSCRIPT, script error): the plain message, as the adapter
       // contract says, so runScript can branch on it.
       if (REDIS_REPLY_ERROR.test(message)) return new Error(message, { cause: err });
-      return new RedisUnavailableError(`Upstash answered an error: ${message}`, context, err);
+      // Anything else came from something between us and Redis after the request left: it may
+      // have been forwarded and run.
+      return new RedisTimeoutError(
+        `Upstash answered an error that is not a Redis reply (${message.slice(0, 120)}); ` +
+          "the call may have committed",
+        context,
+        err,
+      );
     }
     if (err instanceof Error && err.name === "UpstashJSONParseError") {
-      // Not a JSON body: a proxy or load balancer answered, not Redis.
-      return new RedisUnavailableError(`Upstash answered a non-JSON body`, context, err);
+      // Not a JSON body: a proxy or load balancer answered (a 502/504 page), possibly after
+      // Redis ran the script.
+      return new RedisTimeoutError(
+        "Upstash answered a non-JSON body (a proxy error page); the call may have committed",
+        context,
+        err,
+      );
     }
     const detail = describe(err);
     if (NOT_SENT.test(detail)) {

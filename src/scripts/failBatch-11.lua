@@ -8,12 +8,11 @@
   KEYS[4]  deadLetter     HASH dead letter of this batchId
   KEYS[5]  dlq            ZSET partition dead letters batchId -> deadAt ms
   KEYS[6]  meta           HASH open buffer meta
-  KEYS[7]  buffer         LIST open buffer entries
-  KEYS[8]  due            ZSET partition due index
-  KEYS[9]  leases         ZSET partition lease expiries
-  KEYS[10] events         STREAM partition events
-  KEYS[11] stats          HASH partition counters
-  KEYS[12] daily          HASH partition day counters
+  KEYS[7]  due            ZSET partition due index
+  KEYS[8]  leases         ZSET partition lease expiries
+  KEYS[9] events         STREAM partition events
+  KEYS[10] stats          HASH partition counters
+  KEYS[11] daily          HASH partition day counters
 
   ARGV[1]  conversation      raw conversation key
   ARGV[2]  label             masked conversation label for events
@@ -24,12 +23,11 @@
   ARGV[7]  permanent         "1": dead-letter now
   ARGV[8]  retryMaxAttempts  attempts before dead-lettering
   ARGV[9]  retryMaxAgeMs     age (since createdAt) before dead-lettering, ms
-  ARGV[10] bufferTtlMs       open buffer TTL, ms
-  ARGV[11] windowMs          ms
-  ARGV[12] graceMs           ms
-  ARGV[13] maxWaitMs         ms
-  ARGV[14] maxMessages       count
-  ARGV[15] maxBytes          bytes
+  ARGV[10] windowMs          ms
+  ARGV[11] graceMs           ms
+  ARGV[12] maxWaitMs         ms
+  ARGV[13] maxMessages       count
+  ARGV[14] maxBytes          bytes
 
   Returns
     {'retry', retryAtMs, attempt, nowMs}
@@ -43,12 +41,11 @@ local batchMessagesKey = KEYS[3] -- LIST batch entries
 local deadLetterKey = KEYS[4] -- HASH dead letter
 local dlqKey = KEYS[5] -- ZSET dead letters
 local metaKey = KEYS[6] -- HASH open buffer meta
-local bufferKey = KEYS[7] -- LIST open buffer
-local dueKey = KEYS[8] -- ZSET due index
-local leasesKey = KEYS[9] -- ZSET leases
-local eventsKey = KEYS[10] -- STREAM events
-local statsKey = KEYS[11] -- HASH counters
-local dailyKey = KEYS[12] -- HASH day counters
+local dueKey = KEYS[7] -- ZSET due index
+local leasesKey = KEYS[8] -- ZSET leases
+local eventsKey = KEYS[9] -- STREAM events
+local statsKey = KEYS[10] -- HASH counters
+local dailyKey = KEYS[11] -- HASH day counters
 
 local conversation = ARGV[1] -- raw conversation key
 local label = ARGV[2] -- masked label
@@ -59,12 +56,11 @@ local delayMs = tonumber(ARGV[6]) -- ms
 local permanent = ARGV[7] == '1' -- straight to the DLQ
 local retryMaxAttempts = tonumber(ARGV[8]) -- attempts
 local retryMaxAgeMs = tonumber(ARGV[9]) -- ms
-local bufferTtlMs = tonumber(ARGV[10]) -- ms
-local windowMs = tonumber(ARGV[11]) -- ms
-local graceMs = tonumber(ARGV[12]) -- ms
-local maxWaitMs = tonumber(ARGV[13]) -- ms
-local maxMessages = tonumber(ARGV[14]) -- count
-local maxBytes = tonumber(ARGV[15]) -- bytes
+local windowMs = tonumber(ARGV[10]) -- ms
+local graceMs = tonumber(ARGV[11]) -- ms
+local maxWaitMs = tonumber(ARGV[12]) -- ms
+local maxMessages = tonumber(ARGV[13]) -- count
+local maxBytes = tonumber(ARGV[14]) -- bytes
 
 --- @include "now"
 --- @include "flush"
@@ -96,8 +92,8 @@ if permanent or attempt >= retryMaxAttempts or now - createdAt >= retryMaxAgeMs 
   emitEvent(eventsKey, 'dead_lettered', label, now, 'batchId', batchId, 'attempt', attempt,
     'size', #entries, 'error', lastError)
   countEvent(statsKey, dailyKey, now, 'dead', 1)
-  rescheduleOpenBuffer(metaKey, bufferKey, dueKey, conversation, now, bufferTtlMs, windowMs,
-    graceMs, maxWaitMs, maxMessages, maxBytes)
+  rescheduleOpenBuffer(metaKey, dueKey, conversation, now, windowMs, graceMs, maxWaitMs,
+    maxMessages, maxBytes)
   return {'dead', 0, attempt, now}
 end
 

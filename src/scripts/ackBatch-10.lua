@@ -1,33 +1,33 @@
 --[[
-  ackBatch: the processor took the batch. Drop it, keep a processed record, release the lock,
-  and put an open buffer that arrived during the flight back on the due index.
+  ackBatch: the processor took the batch. Drop it, keep a processed record (which makes a
+  repeated ack of the same batchId a no-op), release the lock, and put an open buffer that
+  arrived during the flight back on the due index.
 
   KEYS[1]  lock           STRING flush lock token
   KEYS[2]  batch          HASH outstanding batch
   KEYS[3]  batchMessages  LIST outstanding batch entries
   KEYS[4]  processed      STRING processed(batchId) record
   KEYS[5]  meta           HASH open buffer meta
-  KEYS[6]  buffer         LIST open buffer entries
-  KEYS[7]  due            ZSET partition due index
-  KEYS[8]  leases         ZSET partition lease expiries
-  KEYS[9]  events         STREAM partition events
-  KEYS[10] stats          HASH partition counters
-  KEYS[11] daily          HASH partition day counters
+  KEYS[6]  due            ZSET partition due index
+  KEYS[7]  leases         ZSET partition lease expiries
+  KEYS[8]  events         STREAM partition events
+  KEYS[9] stats          HASH partition counters
+  KEYS[10] daily          HASH partition day counters
 
   ARGV[1]  conversation    raw conversation key
   ARGV[2]  label           masked conversation label for events
   ARGV[3]  batchId         batch being acknowledged
   ARGV[4]  token           lock token from the claim
   ARGV[5]  processedTtlMs  processed record TTL, ms
-  ARGV[6]  bufferTtlMs     open buffer TTL, ms
-  ARGV[7]  windowMs        ms
-  ARGV[8]  graceMs         ms
-  ARGV[9]  maxWaitMs       ms
-  ARGV[10] maxMessages     count
-  ARGV[11] maxBytes        bytes
+  ARGV[6]  windowMs        ms
+  ARGV[7]  graceMs         ms
+  ARGV[8]  maxWaitMs       ms
+  ARGV[9]  maxMessages     count
+  ARGV[10] maxBytes        bytes
 
   Returns
-    {dueAgainAtMs (0 = no open buffer), nowMs}
+    {dueAgainAtMs (0 = no open buffer), nowMs, 0}
+    {0, nowMs, 1}       already acknowledged (processed record present): acking is idempotent
     -1 LOCK_LOST        lock missing or held by another token
     -2 BATCH_NOT_FOUND  batchId is not the conversation's current batch
 ]]
@@ -36,24 +36,22 @@ local batchKey = KEYS[2] -- HASH batch
 local batchMessagesKey = KEYS[3] -- LIST batch entries
 local processedKey = KEYS[4] -- STRING processed record
 local metaKey = KEYS[5] -- HASH open buffer meta
-local bufferKey = KEYS[6] -- LIST open buffer
-local dueKey = KEYS[7] -- ZSET due index
-local leasesKey = KEYS[8] -- ZSET leases
-local eventsKey = KEYS[9] -- STREAM events
-local statsKey = KEYS[10] -- HASH counters
-local dailyKey = KEYS[11] -- HASH day counters
+local dueKey = KEYS[6] -- ZSET due index
+local leasesKey = KEYS[7] -- ZSET leases
+local eventsKey = KEYS[8] -- STREAM events
+local statsKey = KEYS[9] -- HASH counters
+local dailyKey = KEYS[10] -- HASH day counters
 
 local conversation = ARGV[1] -- raw conversation key
 local label = ARGV[2] -- masked label
 local batchId = ARGV[3] -- batch id
 local token = ARGV[4] -- lock token
 local processedTtlMs = tonumber(ARGV[5]) -- ms
-local bufferTtlMs = tonumber(ARGV[6]) -- ms
-local windowMs = tonumber(ARGV[7]) -- ms
-local graceMs = tonumber(ARGV[8]) -- ms
-local maxWaitMs = tonumber(ARGV[9]) -- ms
-local maxMessages = tonumber(ARGV[10]) -- count
-local maxBytes = tonumber(ARGV[11]) -- bytes
+local windowMs = tonumber(ARGV[6]) -- ms
+local graceMs = tonumber(ARGV[7]) -- ms
+local maxWaitMs = tonumber(ARGV[8]) -- ms
+local maxMessages = tonumber(ARGV[9]) -- count
+local maxBytes = tonumber(ARGV[10]) -- bytes
 
 --- @include "now"
 --- @include "flush"
@@ -62,7 +60,11 @@ local maxBytes = tonumber(ARGV[11]) -- bytes
 --- @include "reschedule"
 
 local owner = checkOwner(lockKey, batchKey, token, batchId)
-if owner ~= 0 then return owner end
+if owner ~= 0 then
+  -- An ack whose answer was lost and is sent again finds the processed record.
+  if redis.call('EXISTS', processedKey) == 1 then return {0, nowMs(), 1} end
+  return owner
+end
 local now = nowMs()
 
 local count = tonumber(redis.call('HGET', batchKey, 'count')) or
@@ -75,6 +77,6 @@ emitEvent(eventsKey, 'delivered', label, now, 'batchId', batchId, 'size', count)
 countEvent(statsKey, dailyKey, now, 'batches', 1)
 countEvent(statsKey, dailyKey, now, 'batch_messages', count)
 
-local dueAgain = rescheduleOpenBuffer(metaKey, bufferKey, dueKey, conversation, now, bufferTtlMs,
-  windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
-return {dueAgain or 0, now}
+local dueAgain = rescheduleOpenBuffer(metaKey, dueKey, conversation, now, windowMs, graceMs,
+  maxWaitMs, maxMessages, maxBytes)
+return {dueAgain or 0, now, 0}

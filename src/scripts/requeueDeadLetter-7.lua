@@ -1,21 +1,19 @@
 --[[
   requeueDeadLetter: put a dead batch back as the conversation's next batch: same batchId,
-  new fence, attempt reset, reason requeue, claimable now. An open buffer waits behind it.
+  new fence, attempt reset, reason requeue, claimable now. An open buffer waits behind it
+  (reachable through the batch, which is in `due`; nothing carries a TTL).
 
   KEYS[1] deadLetter     HASH dead letter of this batchId
   KEYS[2] dlq            ZSET partition dead letters
   KEYS[3] batch          HASH outstanding batch of the conversation
   KEYS[4] batchMessages  LIST outstanding batch entries
-  KEYS[5] fence          STRING fencing counter
-  KEYS[6] buffer         LIST open buffer entries
-  KEYS[7] meta           HASH open buffer meta
-  KEYS[8] due            ZSET partition due index
-  KEYS[9] events         STREAM partition events
+  KEYS[5] fence          STRING fencing counter (no TTL: fences never go back)
+  KEYS[6] due            ZSET partition due index
+  KEYS[7] events         STREAM partition events
 
   ARGV[1] batchId        dead batch to requeue
   ARGV[2] conversation   its conversation (as read by the caller; re-checked here)
   ARGV[3] label          masked conversation label for events
-  ARGV[4] dedupTtlMs     fence counter TTL, ms
 
   Returns
     {nowMs, fence}
@@ -27,15 +25,12 @@ local dlqKey = KEYS[2] -- ZSET dead letters
 local batchKey = KEYS[3] -- HASH batch
 local batchMessagesKey = KEYS[4] -- LIST batch entries
 local fenceKey = KEYS[5] -- STRING fence counter
-local bufferKey = KEYS[6] -- LIST open buffer
-local metaKey = KEYS[7] -- HASH open buffer meta
-local dueKey = KEYS[8] -- ZSET due index
-local eventsKey = KEYS[9] -- STREAM events
+local dueKey = KEYS[6] -- ZSET due index
+local eventsKey = KEYS[7] -- STREAM events
 
 local batchId = ARGV[1] -- dead batch id
 local conversation = ARGV[2] -- raw conversation key
 local label = ARGV[3] -- masked label
-local dedupTtlMs = tonumber(ARGV[4]) -- ms
 
 --- @include "now"
 --- @include "events"
@@ -54,7 +49,6 @@ for i = 1, #entries, chunk do
   redis.call('RPUSH', batchMessagesKey, unpack(entries, i, math.min(i + chunk - 1, #entries)))
 end
 local fence = redis.call('INCR', fenceKey)
-redis.call('PEXPIRE', fenceKey, dedupTtlMs)
 redis.call('HSET', batchKey,
   'batchId', batchId, 'conversation', conversation, 'fence', fence, 'attempt', 0,
   'reason', 'requeue', 'firstAt', d[2], 'lastAt', d[3], 'count', #entries, 'bytes', bytes,
@@ -62,8 +56,5 @@ redis.call('HSET', batchKey,
 redis.call('DEL', deadLetterKey)
 redis.call('ZREM', dlqKey, batchId)
 redis.call('ZADD', dueKey, now, conversation)
--- An open buffer now queues behind the batch: it must not expire meanwhile.
-redis.call('PERSIST', bufferKey)
-redis.call('PERSIST', metaKey)
 emitEvent(eventsKey, 'requeued', label, now, 'batchId', batchId, 'size', #entries)
 return {now, fence}
