@@ -9,9 +9,10 @@
  * stack trace.
  */
 import type { CircuitBreaker } from "../core/breaker.ts";
-import { CircuitOpenError, LullError, ValidationError } from "../core/errors.ts";
+import { CircuitOpenError, ConfigError, LullError, ValidationError } from "../core/errors.ts";
 import { RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
-import type { Provider } from "../core/types.ts";
+import { assertIdentities } from "../core/identity.ts";
+import type { Provider, StoreFitness } from "../core/types.ts";
 import { providers } from "../providers/index.ts";
 import type { ProviderRequest } from "../providers/types.ts";
 import { handleAdmin, handleMetrics } from "./admin.ts";
@@ -130,6 +131,7 @@ async function providerRoute(
   // a batch means none of it is appended.
   const parsed = await adapter.parse(preq, ctx.config);
   if (parsed.kind === "response") return parsed.response;
+  assertIdentities(parsed.messages, parsed.messages.length > 1 ? ["messages"] : []);
   const result = await ingestMessages(ctx, provider, parsed.messages);
   if (!result.ok) {
     return jsonError(503, result.code, result.message, undefined, {
@@ -199,6 +201,7 @@ async function conversationRoute(
       { path: ["conversation"], message: "must be 1-512 characters" },
     ]);
   }
+  assertIdentities([{ conversation, id: "-" }]);
   return json(200, await ctx.store.inspect(conversation));
 }
 
@@ -210,20 +213,35 @@ async function healthRoute(ctx: ServiceContext): Promise<Response> {
   const started = ctx.clock.now();
   let storeOk = true;
   let storeError: string | undefined;
+  let fitness: StoreFitness | null = null;
+  const reasons: string[] = [];
   try {
     await ctx.store.ping();
+    fitness = await ctx.store.fitness();
   } catch (err) {
     storeOk = false;
     storeError = err instanceof LullError ? err.code : "store_error";
+    // A misconfiguration is not a secret and tells the operator what to fix.
+    if (err instanceof ConfigError) reasons.push(...err.issues.map((i) => i.message));
   }
   const processorConfigured = ctx.processorKind !== "none";
+  if (!processorConfigured) reasons.push("no processor configured");
+  reasons.push(...(fitness?.problems ?? []));
   const body = {
-    status: storeOk ? (processorConfigured ? "ok" : "degraded") : "down",
+    status: storeOk ? (reasons.length === 0 ? "ok" : "degraded") : "down",
+    ...(reasons.length > 0 ? { reasons } : {}),
     store: {
       kind: ctx.storeKind,
       ok: storeOk,
       latencyMs: ctx.clock.now() - started,
       ...(storeError ? { error: storeError } : {}),
+      ...(fitness
+        ? {
+          evictionPolicy: fitness.evictionPolicy,
+          appendOnly: fitness.appendOnly,
+          ...(fitness.notes.length > 0 ? { notes: fitness.notes } : {}),
+        }
+        : {}),
     },
     breakers: {
       redis: breakerView(ctx.breakers.redis),
@@ -245,6 +263,11 @@ function errorResponse(ctx: ServiceContext, err: unknown, route: RouteName): Res
   }
   if (err instanceof BodyReadError) {
     return jsonError(400, err.code, err.message);
+  }
+  if (err instanceof ConfigError) {
+    // Nothing was buffered; the provider retries once the operator fixes the configuration.
+    ctx.logger.error("refusing to run: invalid configuration", { route, error: err.message });
+    return jsonError(503, err.code, err.message, undefined, { "retry-after": "60" });
   }
   if (
     err instanceof RedisUnavailableError || err instanceof CircuitOpenError ||
