@@ -80,7 +80,8 @@ export const envSchema = z.object({
   LULL_MAX_MESSAGES: count(50, 1, 10000),
   LULL_MAX_BYTES: count(65536, 64, 16 * 1024 * 1024),
   LULL_GRACE_MS: ms(2000, 0),
-  LULL_BUFFER_TTL_MS: ms(60000),
+  /** Removed in 0.2 (live buffers never expire); set, it is refused so nobody relies on it. */
+  LULL_BUFFER_TTL_MS: optionalString,
   LULL_TIMER_TTL_MS: ms(30000),
   LULL_PROCESSED_TTL_MS: ms(300000),
   LULL_LOCK_TTL_MS: ms(30000, 100),
@@ -141,7 +142,6 @@ export interface Config {
   maxBytes: number;
   /** Grace-period double check after the due time. @default 2000 */
   graceMs: number;
-  bufferTtlMs: number;
   timerTtlMs: number;
   processedTtlMs: number;
   lockTtlMs: number;
@@ -173,6 +173,15 @@ export interface Config {
   supabaseServiceRoleKey?: string;
 }
 
+/**
+ * Margin of the lease over one delivery: the claim and the ack/fail round trips, each bounded
+ * by the Redis call timeout (3 s TCP, 5 s REST), with renewal at half the lease on top.
+ */
+export const LEASE_MARGIN_MS = 5000;
+
+/** The shortest dedup window that covers Twilio's redeliveries (they carry no timestamp). */
+export const MIN_DEDUP_TTL_MS = 3_600_000;
+
 /** One broken rule, naming the variable(s) involved. */
 export interface ConfigIssue {
   variables: string[];
@@ -183,7 +192,7 @@ export interface ConfigIssue {
  * Cross-field rules. Each returns the variables it names and why, so the start-up error tells
  * the operator exactly which knobs contradict each other.
  */
-function invariants(c: Config): ConfigIssue[] {
+function invariants(c: Config & { bufferTtlRemoved?: string }): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   const rule = (ok: boolean, variables: string[], message: string) => {
     if (!ok) out.push({ variables, message });
@@ -193,27 +202,49 @@ function invariants(c: Config): ConfigIssue[] {
     ["LULL_MAX_WAIT_MS", "LULL_WINDOW_MS"],
     `LULL_MAX_WAIT_MS (${c.maxWaitMs}) must be >= LULL_WINDOW_MS (${c.windowMs})`,
   );
-  // A buffer is live from its first message until it is claimed, at the latest
-  // firstAt + MAX_WAIT + GRACE, plus up to two sweep intervals before the durable sweep runs.
-  // Its TTL is refreshed on every append, so it must outlive that whole span.
-  const liveSpan = c.maxWaitMs + c.graceMs + 2 * c.sweepIntervalMs;
-  rule(
-    c.bufferTtlMs >= liveSpan,
-    ["LULL_BUFFER_TTL_MS", "LULL_MAX_WAIT_MS", "LULL_GRACE_MS", "LULL_SWEEP_INTERVAL_MS"],
-    `LULL_BUFFER_TTL_MS (${c.bufferTtlMs}) could expire live data: it must be >= ` +
-      `LULL_MAX_WAIT_MS + LULL_GRACE_MS + 2 x LULL_SWEEP_INTERVAL_MS (${liveSpan})`,
-  );
   rule(
     c.dedupTtlMs >= c.maxWaitMs + c.graceMs,
     ["LULL_DEDUP_TTL_MS", "LULL_MAX_WAIT_MS", "LULL_GRACE_MS"],
     `LULL_DEDUP_TTL_MS (${c.dedupTtlMs}) must be >= LULL_MAX_WAIT_MS + LULL_GRACE_MS ` +
       `(${c.maxWaitMs + c.graceMs}) or a redelivered webhook could be buffered twice in one burst`,
   );
+  // The flusher aborts a delivery at LULL_DELIVERY_TIMEOUT_MS, but the lease must outlive it even
+  // if every renewal fails: the claim's round trip comes first and the ack/fail after, each up
+  // to a Redis call timeout (LEASE_MARGIN_MS). With less, a second flusher could reclaim the
+  // batch while the first delivery is still running.
   rule(
-    c.lockTtlMs > c.deliveryTimeoutMs,
+    c.lockTtlMs >= c.deliveryTimeoutMs + LEASE_MARGIN_MS,
     ["LULL_LOCK_TTL_MS", "LULL_DELIVERY_TIMEOUT_MS"],
-    `LULL_LOCK_TTL_MS (${c.lockTtlMs}) must be > LULL_DELIVERY_TIMEOUT_MS ` +
-      `(${c.deliveryTimeoutMs}) so a lease cannot lapse during one delivery attempt`,
+    `LULL_LOCK_TTL_MS (${c.lockTtlMs}) must be >= LULL_DELIVERY_TIMEOUT_MS + ${LEASE_MARGIN_MS} ` +
+      `(${c.deliveryTimeoutMs + LEASE_MARGIN_MS}): the lease has to outlive one delivery plus ` +
+      `the claim and ack round trips, or two deliveries of a conversation could overlap`,
+  );
+  // A batch can wait for its retries up to MAX_AGE; a redelivery of one of its messages within
+  // that time must still be recognised, or it would be buffered (and delivered) again.
+  rule(
+    c.dedupTtlMs >= c.retryMaxAgeMs,
+    ["LULL_DEDUP_TTL_MS", "LULL_RETRY_MAX_AGE_MS"],
+    `LULL_DEDUP_TTL_MS (${c.dedupTtlMs}) must be >= LULL_RETRY_MAX_AGE_MS (${c.retryMaxAgeMs}): ` +
+      `a message redelivered while its batch still retries would be buffered twice`,
+  );
+  // Meta and Telegram messages carry their own timestamp, and a signed webhook older than the
+  // dedup window is refused as a replay, so any window is safe for them. Twilio's carry none:
+  // its retries (connection overrides, a few within minutes) must fall inside the id memory.
+  rule(
+    !c.twilioAuthToken || c.dedupTtlMs >= MIN_DEDUP_TTL_MS,
+    ["LULL_DEDUP_TTL_MS", "TWILIO_AUTH_TOKEN"],
+    `LULL_DEDUP_TTL_MS (${c.dedupTtlMs}) must be >= ${MIN_DEDUP_TTL_MS} (1 hour) with Twilio: ` +
+      `its webhooks carry no timestamp, so only the id memory recognises a redelivery`,
+  );
+  rule(
+    c.graceMs < c.windowMs,
+    ["LULL_GRACE_MS", "LULL_WINDOW_MS"],
+    `LULL_GRACE_MS (${c.graceMs}) must be < LULL_WINDOW_MS (${c.windowMs})`,
+  );
+  rule(
+    c.bufferTtlRemoved === undefined,
+    ["LULL_BUFFER_TTL_MS"],
+    "LULL_BUFFER_TTL_MS was removed: live buffers never expire (unset it)",
   );
   rule(
     c.timerTtlMs >= c.windowMs + c.graceMs,
@@ -278,7 +309,6 @@ export function parseConfig(env: Env): Config {
     maxMessages: e.LULL_MAX_MESSAGES,
     maxBytes: e.LULL_MAX_BYTES,
     graceMs: e.LULL_GRACE_MS,
-    bufferTtlMs: e.LULL_BUFFER_TTL_MS,
     timerTtlMs: e.LULL_TIMER_TTL_MS,
     processedTtlMs: e.LULL_PROCESSED_TTL_MS,
     lockTtlMs: e.LULL_LOCK_TTL_MS,
@@ -308,7 +338,7 @@ export function parseConfig(env: Env): Config {
     supabaseUrl: e.SUPABASE_URL,
     supabaseServiceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
   };
-  issues.push(...invariants(config));
+  issues.push(...invariants({ ...config, bufferTtlRemoved: e.LULL_BUFFER_TTL_MS }));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
@@ -323,7 +353,6 @@ export type BufferSettings = Pick<
   | "maxMessages"
   | "maxBytes"
   | "graceMs"
-  | "bufferTtlMs"
   | "timerTtlMs"
   | "processedTtlMs"
   | "lockTtlMs"

@@ -37,6 +37,25 @@ export class ConfigError extends LullError {
   }
 }
 
+/**
+ * LULL_PARTITIONS differs from the count recorded in Redis: outstanding batches and their
+ * queued buffers would sit in partitions nobody sweeps, so nothing runs until it is fixed.
+ */
+export class PartitionMismatchError extends ConfigError {
+  readonly configured: number;
+  readonly recorded: number;
+  constructor(configured: number, recorded: number) {
+    super([{
+      variables: ["LULL_PARTITIONS"],
+      message: `LULL_PARTITIONS is ${configured} but this Redis (key prefix) was laid out with ` +
+        `${recorded} partitions; changing it would orphan outstanding batches. Set ` +
+        `LULL_PARTITIONS=${recorded}, or use a new LULL_KEY_PREFIX for the new count`,
+    }]);
+    this.configured = configured;
+    this.recorded = recorded;
+  }
+}
+
 /** Redis could not be reached or answered with a transport error. Nothing is known to commit. */
 export class RedisUnavailableError extends LullError {
   constructor(message: string, context: Record<string, unknown> = {}, cause?: unknown) {

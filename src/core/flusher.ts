@@ -20,6 +20,7 @@ import {
   CircuitOpenError,
   LockLostError,
   LullError,
+  RedisTimeoutError,
   RedisUnavailableError,
 } from "./errors.ts";
 import type {
@@ -120,7 +121,15 @@ export type FlushOutcome =
     /** Estimated store time after the ack (claim time + local elapsed). */
     nowMs: number;
   }
-  | { status: "retry"; batchId: string; attempt: number; retryAtMs: number; error: string }
+  | {
+    status: "retry";
+    batchId: string;
+    attempt: number;
+    retryAtMs: number;
+    error: string;
+    /** Estimated store time after the fail. */
+    nowMs: number;
+  }
   | { status: "dead"; batchId: string; attempt: number; error: string }
   | {
     status: "superseded";
@@ -335,10 +344,13 @@ export class Flusher {
   /**
    * The opportunistic trigger, run after the response via `waitUntil` when an append armed the
    * timer. Sleeps until the burst is due, claims, and keeps following the conversation: a
-   * message that arrived during the grace moves the due time (sleep again), and a burst that
-   * arrived during the delivery is flushed right after it. Stops when another flusher holds the
-   * lock, nothing is left, a retry is scheduled (the sweep owns retries), or after `timerMaxMs`.
-   * Never rejects: failures are logged and left to the durable sweep.
+   * message that arrived during the grace moves the due time (sleep again), a burst that
+   * arrived during the delivery is flushed right after it, a failed delivery is retried when its
+   * backoff ends, an open processor breaker is waited out, and a delivery whose outcome could
+   * not be recorded is taken over once its lease lapses. So the timer alone is correct, retries
+   * included, for as long as the isolate lives. Stops when another flusher holds the lock or
+   * took the batch over, nothing is left, the batch is dead, or after `timerMaxMs`. Never
+   * rejects: failures are logged and left to the durable sweep.
    */
   async runTimer(conversation: string, appended: AppendResult): Promise<void> {
     if (appended.flushAtMs === null) return;
@@ -363,6 +375,19 @@ export class Flusher {
             continue;
           case "superseded":
             waitMs = outcome.flushAtMs - outcome.nowMs;
+            continue;
+          case "retry":
+            waitMs = Math.max(1, outcome.retryAtMs - outcome.nowMs);
+            continue;
+          case "breaker_open":
+            waitMs = Math.max(
+              1,
+              (outcome.retryAtMs ?? this.#clock.now() + 1000) - this.#clock.now(),
+            );
+            continue;
+          case "error":
+            // The lease lapses by itself; the claim then takes the batch over.
+            waitMs = this.#config.lockTtlMs;
             continue;
           default:
             return;
@@ -486,18 +511,21 @@ export class Flusher {
       permit.success();
     }
 
-    // Recording the outcome is retried only for calls that surely never reached Redis (a blip,
-    // an open Redis breaker), and only for a quarter of the lease, which is still ours: a
-    // redelivery avoided. A timeout is never replayed: the first call may have committed.
+    // Recording the outcome is retried for a quarter of the lease, which is still ours: a
+    // redelivery avoided. Calls that surely never reached Redis (a blip, an open Redis breaker)
+    // are retried; an ambiguous one (timeout, dropped answer) only for the ack, which is
+    // idempotent (the processed record answers a repeat). A fail or supersede that may have
+    // committed is never replayed.
     const recordDeadlineMs = this.#clock.now() + this.#config.lockTtlMs / 4;
-    const record = async <T>(write: () => Promise<T>): Promise<T> => {
+    const record = async <T>(write: () => Promise<T>, idempotent = false): Promise<T> => {
       for (let delayMs = 50;; delayMs = Math.min(delayMs * 2, 1000)) {
         try {
           return await write();
         } catch (error) {
-          const notSent = error instanceof RedisUnavailableError ||
-            error instanceof CircuitOpenError;
-          if (!notSent || this.#clock.now() + delayMs > recordDeadlineMs) throw error;
+          const retryable = error instanceof RedisUnavailableError ||
+            error instanceof CircuitOpenError ||
+            (idempotent && error instanceof RedisTimeoutError);
+          if (!retryable || this.#clock.now() + delayMs > recordDeadlineMs) throw error;
           await this.#clock.sleep(delayMs);
         }
       }
@@ -505,7 +533,7 @@ export class Flusher {
 
     try {
       if (retryError === undefined && outcome?.kind === "delivered") {
-        const ack = await record(() => this.#store.ack(conversation, batchId, token));
+        const ack = await record(() => this.#store.ack(conversation, batchId, token), true);
         report("delivered");
         return {
           status: "delivered",
@@ -541,7 +569,10 @@ export class Flusher {
             nowMs: storeNow(),
           };
         }
-        retryError = "processor asked to supersede, but nothing newer is pending";
+        if (merged.status === "expired") {
+          // Supersedes count toward MAX_AGE: past it, the fail below dead-letters the batch.
+          retryError = "processor kept superseding past LULL_RETRY_MAX_AGE_MS";
+        } else retryError = "processor asked to supersede, but nothing newer is pending";
       }
       const error = retryError ?? "unknown delivery outcome";
       const delayMs = backoffDelayMs({
@@ -569,6 +600,7 @@ export class Flusher {
         attempt: failed.attempt,
         retryAtMs: failed.retryAtMs,
         error,
+        nowMs: storeNow(),
       };
     } catch (error) {
       if (error instanceof LockLostError || error instanceof BatchNotFoundError) {

@@ -114,6 +114,11 @@ export class Keys {
     };
   }
 
+  /** HASH recording the data layout (partition count, version) of this prefix. */
+  layout(): string {
+    return `${this.prefix}:layout`;
+  }
+
   /** HASH holding one dead-lettered batch, in partition `p`'s slot. */
   deadLetter(p: number, batchId: string): string {
     return `${this.prefix}:{${this.prefix}:${p}}:dead:${encodeConversation(batchId)}`;

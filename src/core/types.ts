@@ -114,6 +114,11 @@ export type FailResult =
 export interface AckResult {
   /** The conversation has a newer buffer; it is claimable at this time (store ms). */
   dueAgainAtMs: number | null;
+  /**
+   * The batch had been acknowledged already (its processed record, kept for
+   * LULL_PROCESSED_TTL_MS, was found): a repeated ack changes nothing.
+   */
+  alreadyAcked: boolean;
 }
 
 /** Result of {@link BufferStore.supersede}. */
@@ -121,7 +126,12 @@ export type SupersedeResult =
   /** The batch was put back ahead of newer messages; they flush together. */
   | { status: "merged"; size: number; flushAtMs: number }
   /** No newer messages were pending: nothing to merge with (caller treats it as a retry). */
-  | { status: "nothing_newer" };
+  | { status: "nothing_newer" }
+  /**
+   * The batch is older than LULL_RETRY_MAX_AGE_MS (supersedes count toward it): nothing was
+   * merged; the caller fails it, which dead-letters it.
+   */
+  | { status: "expired" };
 
 /** Pending state of one conversation (GET /lull/conversations/:key, `lull buffers`). */
 export interface ConversationState {
@@ -294,6 +304,8 @@ export interface BufferStore {
   now(): Promise<number>;
   /** Liveness probe for /lull/health (PING or equivalent). */
   ping(): Promise<void>;
+  /** Eviction policy and persistence of the server behind the store. */
+  fitness(): Promise<StoreFitness>;
   /** Release connections. */
   close(): Promise<void>;
 }
@@ -304,6 +316,21 @@ export type DeliveryOutcome =
   | { kind: "retry"; error: string; retryAfterMs?: number }
   | { kind: "permanent"; error: string }
   | { kind: "supersede" };
+
+/**
+ * Whether the store can keep lull's promise (start-up log, GET /lull/health): an eviction
+ * policy that may evict keys without a TTL (allkeys-*) can drop live buffers and batches.
+ */
+export interface StoreFitness {
+  /** `maxmemory-policy`, or null where the server does not say (Upstash: a console setting). */
+  evictionPolicy: string | null;
+  /** AOF persistence on; null when unknown. */
+  appendOnly: boolean | null;
+  /** What makes this store unfit to hold acknowledged messages (empty = fit). */
+  problems: string[];
+  /** What could not be checked, and what to check by hand. */
+  notes: string[];
+}
 
 /** Delivers one batch; must honour `signal` (aborted at LULL_DELIVERY_TIMEOUT_MS). */
 export type Processor = (batch: Batch, signal: AbortSignal) => Promise<DeliveryOutcome>;

@@ -6,6 +6,7 @@
 import { type BreakerStateChange, CircuitBreaker } from "../core/breaker.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import type { Config } from "../core/config.ts";
+import { ConfigError } from "../core/errors.ts";
 import { type DeliveryReport, Flusher } from "../core/flusher.ts";
 import type { BufferStore, Processor } from "../core/types.ts";
 import { createProcessor } from "../delivery/create-processor.ts";
@@ -155,8 +156,30 @@ export function createApp(options: AppOptions): App {
     breakers: { redis: redisBreaker, processor: processorBreaker },
     alerter,
   };
+  const handler = createHandler(ctx);
+  // Once per isolate, after its first response: say whether this Redis can keep the promise
+  // (an evicting policy, the partition layout). Not at module load, so an idle isolate costs
+  // no command; not on the response path.
+  let checked = false;
+  const checkFitness = async () => {
+    try {
+      const fitness = await store.fitness();
+      for (const problem of fitness.problems) logger.error(`redis unfit: ${problem}`, {});
+      for (const note of fitness.notes) logger.warn(`redis: ${note}`, {});
+    } catch (error) {
+      if (error instanceof ConfigError) logger.error(error.message, {});
+    }
+  };
   return {
-    handler: createHandler(ctx),
+    handler: async (req) => {
+      const res = await handler(req);
+      if (!checked) {
+        checked = true;
+        // Best effort and only a log line: not tracked by waitUntil.
+        void checkFitness();
+      }
+      return res;
+    },
     ctx,
     async close() {
       await shim?.drain();

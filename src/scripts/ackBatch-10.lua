@@ -11,7 +11,7 @@
   KEYS[6]  due            ZSET partition due index
   KEYS[7]  leases         ZSET partition lease expiries
   KEYS[8]  events         STREAM partition events
-  KEYS[9] stats          HASH partition counters
+  KEYS[9]  stats          HASH partition counters
   KEYS[10] daily          HASH partition day counters
 
   ARGV[1]  conversation    raw conversation key

@@ -21,9 +21,11 @@
   ARGV[7]  maxWaitMs      cap from the first message, ms
   ARGV[8]  maxMessages    early flush by count
   ARGV[9]  maxBytes       early flush by bytes
-  ARGV[10] bufferTtlMs    buffer/meta TTL, ms
-  ARGV[11] timerTtlMs     timer marker TTL, ms
-  ARGV[12] dedupTtlMs     message id memory, ms
+  ARGV[10] timerTtlMs     timer marker TTL, ms
+  ARGV[11] dedupTtlMs     message id memory, ms
+
+  The buffer and its meta carry no TTL (live data never expires); only `seen` and the timer
+  marker do.
 
   Returns
     {'appended', size, flushAtMs, nowMs, armTimer (1|0)}
@@ -48,9 +50,8 @@ local graceMs = tonumber(ARGV[6]) -- ms
 local maxWaitMs = tonumber(ARGV[7]) -- ms
 local maxMessages = tonumber(ARGV[8]) -- count
 local maxBytes = tonumber(ARGV[9]) -- bytes
-local bufferTtlMs = tonumber(ARGV[10]) -- ms
-local timerTtlMs = tonumber(ARGV[11]) -- ms
-local dedupTtlMs = tonumber(ARGV[12]) -- ms
+local timerTtlMs = tonumber(ARGV[10]) -- ms
+local dedupTtlMs = tonumber(ARGV[11]) -- ms
 
 --- @include "now"
 --- @include "flush"
@@ -88,14 +89,9 @@ redis.call('HSET', metaKey, 'firstAt', meta.firstAt, 'lastAt', now, 'count', met
   'bytes', meta.bytes)
 local flushAt = computeFlush(meta, now, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
 
-if redis.call('EXISTS', batchKey) == 1 then
-  -- Queued behind an outstanding batch: must not expire, and ack/fail/release/reap
-  -- reschedule the due index when the batch is gone.
-  redis.call('PERSIST', bufferKey)
-  redis.call('PERSIST', metaKey)
-else
-  redis.call('PEXPIRE', bufferKey, bufferTtlMs)
-  redis.call('PEXPIRE', metaKey, bufferTtlMs)
+-- Queued behind an outstanding batch, the buffer stays reachable through that batch (in
+-- `due` awaiting retry, or in `leases` in flight): ack/fail/supersede reschedule it.
+if redis.call('EXISTS', batchKey) == 0 then
   redis.call('ZADD', dueKey, flushAt, conversation)
 end
 

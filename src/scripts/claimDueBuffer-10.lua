@@ -2,7 +2,10 @@
   claimDueBuffer: claim the conversation's next batch under its flush lock. A batch awaiting
   retry (or orphaned by a crashed flusher) comes first; else the open buffer, if due, becomes a
   new batch by an atomic generation swap (RENAME buffer -> batchMessages), so later appends
-  start a fresh buffer and are never merged into a batch already handed out.
+  start a fresh buffer and are never merged into a batch already handed out. A buffer larger
+  than maxMessages/maxBytes (it queued behind a retrying or in-flight batch, or was merged by a
+  supersede) gives only its oldest entries that fit; the rest stays the open buffer, in order,
+  and becomes the next batch. A single entry larger than maxBytes goes alone.
 
   KEYS[1]  lock           STRING flush lock token
   KEYS[2]  batch          HASH outstanding batch
@@ -10,7 +13,7 @@
   KEYS[4]  meta           HASH open buffer meta
   KEYS[5]  buffer         LIST open buffer entries
   KEYS[6]  timer          STRING timer marker (cleared when the burst becomes a batch)
-  KEYS[7]  fence          STRING fencing counter
+  KEYS[7]  fence          STRING fencing counter (no TTL: fences never go back)
   KEYS[8]  due            ZSET partition due index
   KEYS[9]  leases         ZSET partition lease expiries
   KEYS[10] events         STREAM partition events
@@ -26,7 +29,6 @@
   ARGV[9]  maxMessages    count
   ARGV[10] maxBytes       bytes
   ARGV[11] lockTtlMs      lease length, ms
-  ARGV[12] dedupTtlMs     fence counter TTL, ms
 
   Returns
     {'locked', nowMs}
@@ -57,7 +59,6 @@ local maxWaitMs = tonumber(ARGV[8]) -- ms
 local maxMessages = tonumber(ARGV[9]) -- count
 local maxBytes = tonumber(ARGV[10]) -- bytes
 local lockTtlMs = tonumber(ARGV[11]) -- ms
-local dedupTtlMs = tonumber(ARGV[12]) -- ms
 
 --- @include "now"
 --- @include "flush"
@@ -90,17 +91,47 @@ else
     end
     reason = 'manual'
   end
-  redis.call('RENAME', bufferKey, batchMessagesKey)
-  redis.call('PERSIST', batchMessagesKey)
-  redis.call('DEL', metaKey, timerKey)
+  -- What a supersede carried over: the first batch's createdAt and its attempts so far.
+  local carried = redis.call('HMGET', metaKey, 'createdAt', 'attempts')
+  local createdAt = tonumber(carried[1]) or now
+  local attempts = tonumber(carried[2]) or 0
+  local take = {count = meta.count, bytes = meta.bytes, lastAt = meta.lastAt}
+  if meta.count > maxMessages or meta.bytes > maxBytes then
+    -- Oldest entries first, as many as fit; at least one (an oversized entry goes alone).
+    local entries = redis.call('LRANGE', bufferKey, 0, maxMessages - 1)
+    local n, bytes = 0, 0
+    for _, entry in ipairs(entries) do
+      if n > 0 and bytes + #entry > maxBytes then break end
+      n = n + 1
+      bytes = bytes + #entry
+    end
+    take = {count = n, bytes = bytes, lastAt = tonumber(string.match(entries[n], '^(%d+)|'))}
+  end
+  if take.count == meta.count then
+    redis.call('RENAME', bufferKey, batchMessagesKey)
+    -- Buffers written before 0.2 carried a TTL, which RENAME would keep.
+    redis.call('PERSIST', batchMessagesKey)
+    redis.call('DEL', metaKey, timerKey)
+  else
+    local entries = redis.call('LRANGE', bufferKey, 0, take.count - 1)
+    redis.call('LTRIM', bufferKey, take.count, -1)
+    local chunk = 1000
+    for i = 1, #entries, chunk do
+      redis.call('RPUSH', batchMessagesKey, unpack(entries, i, math.min(i + chunk - 1, #entries)))
+    end
+    local rest = redis.call('LINDEX', bufferKey, 0)
+    redis.call('HSET', metaKey, 'firstAt', tonumber(string.match(rest, '^(%d+)|')),
+      'count', meta.count - take.count, 'bytes', meta.bytes - take.bytes)
+    redis.call('HDEL', metaKey, 'createdAt', 'attempts')
+    redis.call('DEL', timerKey)
+  end
   local fence = redis.call('INCR', fenceKey)
-  redis.call('PEXPIRE', fenceKey, dedupTtlMs)
   redis.call('HSET', batchKey,
-    'batchId', newBatchId, 'conversation', conversation, 'fence', fence, 'attempt', 0,
-    'reason', reason, 'firstAt', meta.firstAt, 'lastAt', meta.lastAt, 'count', meta.count,
-    'bytes', meta.bytes, 'createdAt', now, 'nextAt', 0, 'lastError', '', 'inFlight', '0')
+    'batchId', newBatchId, 'conversation', conversation, 'fence', fence, 'attempt', attempts,
+    'reason', reason, 'firstAt', meta.firstAt, 'lastAt', take.lastAt, 'count', take.count,
+    'bytes', take.bytes, 'createdAt', createdAt, 'nextAt', 0, 'lastError', '', 'inFlight', '0')
   emitEvent(eventsKey, 'due', label, now, 'batchId', newBatchId, 'reason', reason,
-    'size', meta.count)
+    'size', take.count)
 end
 
 local attempt = redis.call('HINCRBY', batchKey, 'attempt', 1)

@@ -10,7 +10,7 @@
   KEYS[6]  meta           HASH open buffer meta
   KEYS[7]  due            ZSET partition due index
   KEYS[8]  leases         ZSET partition lease expiries
-  KEYS[9] events         STREAM partition events
+  KEYS[9]  events         STREAM partition events
   KEYS[10] stats          HASH partition counters
   KEYS[11] daily          HASH partition day counters
 

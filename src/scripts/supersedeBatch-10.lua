@@ -1,7 +1,9 @@
 --[[
   supersedeBatch: the processor answered 425 (newer messages pending). Put the batch's entries
   back in front of the open buffer's, order kept, so they flush together; no attempt counted.
-  The old batchId is gone; the merged buffer becomes a new batch at its next claim.
+  The old batchId is gone; the merged buffer becomes a new batch at its next claim. The
+  merged buffer's meta keeps the batch's `createdAt` and its attempts so far (less this one),
+  so MAX_AGE and MAX_ATTEMPTS still end a batch that is superseded forever.
 
   KEYS[1]  lock           STRING flush lock token
   KEYS[2]  batch          HASH outstanding batch
@@ -18,7 +20,7 @@
   ARGV[2]  label         masked conversation label for events
   ARGV[3]  batchId       batch held
   ARGV[4]  token         lock token from the claim
-  ARGV[5]  bufferTtlMs   open buffer TTL, ms
+  ARGV[5]  retryMaxAgeMs age (since createdAt) past which a supersede is refused, ms
   ARGV[6]  windowMs      ms
   ARGV[7]  graceMs       ms
   ARGV[8]  maxWaitMs     ms
@@ -28,6 +30,8 @@
   Returns
     {'merged', size, flushAtMs, nowMs}
     {'nothing_newer', 0, 0, nowMs}   no open buffer; state unchanged (caller then fails)
+    {'expired', 0, 0, nowMs}         older than retryMaxAgeMs; state unchanged (caller fails,
+                                     which dead-letters it)
     -1 LOCK_LOST        lock missing or held by another token
     -2 BATCH_NOT_FOUND  batchId is not the conversation's current batch
 ]]
@@ -46,7 +50,7 @@ local conversation = ARGV[1] -- raw conversation key
 local label = ARGV[2] -- masked label
 local batchId = ARGV[3] -- batch id
 local token = ARGV[4] -- lock token
-local bufferTtlMs = tonumber(ARGV[5]) -- ms
+local retryMaxAgeMs = tonumber(ARGV[5]) -- ms
 local windowMs = tonumber(ARGV[6]) -- ms
 local graceMs = tonumber(ARGV[7]) -- ms
 local maxWaitMs = tonumber(ARGV[8]) -- ms
@@ -64,6 +68,9 @@ local now = nowMs()
 
 local meta = readMeta(metaKey)
 if not meta then return {'nothing_newer', 0, 0, now} end
+local b = redis.call('HMGET', batchKey, 'firstAt', 'count', 'bytes', 'createdAt', 'attempt')
+local createdAt = tonumber(b[4]) or now
+if now - createdAt >= retryMaxAgeMs then return {'expired', 0, 0, now} end
 
 -- batchMessages ++ buffer, then the result becomes the buffer. Pushed in chunks because
 -- unpack() of a very long list would overflow the Lua stack.
@@ -74,16 +81,16 @@ for i = 1, #newer, chunk do
 end
 redis.call('RENAME', batchMessagesKey, bufferKey)
 
-local b = redis.call('HMGET', batchKey, 'firstAt', 'count', 'bytes')
 meta.firstAt = tonumber(b[1]) or meta.firstAt
 meta.count = meta.count + (tonumber(b[2]) or 0)
 meta.bytes = meta.bytes + (tonumber(b[3]) or 0)
-redis.call('HSET', metaKey, 'firstAt', meta.firstAt, 'count', meta.count, 'bytes', meta.bytes)
+-- The superseded delivery is not an attempt: the next claim starts from the ones before it.
+local attempts = math.max(0, (tonumber(b[5]) or 1) - 1)
+redis.call('HSET', metaKey, 'firstAt', meta.firstAt, 'count', meta.count, 'bytes', meta.bytes,
+  'createdAt', createdAt, 'attempts', attempts)
 
 redis.call('DEL', batchKey, lockKey)
 redis.call('ZREM', leasesKey, conversation)
-redis.call('PEXPIRE', bufferKey, bufferTtlMs)
-redis.call('PEXPIRE', metaKey, bufferTtlMs)
 local flushAt = computeFlush(meta, now, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
 redis.call('ZADD', dueKey, flushAt, conversation)
 

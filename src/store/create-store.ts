@@ -26,7 +26,6 @@ export function bufferSettings(config: Config): BufferSettings {
     maxMessages: config.maxMessages,
     maxBytes: config.maxBytes,
     graceMs: config.graceMs,
-    bufferTtlMs: config.bufferTtlMs,
     timerTtlMs: config.timerTtlMs,
     processedTtlMs: config.processedTtlMs,
     lockTtlMs: config.lockTtlMs,

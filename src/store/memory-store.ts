@@ -5,8 +5,8 @@
  * each one atomic on a single-threaded runtime, as a script is atomic on Redis.
  *
  * Redis TTLs are simulated against the injected clock: a key with an expiry is treated as gone
- * once `now > expiresAtMs` (Redis' own rule), including the PERSIST rules that keep an open
- * buffer alive while a batch is outstanding.
+ * once `now > expiresAtMs` (Redis' own rule). Only garbage has one (dedup ids, processed
+ * records, timer markers); live data (open buffers, batches, fences) never expires.
  */
 import { type Clock, randomHex, systemClock } from "../core/clock.ts";
 import type { BufferSettings } from "../core/config.ts";
@@ -34,6 +34,7 @@ import type {
   FlushReason,
   InboundMessage,
   StatsSnapshot,
+  StoreFitness,
   SupersedeResult,
 } from "../core/types.ts";
 import { COUNTER_NAMES } from "../core/types.ts";
@@ -65,12 +66,12 @@ export const EVENT_STREAM_MAX_LENGTH = 10_000;
 
 const DAY_MS = 86_400_000;
 
-/** `buffer` LIST + `meta` HASH: always written together and given the same TTL. */
+/** `buffer` LIST + `meta` HASH: always written together; no TTL (live data). */
 interface OpenBuffer {
   entries: string[];
   meta: BufferMeta;
-  /** null = PERSISTed (queued behind an outstanding batch). */
-  expiresAtMs: number | null;
+  /** Carried over by a supersede: the first batch's createdAt and its attempts so far. */
+  carried?: { createdAtMs: number; attempts: number };
 }
 
 /** `batch` HASH + `batchMessages` LIST (no TTL). */
@@ -91,7 +92,8 @@ interface ConversationRecord {
   open: OpenBuffer | null;
   timerExpiresAtMs: number | null;
   lock: { token: string; expiresAtMs: number } | null;
-  fence: { value: number; expiresAtMs: number } | null;
+  /** `fence` STRING (INCR, no TTL: fences never go back). */
+  fence: number;
   batch: BatchRecord | null;
   /** `processed(batchId)` markers -> expiry ms. */
   processed: Map<string, number>;
@@ -128,6 +130,29 @@ interface PartitionState {
 /** Redis' rule: a key with expiry `when` is gone once `now > when`. */
 function alive(expiresAtMs: number | null, nowMs: number): boolean {
   return expiresAtMs === null || nowMs <= expiresAtMs;
+}
+
+/** receivedAt (ms) of a buffer entry `<ms>|<json>`. */
+function entryReceivedAtMs(entry: string): number {
+  return Number(entry.slice(0, entry.indexOf("|")));
+}
+
+function sumBytes(entries: string[]): number {
+  return entries.reduce((sum, e) => sum + byteLength(e), 0);
+}
+
+/** The oldest entries that fit maxMessages and maxBytes; at least one (oversized goes alone). */
+function takeBounded(entries: string[], maxMessages: number, maxBytes: number): string[] {
+  let bytes = 0;
+  let n = 0;
+  for (const entry of entries) {
+    if (n >= maxMessages) break;
+    const size = byteLength(entry);
+    if (n > 0 && bytes + size > maxBytes) break;
+    n++;
+    bytes += size;
+  }
+  return entries.slice(0, n);
 }
 
 /** ZRANGEBYSCORE -inf max LIMIT 0 limit: by score, ties by member. */
@@ -219,7 +244,6 @@ export class MemoryStore implements BufferStore {
       rec.open = {
         entries: [],
         meta: { firstAtMs: now, lastAtMs: now, count: 0, bytes: 0 },
-        expiresAtMs: null,
       };
     }
     const open = rec.open;
@@ -229,13 +253,9 @@ export class MemoryStore implements BufferStore {
     open.meta.bytes += byteLength(entry);
     const { flushAtMs } = computeFlush(open.meta, s, now);
 
-    // 4. Queued behind an outstanding batch: must not expire, and the batch's owner reschedules.
-    if (rec.batch) {
-      open.expiresAtMs = null;
-    } else {
-      open.expiresAtMs = now + s.bufferTtlMs;
-      this.part(p).due.set(conv, flushAtMs);
-    }
+    // 4. Queued behind an outstanding batch, the buffer is reachable through it; the batch's
+    // owner reschedules it.
+    if (!rec.batch) this.part(p).due.set(conv, flushAtMs);
 
     // 5. One in-isolate timer per burst.
     let armTimer = false;
@@ -286,24 +306,40 @@ export class MemoryStore implements BufferStore {
         part.due.set(conversation, flushAtMs);
         return { status: "not_due", dueAtMs: flushAtMs, nowMs: now };
       }
-      // Generation swap: later appends start a fresh buffer.
-      rec.open = null;
+      // Generation swap: later appends start a fresh buffer. A buffer over the limits gives
+      // its oldest entries that fit (at least one); the rest stays open, in order.
+      const taken = takeBounded(open.entries, s.maxMessages, s.maxBytes);
       rec.timerExpiresAtMs = null;
+      const carried = open.carried;
+      if (taken.length === open.entries.length) {
+        rec.open = null;
+      } else {
+        const rest = open.entries.slice(taken.length);
+        rec.open = {
+          entries: rest,
+          meta: {
+            firstAtMs: entryReceivedAtMs(rest[0]!),
+            lastAtMs: open.meta.lastAtMs,
+            count: rest.length,
+            bytes: open.meta.bytes - sumBytes(taken),
+          },
+        };
+      }
       batch = {
         batchId: newBatchId(now, this.random()),
         conversation,
-        fence: this.incrFence(rec, now),
-        attempt: 0,
+        fence: this.incrFence(rec),
+        attempt: carried?.attempts ?? 0,
         reason: flushAtMs > now ? "manual" : reason,
         firstAtMs: open.meta.firstAtMs,
-        lastAtMs: open.meta.lastAtMs,
-        count: open.meta.count,
-        bytes: open.meta.bytes,
-        createdAtMs: now,
+        lastAtMs: entryReceivedAtMs(taken[taken.length - 1]!),
+        count: taken.length,
+        bytes: sumBytes(taken),
+        createdAtMs: carried?.createdAtMs ?? now,
         nextAtMs: 0,
         lastError: "",
         inFlight: false,
-        entries: open.entries,
+        entries: taken,
       };
       rec.batch = batch;
       this.emit(p, conversation, "due", now, {
@@ -346,6 +382,12 @@ export class MemoryStore implements BufferStore {
     const now = this.clock.now();
     const p = this.partition(conversation);
     const rec = this.record(conversation, now);
+    if (
+      (!rec.lock || rec.lock.token !== token || rec.batch?.batchId !== batchId) &&
+      rec.processed.has(batchId)
+    ) {
+      return { dueAgainAtMs: null, alreadyAcked: true };
+    }
     const batch = this.checkOwner(rec, conversation, batchId, token, "ackBatch");
     this.dropBatch(rec, p, conversation);
     rec.processed.set(batchId, now + this.settings.processedTtlMs);
@@ -356,7 +398,7 @@ export class MemoryStore implements BufferStore {
     this.count(p, "batch_messages", batch.count, now);
     const dueAgainAtMs = this.rescheduleOpen(rec, p, conversation, now);
     this.prune(conversation, rec, now);
-    return { dueAgainAtMs };
+    return { dueAgainAtMs, alreadyAcked: false };
   }
 
   /** failBatch: schedule a retry, or dead-letter the whole batch. */
@@ -462,6 +504,7 @@ export class MemoryStore implements BufferStore {
     const batch = this.checkOwner(rec, conversation, batchId, token, "supersedeBatch");
     const open = rec.open;
     if (!open) return { status: "nothing_newer" };
+    if (now - batch.createdAtMs >= s.retryMaxAgeMs) return { status: "expired" };
     open.entries = [...batch.entries, ...open.entries];
     open.meta = {
       firstAtMs: batch.firstAtMs,
@@ -469,8 +512,9 @@ export class MemoryStore implements BufferStore {
       count: batch.count + open.meta.count,
       bytes: batch.bytes + open.meta.bytes,
     };
+    // The superseded delivery is not an attempt; MAX_AGE keeps counting from the first batch.
+    open.carried = { createdAtMs: batch.createdAtMs, attempts: Math.max(0, batch.attempt - 1) };
     this.dropBatch(rec, p, conversation);
-    open.expiresAtMs = now + s.bufferTtlMs;
     const { flushAtMs } = computeFlush(open.meta, s, now);
     this.part(p).due.set(conversation, flushAtMs);
     this.emit(p, conversation, "superseded", now, {
@@ -539,17 +583,31 @@ export class MemoryStore implements BufferStore {
     };
   }
 
-  /** Conversations of a partition with an open buffer or an outstanding batch. */
+  /**
+   * listConversations: the union of the due index (buffers, retries) and the leases (in flight),
+   * due ones first by due time, then in-flight ones by lease expiry (ZRANGE order, as on Redis).
+   */
   async listConversations(partition: number, limit: number): Promise<string[]> {
-    const now = this.clock.now();
+    const part = this.partitions[partition];
+    if (!part) return [];
     const out: string[] = [];
-    for (const conv of [...this.conversations.keys()].sort()) {
-      if (out.length >= limit) break;
-      if (this.partition(conv) !== partition) continue;
-      const rec = this.peek(conv, now);
-      if (rec && (rec.open || rec.batch)) out.push(conv);
+    for (const zset of [part.due, part.leases]) {
+      for (const conv of rangeByScore(zset, Infinity, limit)) {
+        if (out.length >= limit) return out;
+        if (!out.includes(conv)) out.push(conv);
+      }
     }
     return out;
+  }
+
+  /** In-process memory: nothing evicts, nothing survives a restart (said loudly by lull dev). */
+  async fitness(): Promise<StoreFitness> {
+    return {
+      evictionPolicy: null,
+      appendOnly: false,
+      problems: [],
+      notes: ["embedded in-memory store: nothing survives a restart of this process"],
+    };
   }
 
   /** Dead letters of every partition, newest first. */
@@ -584,7 +642,7 @@ export class MemoryStore implements BufferStore {
     rec.batch = {
       batchId: dead.batchId,
       conversation,
-      fence: this.incrFence(rec, now),
+      fence: this.incrFence(rec),
       attempt: 0,
       reason: "requeue",
       firstAtMs: dead.firstAtMs,
@@ -600,8 +658,6 @@ export class MemoryStore implements BufferStore {
     const part = this.part(p);
     part.dlq.delete(batchId);
     part.due.set(conversation, now);
-    // The open buffer now waits behind the requeued batch: it must not expire meanwhile.
-    if (rec.open) rec.open.expiresAtMs = null;
     this.emit(p, conversation, "requeued", now, {
       batchId,
       size: String(dead.messages.length),
@@ -742,7 +798,7 @@ export class MemoryStore implements BufferStore {
       open: null,
       timerExpiresAtMs: null,
       lock: null,
-      fence: null,
+      fence: 0,
       batch: null,
       processed: new Map(),
     };
@@ -756,21 +812,22 @@ export class MemoryStore implements BufferStore {
       rec.seen.clear();
       rec.seenExpiresAtMs = null;
     }
-    if (rec.open && !alive(rec.open.expiresAtMs, now)) rec.open = null;
     if (rec.timerExpiresAtMs !== null && !alive(rec.timerExpiresAtMs, now)) {
       rec.timerExpiresAtMs = null;
     }
     if (rec.lock && !alive(rec.lock.expiresAtMs, now)) rec.lock = null;
-    if (rec.fence && !alive(rec.fence.expiresAtMs, now)) rec.fence = null;
     for (const [id, exp] of rec.processed) if (!alive(exp, now)) rec.processed.delete(id);
   }
 
-  /** Forget a conversation whose keys are all gone (Redis would hold no key for it). */
+  /**
+   * Forget a conversation whose keys are all gone (Redis would hold no key for it). A fence
+   * never goes, so a conversation that had a batch is kept (one number) forever.
+   */
   private prune(conversation: string, rec: ConversationRecord, now: number): void {
     this.expire(rec, now);
     if (
       rec.seen.size === 0 && !rec.open && rec.timerExpiresAtMs === null && !rec.lock &&
-      !rec.fence && !rec.batch && rec.processed.size === 0
+      rec.fence === 0 && !rec.batch && rec.processed.size === 0
     ) {
       this.conversations.delete(conversation);
     }
@@ -783,11 +840,10 @@ export class MemoryStore implements BufferStore {
     for (const [conv, rec] of this.conversations) this.prune(conv, rec, now);
   }
 
-  /** INCR fence; PEXPIRE dedupTtlMs. */
-  private incrFence(rec: ConversationRecord, now: number): number {
-    const value = (rec.fence?.value ?? 0) + 1;
-    rec.fence = { value, expiresAtMs: now + this.settings.dedupTtlMs };
-    return value;
+  /** INCR fence (no TTL). */
+  private incrFence(rec: ConversationRecord): number {
+    rec.fence += 1;
+    return rec.fence;
   }
 
   /** The token check every owner step starts with (LOCK_LOST, then BATCH_NOT_FOUND). */
@@ -810,7 +866,7 @@ export class MemoryStore implements BufferStore {
     this.part(p).leases.delete(conversation);
   }
 
-  /** After a batch is gone: a waiting buffer gets its TTL back and its due time; else unindex. */
+  /** After a batch is gone: a waiting buffer gets its due time back; else unindex. */
   private rescheduleOpen(
     rec: ConversationRecord,
     p: number,
@@ -822,7 +878,6 @@ export class MemoryStore implements BufferStore {
       part.due.delete(conversation);
       return null;
     }
-    rec.open.expiresAtMs = now + this.settings.bufferTtlMs;
     const { flushAtMs } = computeFlush(rec.open.meta, this.settings, now);
     part.due.set(conversation, flushAtMs);
     return flushAtMs;

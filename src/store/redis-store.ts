@@ -23,10 +23,11 @@ import type {
   FlushReason,
   InboundMessage,
   StatsSnapshot,
+  StoreFitness,
   SupersedeResult,
 } from "../core/types.ts";
 import { COUNTER_NAMES } from "../core/types.ts";
-import { DeadLetterNotFoundError } from "../core/errors.ts";
+import { DeadLetterNotFoundError, PartitionMismatchError } from "../core/errors.ts";
 import { maskConversation } from "../observability/mask.ts";
 import type { RedisClient } from "../redis/redis-client.ts";
 import { runScript, type ScriptContext } from "../redis/run-script.ts";
@@ -52,6 +53,18 @@ export interface RedisStoreOptions {
 }
 
 const DAY_MS = 86_400_000;
+
+/** Version of the key layout these scripts read and write (recorded by checkLayout). */
+export const LAYOUT_VERSION = 2;
+
+/** Eviction policies that may evict keys without a TTL: lull's live data has none. */
+const EVICTS_LIVE_DATA = /^allkeys-/;
+
+/** `field:value` of an INFO section, or null. */
+function infoField(section: string, field: string): string | null {
+  const match = section.match(new RegExp(`^${field}:(.*)$`, "m"));
+  return match ? match[1]!.trim() : null;
+}
 
 function zeroCounters(): Record<CounterName, number> {
   return Object.fromEntries(COUNTER_NAMES.map((c) => [c, 0])) as Record<CounterName, number>;
@@ -91,13 +104,69 @@ export class RedisStore implements BufferStore {
     return maskConversation(conversation, this.s.logPii);
   }
 
-  private run(
+  /** Pending or settled layout check; null until the first call, or after a transport error. */
+  private layoutCheck: Promise<void> | null = null;
+
+  private async run(
     script: LuaScript,
     keys: string[],
     args: (string | number)[],
     context: ScriptContext = {},
   ): Promise<unknown> {
-    return runScript(this.client, script, keys, args, context);
+    await this.checkLayout();
+    return await runScript(this.client, script, keys, args, context);
+  }
+
+  /**
+   * Compares LULL_PARTITIONS with the count recorded in Redis (recording it on first use), once
+   * per store before its first script. A mismatch is permanent: every call then throws
+   * {@link PartitionMismatchError}. A transport error is not: the next call checks again.
+   */
+  checkLayout(): Promise<void> {
+    this.layoutCheck ??= (async () => {
+      const r = await runScript(this.client, scripts.checkLayout, [this.keys.layout()], [
+        this.s.partitions,
+        LAYOUT_VERSION,
+      ]) as unknown[];
+      const recorded = Number(r[0]);
+      if (recorded !== this.s.partitions) {
+        throw new PartitionMismatchError(this.s.partitions, recorded);
+      }
+    })().catch((error) => {
+      if (!(error instanceof PartitionMismatchError)) this.layoutCheck = null;
+      throw error;
+    });
+    return this.layoutCheck;
+  }
+
+  async fitness(): Promise<StoreFitness> {
+    const r = await this.run(scripts.readServerInfo, [], []) as unknown[];
+    const memory = String(r[0] ?? "");
+    const persistence = String(r[1] ?? "");
+    const evictionPolicy = infoField(memory, "maxmemory_policy");
+    const aof = infoField(persistence, "aof_enabled");
+    const problems: string[] = [];
+    const notes: string[] = [];
+    if (evictionPolicy === null) {
+      notes.push(
+        "the eviction policy cannot be read here (Upstash: check that Eviction is off in the " +
+          "database settings); an evicting Redis can drop live buffers",
+      );
+    } else if (EVICTS_LIVE_DATA.test(evictionPolicy)) {
+      problems.push(
+        `maxmemory-policy is ${evictionPolicy}: Redis may evict live buffers and batches ` +
+          "(they carry no TTL); use noeviction (or a volatile-* policy)",
+      );
+    }
+    if (aof === "0") {
+      notes.push("AOF is off: a Redis restart loses what was written since the last snapshot");
+    }
+    return {
+      evictionPolicy,
+      appendOnly: aof === null ? null : aof === "1",
+      problems,
+      notes,
+    };
   }
 
   private flushArgs(): number[] {
@@ -118,7 +187,6 @@ export class RedisStore implements BufferStore {
         message.id,
         encodeMessage(message),
         ...this.flushArgs(),
-        s.bufferTtlMs,
         s.timerTtlMs,
         s.dedupTtlMs,
       ],
@@ -162,7 +230,6 @@ export class RedisStore implements BufferStore {
         options.force ? "1" : "0",
         ...this.flushArgs(),
         this.s.lockTtlMs,
-        this.s.dedupTtlMs,
       ],
       { conversation, batchId },
     ) as unknown[];
@@ -207,7 +274,6 @@ export class RedisStore implements BufferStore {
         k.batchMessages,
         k.processed(batchId),
         k.meta,
-        k.buffer,
         p.due,
         p.leases,
         p.events,
@@ -220,13 +286,12 @@ export class RedisStore implements BufferStore {
         batchId,
         token,
         this.s.processedTtlMs,
-        this.s.bufferTtlMs,
         ...this.flushArgs(),
       ],
       { conversation, batchId },
     ) as unknown[];
     const dueAgain = Number(r[0]);
-    return { dueAgainAtMs: dueAgain > 0 ? dueAgain : null };
+    return { dueAgainAtMs: dueAgain > 0 ? dueAgain : null, alreadyAcked: Number(r[2]) === 1 };
   }
 
   async fail(
@@ -246,7 +311,6 @@ export class RedisStore implements BufferStore {
         this.keys.deadLetter(p.partition, batchId),
         p.dlq,
         k.meta,
-        k.buffer,
         p.due,
         p.leases,
         p.events,
@@ -263,7 +327,6 @@ export class RedisStore implements BufferStore {
         options.permanent ? "1" : "0",
         this.s.retryMaxAttempts,
         this.s.retryMaxAgeMs,
-        this.s.bufferTtlMs,
         ...this.flushArgs(),
       ],
       { conversation, batchId },
@@ -325,12 +388,13 @@ export class RedisStore implements BufferStore {
         this.label(conversation),
         batchId,
         token,
-        this.s.bufferTtlMs,
+        this.s.retryMaxAgeMs,
         ...this.flushArgs(),
       ],
       { conversation, batchId },
     ) as unknown[];
     if (r[0] === "nothing_newer") return { status: "nothing_newer" };
+    if (r[0] === "expired") return { status: "expired" };
     return { status: "merged", size: Number(r[1]), flushAtMs: Number(r[2]) };
   }
 
@@ -480,12 +544,10 @@ export class RedisStore implements BufferStore {
         k.batch,
         k.batchMessages,
         k.fence,
-        k.buffer,
-        k.meta,
         p.due,
         p.events,
       ],
-      [batchId, conversation, this.label(conversation), this.s.dedupTtlMs],
+      [batchId, conversation, this.label(conversation)],
       { conversation, batchId },
     );
     return { conversation };

@@ -51,7 +51,6 @@ export const contractSettings: Omit<BufferSettings, "keyPrefix"> = {
   maxWaitMs: 2000,
   maxMessages: 50,
   maxBytes: 65536,
-  bufferTtlMs: 20_000,
   timerTtlMs: 2000,
   processedTtlMs: 20_000,
   lockTtlMs: 20_000,
@@ -356,6 +355,7 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         await store.append(msg(c, "m1"));
         const claim = expectClaimed(await store.claim(c, { force: true }));
         expect(await store.ack(c, claim.batch.batchId, claim.token)).toEqual({
+          alreadyAcked: false,
           dueAgainAtMs: null,
         });
         expect((await store.claim(c, { force: true })).status).toBe("empty");
@@ -393,7 +393,8 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         }
         // None of the rejected calls changed anything: the owner can still ack, once.
         await store.ack(c, batchId, claim.token);
-        await expect(store.ack(c, batchId, claim.token)).rejects.toBeInstanceOf(LockLostError);
+        // A repeat of the same ack is answered from the processed record, and changes nothing.
+        expect((await store.ack(c, batchId, claim.token)).alreadyAcked).toBe(true);
         await expect(store.ack("support:other", batchId, claim.token)).rejects
           .toBeInstanceOf(LockLostError);
       });
@@ -652,6 +653,7 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         });
         expect((await store.claim(c, { force: true })).status).toBe("locked");
         expect(await store.ack(c, claim.batch.batchId, claim.token)).toEqual({
+          alreadyAcked: false,
           dueAgainAtMs: null,
         });
       });
@@ -769,35 +771,221 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
           "flight:1",
           "quiet:1",
         ]);
-        expect(await store.listConversations(0, 2)).toHaveLength(2);
+        // Every store answers alike, limit included: due ones by due time, then in-flight ones.
+        expect(await store.listConversations(0, 10)).toEqual(["due:1", "quiet:1", "flight:1"]);
+        expect(await store.listConversations(0, 2)).toEqual(["due:1", "quiet:1"]);
         expect(await store.listDue(0, 0)).toEqual([]);
       });
     });
 
-    describe("ttl", () => {
-      it("a buffer queued behind an outstanding batch does not expire", async () => {
-        const { store, advance } = await setup({ bufferTtlMs: 150 });
-        const c = "support:persist";
+    describe("live data never expires", () => {
+      // Every TTL of the settings is short here, so the waits below pass all of them: dedup ids,
+      // processed records and timer markers may go; buffers, batches and fences may not.
+      const shortTtls = {
+        dedupTtlMs: 120,
+        processedTtlMs: 120,
+        timerTtlMs: 120,
+        retryMaxAgeMs: 120,
+        maxWaitMs: 150,
+      };
+
+      it("an open buffer waits past every TTL and still flushes whole", async () => {
+        const { store, advance } = await setup(shortTtls);
+        const c = "support:idle-buffer";
+        await store.append(msg(c, "m1"));
+        await store.append(msg(c, "m2"));
+        await advance(400); // no sweep ran (a Cron stopped): past every TTL
+        expect((await store.inspect(c)).buffer?.size).toBe(2);
+        expect(await store.listDue(partitionOf(c, 4), 10)).toContain(c);
+        expect(ids(expectClaimed(await store.claim(c)))).toEqual(["m1", "m2"]);
+      });
+
+      it("a buffer queued behind a retrying batch waits past every TTL", async () => {
+        const { store, advance } = await setup({ ...shortTtls, retryMaxAgeMs: 60_000 });
+        const c = "support:queued";
         await store.append(msg(c, "m1"));
         const claim = expectClaimed(await store.claim(c, { force: true }));
         await store.append(msg(c, "m2"));
-        await advance(300); // twice the buffer TTL
-        const acked = await store.ack(c, claim.batch.batchId, claim.token);
+        await store.fail(c, claim.batch.batchId, claim.token, {
+          error: "processor down",
+          delayMs: 300,
+          permanent: false,
+        });
+        await advance(400); // the processor was down longer than every TTL
+        const retry = expectClaimed(await store.claim(c));
+        expect(retry.batch.batchId).toBe(claim.batch.batchId);
+        expect(ids(retry)).toEqual(["m1"]);
+        const acked = await store.ack(c, retry.batch.batchId, retry.token);
         expect(acked.dueAgainAtMs).not.toBeNull();
         expect(ids(expectClaimed(await store.claim(c, { force: true })))).toEqual(["m2"]);
       });
 
-      it("an abandoned open buffer is garbage after its TTL (refreshed by each append)", async () => {
-        const { store, advance } = await setup({ bufferTtlMs: 300 });
+      it("fences strictly increase across idle gaps longer than every TTL", async () => {
+        const { store, advance } = await setup(shortTtls);
+        const c = "support:fence-gap";
+        const fences: number[] = [];
+        for (let burst = 0; burst < 3; burst++) {
+          await store.append(msg(c, `m${burst}`));
+          const claim = expectClaimed(await store.claim(c, { force: true }));
+          fences.push(claim.batch.fence);
+          await store.ack(c, claim.batch.batchId, claim.token);
+          await advance(300); // quiet for longer than the dedup TTL
+        }
+        expect(fences).toEqual([1, 2, 3]);
+      });
+
+      it("a DLQ requeue after a quiet gap gets a fence above every earlier one", async () => {
+        const { store, advance } = await setup(shortTtls);
+        const c = "support:requeue-gap";
+        await store.append(msg(c, "m1"));
+        const first = expectClaimed(await store.claim(c, { force: true }));
+        await store.fail(c, first.batch.batchId, first.token, {
+          error: "bad request",
+          delayMs: 0,
+          permanent: true,
+        });
+        await store.append(msg(c, "m2"));
+        const second = expectClaimed(await store.claim(c, { force: true }));
+        await store.ack(c, second.batch.batchId, second.token);
+        await advance(300);
+        await store.dlqRequeue(first.batch.batchId);
+        const requeued = expectClaimed(await store.claim(c));
+        expect(requeued.batch.batchId).toBe(first.batch.batchId);
+        expect([first.batch.fence, second.batch.fence, requeued.batch.fence]).toEqual([1, 2, 3]);
+      });
+
+      it("garbage still goes: an id forgotten past the dedup TTL is buffered again", async () => {
+        const { store, advance } = await setup(shortTtls);
         const c = "support:garbage";
         await store.append(msg(c, "m1"));
-        await advance(200);
-        await store.append(msg(c, "m2")); // refreshes the TTL
-        await advance(200); // m1 + 400: would be gone without the refresh
-        expect((await store.inspect(c)).buffer?.size).toBe(2);
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        await store.ack(c, claim.batch.batchId, claim.token);
+        await advance(300);
+        expect((await store.append(msg(c, "m1"))).status).toBe("appended");
+      });
+    });
+
+    describe("bounded batches", () => {
+      it("a buffer that queued past MAX_MESSAGES behind a batch is split, in order", async () => {
+        const { store } = await setup({ maxMessages: 3 });
+        const c = "support:split";
+        await store.append(msg(c, "a"));
+        const first = expectClaimed(await store.claim(c, { force: true }));
+        for (const id of ["b", "c", "d", "e", "f", "g", "h"]) await store.append(msg(c, id));
+        await store.ack(c, first.batch.batchId, first.token);
+        const batches: string[][] = [];
+        for (let i = 0; i < 5; i++) {
+          const r = await store.claim(c, { force: true });
+          if (r.status !== "claimed") break;
+          expect(r.claim.batch.messages.length).toBeLessThanOrEqual(3);
+          batches.push(ids(r.claim));
+          await store.ack(c, r.claim.batch.batchId, r.claim.token);
+        }
+        expect(batches).toEqual([["b", "c", "d"], ["e", "f", "g"], ["h"]]);
+      });
+
+      it("MAX_BYTES bounds every batch; a single oversized message goes alone", async () => {
+        const { store } = await setup({ maxBytes: 400 });
+        const c = "support:split-bytes";
+        await store.append(msg(c, "x0"));
+        const first = expectClaimed(await store.claim(c, { force: true }));
+        await store.append(msg(c, "x1", "a".repeat(100)));
+        await store.append(msg(c, "x2", "b".repeat(100)));
+        await store.append(msg(c, "big", "c".repeat(900)));
+        await store.append(msg(c, "x3", "d".repeat(100)));
+        await store.ack(c, first.batch.batchId, first.token);
+        const batches: string[][] = [];
+        for (let i = 0; i < 5; i++) {
+          const r = await store.claim(c, { force: true });
+          if (r.status !== "claimed") break;
+          batches.push(ids(r.claim));
+          await store.ack(c, r.claim.batch.batchId, r.claim.token);
+        }
+        expect(batches).toEqual([["x1", "x2"], ["big"], ["x3"]]);
+      });
+
+      it("a split keeps the remainder's firstAt and reports the batch's own lastAt", async () => {
+        const { store, advance } = await setup({ maxMessages: 2 });
+        const c = "support:split-times";
+        await store.append(msg(c, "a"));
+        const first = expectClaimed(await store.claim(c, { force: true }));
+        await store.append(msg(c, "b"));
+        await advance(20);
+        await store.append(msg(c, "c"));
+        await advance(20);
+        await store.append(msg(c, "d"));
+        await store.ack(c, first.batch.batchId, first.token);
+        const second = expectClaimed(await store.claim(c, { force: true }));
+        expect(ids(second)).toEqual(["b", "c"]);
+        expect(second.batch.lastAt).toBe(second.batch.messages[1]!.receivedAt);
+        const rest = await store.inspect(c);
+        expect(rest.buffer?.size).toBe(1);
+        expect(rest.buffer?.firstAt).toBe(rest.buffer?.messages[0]?.receivedAt);
+      });
+    });
+
+    describe("supersede keeps the batch's age", () => {
+      it("past MAX_AGE a supersede is refused and the fail dead-letters the batch", async () => {
+        const { store, advance } = await setup({ retryMaxAgeMs: 200 });
+        const c = "support:supersede-age";
+        await store.append(msg(c, "m1"));
+        let claim = expectClaimed(await store.claim(c, { force: true }));
+        const createdAtMs = claim.createdAtMs;
+        for (let i = 0; i < 2; i++) {
+          await store.append(msg(c, `newer${i}`));
+          const merged = await store.supersede(c, claim.batch.batchId, claim.token);
+          expect(merged.status).toBe("merged");
+          claim = expectClaimed(await store.claim(c, { force: true }));
+          expect(claim.createdAtMs).toBe(createdAtMs);
+          expect(claim.batch.attempt).toBe(1);
+        }
         await advance(250);
-        expect((await store.inspect(c)).buffer).toBeNull();
-        expect((await store.claim(c, { force: true })).status).toBe("empty");
+        await store.append(msg(c, "newest"));
+        expect((await store.supersede(c, claim.batch.batchId, claim.token)).status).toBe(
+          "expired",
+        );
+        const failed = await store.fail(c, claim.batch.batchId, claim.token, {
+          error: "superseded past max age",
+          delayMs: 0,
+          permanent: false,
+        });
+        expect(failed.status).toBe("dead");
+        const dead = await store.dlqList();
+        expect(dead.map((d) => d.messages.map((m) => m.id))).toEqual([[
+          "m1",
+          "newer0",
+          "newer1",
+        ]]);
+      });
+
+      it("attempts before a supersede still count toward MAX_ATTEMPTS", async () => {
+        const { store } = await setup({ retryMaxAttempts: 3 });
+        const c = "support:supersede-attempts";
+        await store.append(msg(c, "m1"));
+        let claim = expectClaimed(await store.claim(c, { force: true }));
+        await store.fail(c, claim.batch.batchId, claim.token, {
+          error: "500",
+          delayMs: 0,
+          permanent: false,
+        });
+        claim = expectClaimed(await store.claim(c, { force: true }));
+        expect(claim.batch.attempt).toBe(2);
+        await store.append(msg(c, "m2"));
+        await store.supersede(c, claim.batch.batchId, claim.token);
+        claim = expectClaimed(await store.claim(c, { force: true }));
+        expect(claim.batch.attempt).toBe(2); // the superseded delivery was not an attempt
+      });
+    });
+
+    describe("ack is idempotent", () => {
+      it("a repeated ack of a delivered batch finds its processed record", async () => {
+        const { store } = await setup();
+        const c = "support:ack-twice";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        expect((await store.ack(c, claim.batch.batchId, claim.token)).alreadyAcked).toBe(false);
+        expect((await store.ack(c, claim.batch.batchId, claim.token)).alreadyAcked).toBe(true);
+        await expect(store.ack(c, "b_other", claim.token)).rejects.toBeInstanceOf(LockLostError);
       });
     });
 

@@ -71,7 +71,9 @@ describe("e2e over Upstash REST", () => {
     // Acked: nothing left in Redis for the conversation but the dedup set and fence counter.
     await eventually(async () => {
       const keys = await redis.client.keys(`${prefix}:*`);
-      return keys.every((k) => /:(seen|fence|done:[^:]+|stats|daily|events|due|leases)$/.test(k));
+      return keys.every((k) =>
+        /:(seen|fence|done:[^:]+|stats|daily|events|due|leases|layout)$/.test(k)
+      );
     }, "the ack");
     expect(batchLines()).toHaveLength(1);
     expect(batchLines()[0]).toMatchObject({

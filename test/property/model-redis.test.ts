@@ -21,11 +21,10 @@ const baseSettings: Omit<BufferSettings, "keyPrefix"> = {
   maxBytes: 600,
   // Real time is not under the model's control here, so TTL expiry is left to the MemoryStore
   // run (which sits exactly on the config bound); this one checks the scripts' logic.
-  bufferTtlMs: 60_000,
-  timerTtlMs: 1000,
-  processedTtlMs: 10_000,
+  timerTtlMs: 200,
+  processedTtlMs: 200,
   lockTtlMs: 100,
-  dedupTtlMs: 600_000,
+  dedupTtlMs: 400,
   retryMaxAttempts: 3,
   retryMaxAgeMs: 60_000,
   logPii: false,
@@ -51,6 +50,8 @@ it("RedisStore follows the buffer state machine model (30 runs, real redis-serve
     conversations: ["support:1", "{a}:b c", "ü:🙂"],
     forceOnly: true,
     maxAdvanceSteps: 1,
+    quietGapMs: 450,
+    partitionChange: true,
     maxDelayMs: 80,
     drain: "force",
   });
@@ -66,6 +67,11 @@ it("RedisStore follows the buffer state machine model (30 runs, real redis-serve
         const real = {
           store,
           advance: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+          otherPartitions: () =>
+            new RedisStore({
+              client: createTcpClient({ url: server.url }),
+              settings: { ...options.settings, partitions: options.settings.partitions + 1 },
+            }),
         };
         await fc.asyncModelRun(() => ({ model, real }), commands);
         await drainAndCheck(model, real, requeueDead);

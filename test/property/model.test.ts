@@ -20,11 +20,10 @@ const settings: BufferSettings = {
   maxBytes: 600,
   // Exactly the config invariant's lower bound (maxWait + grace + 2 x sweep interval): any
   // sweep, PERSIST or TTL slip loses a message and the drain notices.
-  bufferTtlMs: 400 + 50 + 2 * sweepIntervalMs,
   timerTtlMs: 1000,
   processedTtlMs: 1000,
   lockTtlMs: 250,
-  dedupTtlMs: 1_000_000_000,
+  dedupTtlMs: 2000,
   retryMaxAttempts: 3,
   retryMaxAgeMs: 700,
   logPii: false,
@@ -36,6 +35,8 @@ const options: ModelOptions = {
   conversations: ["support:1", "{a}:b c", "ü:🙂"],
   forceOnly: false,
   maxAdvanceSteps: 8,
+  quietGapMs: 2500,
+  partitionChange: false,
   maxDelayMs: 300,
   drain: "sweep",
 };

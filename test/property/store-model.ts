@@ -11,23 +11,29 @@
  * - arrival order within every batch, and across batches by fence (batches that went through
  *   a DLQ requeue are exempt from the cross-batch order: an operator moved them on purpose);
  * - never two successful claims of one conversation while a lock is live;
- * - nothing expires undelivered (the drain finds every message).
+ * - nothing expires undelivered (the drain finds every message), whatever the time jumps;
+ * - every batch respects maxMessages (and a split takes an order-preserving prefix);
+ * - every conversation with a buffer or a batch is reachable from the due index or the leases;
+ * - fences strictly increase per conversation, across quiet gaps and requeues.
  *
  * Time: the store clock is only ever read, never assumed. Each step reads `now` before and
  * after the call; where a deadline falls between the two readings (real time on Redis), either
  * outcome is accepted and the model follows the store's answer. On the fake clock the two
  * readings are equal, so every outcome is exact.
  *
- * The design assumes the durable sweep runs at least every LULL_SWEEP_INTERVAL_MS (config
- * invariant bufferTtl >= maxWait + grace + 2 x sweepInterval). The model honours it: time only
- * moves in `advance` steps of at most one sweep interval, and each step ends with a sweep
- * (reap, listDue, claim what is due). The MemoryStore run sets bufferTtl to exactly that bound,
- * so a sweep or TTL bug shows up as a lost message.
+ * Live data carries no TTL, so the sweep may stall: besides `advance` (steps of one sweep
+ * interval, each ending with a sweep), `quietGap` jumps past every TTL of the settings with no
+ * sweep at all (a Cron that stopped), and `breakerOpen` runs sweeps that list and reap but claim
+ * nothing (an open processor breaker). A TTL on live data shows up as a lost message.
  */
 import fc from "fast-check";
 import { expect } from "vitest";
 import type { BufferSettings } from "../../src/core/config.ts";
-import { ConversationBusyError, LockLostError } from "../../src/core/errors.ts";
+import {
+  ConversationBusyError,
+  LockLostError,
+  PartitionMismatchError,
+} from "../../src/core/errors.ts";
 import { partitionOf } from "../../src/core/keys.ts";
 import type { BufferStore, ClaimResult } from "../../src/core/types.ts";
 
@@ -36,6 +42,8 @@ export interface ModelReal {
   store: BufferStore;
   /** Moves the store clock forward by at least `ms`. */
   advance: (ms: number) => Promise<void>;
+  /** The same data opened with another LULL_PARTITIONS (Redis only: the layout is recorded). */
+  otherPartitions?: () => BufferStore;
 }
 
 /** How one model run is set up. */
@@ -44,6 +52,10 @@ export interface ModelOptions {
   /** Largest single time step; each step ends with a sweep. */
   sweepIntervalMs: number;
   conversations: string[];
+  /** One `quietGap` jump: longer than every TTL of the settings. */
+  quietGapMs: number;
+  /** Generate `partitionChange` commands (needs {@link ModelReal.otherPartitions}). */
+  partitionChange: boolean;
   /** Only forced claims from the Claim command (real-time runs). */
   forceOnly: boolean;
   /** Whole sweep intervals one advance command may span (plus a partial one). */
@@ -78,6 +90,10 @@ interface ConvModel {
   openFlushAtMs: number | null;
   /** Open buffer holds messages of a requeued batch (via supersede). */
   openRequeued: boolean;
+  /** What a supersede carried into the open buffer: the batch's createdAt and attempts. */
+  openCarried: { createdAtMs: number; attempts: number } | null;
+  /** Store time each id was first seen (the dedup window runs from there). */
+  seenAtMs: Map<string, number>;
   batch: ModelBatch | null;
   lock: { token: string; leaseUntilMs: number } | null;
   /** Score in the leases ZSET. */
@@ -114,6 +130,8 @@ export class StoreModel {
         open: [],
         openFlushAtMs: null,
         openRequeued: false,
+        openCarried: null,
+        seenAtMs: new Map(),
         batch: null,
         lock: null,
         leaseMs: null,
@@ -186,8 +204,10 @@ async function claimStep(m: StoreModel, r: ModelReal, conv: string, force: boole
         c.batch.nextAtLoMs = c.batch.nextAtHiMs = res.dueAtMs;
       } else {
         expect(c.open.length, "not_due with nothing buffered").toBeGreaterThan(0);
-        expect(res.dueAtMs).toBe(c.openFlushAtMs);
-        expect(c.openFlushAtMs!).toBeGreaterThan(t.before);
+        // null: the remainder of a split, whose due time the model does not compute.
+        if (c.openFlushAtMs !== null) expect(res.dueAtMs).toBe(c.openFlushAtMs);
+        expect(res.dueAtMs).toBeGreaterThan(t.before);
+        c.openFlushAtMs = res.dueAtMs;
       }
       return;
     case "claimed": {
@@ -213,10 +233,22 @@ async function claimStep(m: StoreModel, r: ModelReal, conv: string, force: boole
         b.attempt += 1;
       } else {
         expect(c.open.length, "claimed a batch out of nothing").toBeGreaterThan(0);
-        if (!force) expect(c.openFlushAtMs!).toBeLessThanOrEqual(t.after);
-        // Generation swap: exactly the open buffer, in arrival order.
-        expect(ids).toEqual(c.open);
-        expect(claim.batch.attempt).toBe(1);
+        if (!force && c.openFlushAtMs !== null) {
+          expect(c.openFlushAtMs).toBeLessThanOrEqual(t.after);
+        }
+        // Generation swap: the open buffer's oldest messages, in arrival order, bounded by
+        // maxMessages (maxBytes may cut it shorter; at least one message always goes).
+        const s = m.opts.settings;
+        expect(ids.length).toBeGreaterThan(0);
+        expect(ids.length).toBeLessThanOrEqual(Math.max(1, s.maxMessages));
+        expect(ids).toEqual(c.open.slice(0, ids.length));
+        const carried = c.openCarried;
+        expect(claim.batch.attempt, "a supersede must not reset attempts").toBe(
+          (carried?.attempts ?? 0) + 1,
+        );
+        if (carried) {
+          expect(claim.createdAtMs, "a supersede must keep createdAt").toBe(carried.createdAtMs);
+        }
         expect(claim.batch.fence).toBeGreaterThan(c.lastFence);
         expect(m.batchIds.has(claim.batch.batchId)).toBe(false);
         m.batchIds.add(claim.batch.batchId);
@@ -225,15 +257,16 @@ async function claimStep(m: StoreModel, r: ModelReal, conv: string, force: boole
           batchId: claim.batch.batchId,
           ids,
           fence: claim.batch.fence,
-          attempt: 1,
+          attempt: claim.batch.attempt,
           createdAtMs: claim.createdAtMs,
           nextAtLoMs: 0,
           nextAtHiMs: 0,
           requeued: c.openRequeued,
         };
-        c.open = [];
+        c.open = c.open.slice(ids.length);
         c.openFlushAtMs = null;
-        c.openRequeued = false;
+        c.openCarried = null;
+        if (c.open.length === 0) c.openRequeued = false;
       }
       c.lock = { token: claim.token, leaseUntilMs: claim.leaseUntilMs };
       c.leaseMs = claim.leaseUntilMs;
@@ -255,6 +288,12 @@ async function ackStep(m: StoreModel, r: ModelReal, h: Held) {
   if (t.error) {
     expectLockLost(t.error);
     expect(lock, "ack refused although the lock was ours").not.toBe("held");
+    return;
+  }
+  if (t.value!.alreadyAcked) {
+    // A stale token whose batch another claim delivered meanwhile: the processed record answers.
+    expect(c.delivered.some((d) => d.batchId === h.batchId), "alreadyAcked, never delivered")
+      .toBe(true);
     return;
   }
   expect(lock, "ack accepted with a lost lock").not.toBe("free");
@@ -346,11 +385,17 @@ async function supersedeStep(m: StoreModel, r: ModelReal, h: Held) {
     expect(res).toEqual({ status: "nothing_newer" });
     return;
   }
-  dropHeld(m, h);
   const b = c.batch!;
+  // Supersedes count toward MAX_AGE: past it nothing is merged (the caller fails the batch).
+  const maxAge = m.opts.settings.retryMaxAgeMs;
+  if (t.before - b.createdAtMs! >= maxAge) expect(res).toEqual({ status: "expired" });
+  if (t.after - b.createdAtMs! < maxAge) expect(res.status).toBe("merged");
+  if (res.status === "expired") return;
+  dropHeld(m, h);
   expect(res).toMatchObject({ status: "merged", size: b.ids.length + c.open.length });
   c.open = [...b.ids, ...c.open];
   c.openRequeued = c.openRequeued || b.requeued;
+  c.openCarried = { createdAtMs: b.createdAtMs!, attempts: b.attempt - 1 };
   c.openFlushAtMs = res.status === "merged" ? res.flushAtMs : null;
   c.batch = null;
   c.lock = null;
@@ -416,6 +461,25 @@ async function sweepStep(m: StoreModel, r: ModelReal, deliver: boolean) {
       if (deliver && m.held.length > heldBefore) await ackStep(m, r, m.held[m.held.length - 1]!);
     }
   }
+  await checkReachable(m, r);
+}
+
+/**
+ * Every conversation with an open buffer or an outstanding batch is in its partition's due
+ * index or leases (an open buffer behind a batch is reachable through the batch): nothing live
+ * can be forgotten by the sweep.
+ */
+async function checkReachable(m: StoreModel, r: ModelReal) {
+  const s = m.opts.settings;
+  const listed = new Set<string>();
+  for (let p = 0; p < s.partitions; p++) {
+    for (const conv of await r.store.listConversations(p, 1000)) listed.add(conv);
+  }
+  for (const [conv, c] of m.convs) {
+    if (c.batch || c.open.length > 0) {
+      expect(listed.has(conv), `${conv} is live but not reachable from the index`).toBe(true);
+    }
+  }
 }
 
 // -------------------------------------------------------------------------------------------
@@ -440,6 +504,7 @@ class AppendCmd implements Cmd {
     expect(res.size).toBe(c.open.length + 1);
     c.open.push(id);
     c.arrived.push(id);
+    c.seenAtMs.set(id, res.nowMs);
     c.openFlushAtMs = res.flushAtMs;
   }
   toString = () => `append(${this.conv}, ${this.textLength})`;
@@ -451,6 +516,10 @@ class DuplicateCmd implements Cmd {
   async run(m: StoreModel, r: ModelReal) {
     const c = m.conv(this.conv);
     const id = c.arrived[this.pick % c.arrived.length]!;
+    // Past the dedup window the id is forgotten by design (garbage), and a resend would be a
+    // new message: the model only resends ids it is sure are still remembered.
+    const now = await r.store.now();
+    if (now - c.seenAtMs.get(id)! >= m.opts.settings.dedupTtlMs - 50) return;
     const res = await r.store.append({
       conversation: this.conv,
       id,
@@ -568,6 +637,57 @@ class AdvanceCmd implements Cmd {
   }
 }
 
+/** A Cron that stopped: time jumps past every TTL with no sweep at all. */
+class QuietGapCmd implements Cmd {
+  check = () => true;
+  async run(m: StoreModel, r: ModelReal) {
+    await r.advance(m.opts.quietGapMs);
+    await checkReachable(m, r);
+  }
+  toString = () => "quietGap";
+}
+
+/**
+ * An open processor breaker: the sweep runs (reaps, lists what is due) but claims nothing, for
+ * several intervals. Everything due must stay listed.
+ */
+class BreakerOpenCmd implements Cmd {
+  constructor(readonly steps: number) {}
+  check = () => true;
+  async run(m: StoreModel, r: ModelReal) {
+    for (let i = 0; i < this.steps; i++) {
+      await r.advance(m.opts.sweepIntervalMs);
+      await reapStep(m, r);
+      await checkReachable(m, r);
+    }
+  }
+  toString = () => `breakerOpen(${this.steps} sweeps)`;
+}
+
+/** A deploy with another LULL_PARTITIONS: refused, and nothing it tried is written. */
+class PartitionChangeCmd implements Cmd {
+  constructor(readonly conv: string) {}
+  check = (m: Readonly<StoreModel>) => m.opts.partitionChange;
+  async run(m: StoreModel, r: ModelReal) {
+    const other = r.otherPartitions!();
+    try {
+      const before = await r.store.inspect(this.conv);
+      const err = await other.append({
+        conversation: this.conv,
+        id: `x${m.nextId}`,
+        provider: "generic",
+        text: "from the wrong layout",
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PartitionMismatchError);
+      const after = await r.store.inspect(this.conv);
+      expect(after.buffer?.size ?? 0).toBe(before.buffer?.size ?? 0);
+    } finally {
+      await other.close();
+    }
+  }
+  toString = () => `partitionChange(${this.conv})`;
+}
+
 class RequeueCmd implements Cmd {
   constructor(readonly pick: number) {}
   check = (m: Readonly<StoreModel>) => m.dlq.size > 0;
@@ -616,6 +736,9 @@ function commandMix(opts: ModelOptions): fc.Arbitrary<Cmd>[] {
     advance,
     advance,
     pick.map((k) => new RequeueCmd(k)),
+    fc.constant(new QuietGapCmd()),
+    fc.integer({ min: 1, max: 4 }).map((n) => new BreakerOpenCmd(n)),
+    conv.map((c) => new PartitionChangeCmd(c)),
   ];
 }
 

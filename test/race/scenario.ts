@@ -209,7 +209,6 @@ export async function runScenario(options: ScenarioOptions): Promise<Accounting>
     maxMessages: 12,
     maxBytes: 65536,
     graceMs: 10,
-    bufferTtlMs: 60_000,
     timerTtlMs: 2_000,
     processedTtlMs: 60_000,
     lockTtlMs: 600,

@@ -63,12 +63,10 @@ describe("requeueDeadLetter-9.lua / deleteDeadLetter-2.lua / DLQ reads", () => {
         other.batch,
         other.batchMessages,
         other.fence,
-        other.buffer,
-        other.meta,
         p.due,
         p.events,
       ],
-      [dead.batch.batchId, "c:someone-else", "c:*", 1000],
+      [dead.batch.batchId, "c:someone-else", "c:*"],
       {
         batchId: dead.batch.batchId,
       },
@@ -81,9 +79,9 @@ describe("requeueDeadLetter-9.lua / deleteDeadLetter-2.lua / DLQ reads", () => {
     const conv = "c:requeue";
     const k = f.keys.conversation(conv);
     const dead = await deadLetter(f, conv, ["1", "2"]);
-    await f.store.append(msg(conv, "3")); // open buffer, with a TTL (no batch now)
-    expect(await f.raw.pttl(k.buffer)).toBeGreaterThan(0);
+    await f.store.append(msg(conv, "3")); // open buffer (no batch now), no TTL ever
     expect(await f.store.dlqRequeue(dead.batch.batchId)).toEqual({ conversation: conv });
+    expect(await f.raw.pttl(k.fence)).toBe(-1);
     expect(await f.raw.pttl(k.buffer)).toBe(-1);
     expect(await f.raw.pttl(k.meta)).toBe(-1);
     expect(await f.store.dlqGet(dead.batch.batchId)).toBeNull();

@@ -22,7 +22,6 @@ export function settings(prefix: string, overrides: Partial<BufferSettings> = {}
     maxMessages: 50,
     maxBytes: 65_536,
     graceMs: 2_000,
-    bufferTtlMs: 300_000,
     timerTtlMs: 70_000,
     processedTtlMs: 400_000,
     lockTtlMs: 30_000,

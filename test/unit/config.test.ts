@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/core/config.ts";
+import { LEASE_MARGIN_MS, parseConfig } from "../../src/core/config.ts";
 import { ConfigError } from "../../src/core/errors.ts";
 
 function issuesOf(env: Record<string, string>): ConfigError {
@@ -24,7 +24,6 @@ describe("parseConfig", () => {
       maxMessages: 50,
       maxBytes: 65536,
       graceMs: 2000,
-      bufferTtlMs: 60000,
       timerTtlMs: 30000,
       processedTtlMs: 300000,
       lockTtlMs: 30000,
@@ -92,14 +91,39 @@ describe("parseConfig", () => {
     for (const issue of err.issues) expect(issue.message).toContain(issue.variables[0]);
   });
 
-  it("rejects TTLs that could expire live data, naming the variables", () => {
+  it("refuses LULL_BUFFER_TTL_MS: live buffers never expire", () => {
     const err = issuesOf({ LULL_BUFFER_TTL_MS: "20000" });
     const issue = err.issues.find((i) => i.variables.includes("LULL_BUFFER_TTL_MS"));
-    expect(issue?.message).toMatch(/could expire live data/);
-    expect(issue?.variables).toEqual(
-      expect.arrayContaining(["LULL_MAX_WAIT_MS", "LULL_GRACE_MS", "LULL_SWEEP_INTERVAL_MS"]),
-    );
+    expect(issue?.message).toMatch(/was removed: live buffers never expire/);
     expect(err.message).toContain("LULL_BUFFER_TTL_MS");
+  });
+
+  it("rejects a dedup window shorter than the retry max age", () => {
+    const err = issuesOf({ LULL_DEDUP_TTL_MS: "3600000", LULL_RETRY_MAX_AGE_MS: "7200000" });
+    const issue = err.issues.find((i) => i.variables.includes("LULL_RETRY_MAX_AGE_MS"));
+    expect(issue?.variables).toEqual(["LULL_DEDUP_TTL_MS", "LULL_RETRY_MAX_AGE_MS"]);
+    expect(issue?.message).toMatch(/buffered twice/);
+  });
+
+  it("with Twilio (no timestamps), the dedup window must cover its redeliveries", () => {
+    const env = {
+      LULL_DEDUP_TTL_MS: "600000",
+      LULL_RETRY_MAX_AGE_MS: "600000",
+      TWILIO_AUTH_TOKEN: "tok",
+      LULL_PUBLIC_URL: "https://x.example",
+    };
+    const err = issuesOf(env);
+    expect(err.issues.map((i) => i.variables)).toContainEqual([
+      "LULL_DEDUP_TTL_MS",
+      "TWILIO_AUTH_TOKEN",
+    ]);
+    const { TWILIO_AUTH_TOKEN: _, ...withoutTwilio } = env;
+    expect(parseConfig(withoutTwilio).dedupTtlMs).toBe(600000);
+  });
+
+  it("rejects a grace period as long as the window", () => {
+    const err = issuesOf({ LULL_GRACE_MS: "8000", LULL_WINDOW_MS: "8000" });
+    expect(err.issues.map((i) => i.variables)).toContainEqual(["LULL_GRACE_MS", "LULL_WINDOW_MS"]);
   });
 
   it("rejects a max wait shorter than the window", () => {
@@ -112,6 +136,15 @@ describe("parseConfig", () => {
     expect(err.issues.find((i) => i.variables.includes("LULL_LOCK_TTL_MS"))?.variables).toContain(
       "LULL_DELIVERY_TIMEOUT_MS",
     );
+  });
+
+  it("rejects a lease only a hair longer than the delivery timeout (a real margin is needed)", () => {
+    const err = issuesOf({ LULL_LOCK_TTL_MS: "10001", LULL_DELIVERY_TIMEOUT_MS: "10000" });
+    const issue = err.issues.find((i) => i.variables.includes("LULL_LOCK_TTL_MS"));
+    expect(issue?.message).toContain(`LULL_DELIVERY_TIMEOUT_MS + ${LEASE_MARGIN_MS}`);
+    expect(
+      parseConfig({ LULL_LOCK_TTL_MS: String(10000 + LEASE_MARGIN_MS) }).lockTtlMs,
+    ).toBe(15000);
   });
 
   it("rejects other contradictions", () => {
@@ -143,9 +176,8 @@ describe("parseConfig", () => {
       LULL_GRACE_MS: "100",
       LULL_MAX_WAIT_MS: "2000",
       LULL_SWEEP_INTERVAL_MS: "500",
-      LULL_BUFFER_TTL_MS: "5000",
       LULL_TIMER_TTL_MS: "2000",
-      LULL_LOCK_TTL_MS: "3000",
+      LULL_LOCK_TTL_MS: "7000",
       LULL_DELIVERY_TIMEOUT_MS: "2000",
     });
     expect(c.windowMs).toBe(300);

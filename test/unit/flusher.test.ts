@@ -79,7 +79,6 @@ const settings: BufferSettings = {
   maxMessages: 50,
   maxBytes: 65536,
   graceMs: 200,
-  bufferTtlMs: 60_000,
   timerTtlMs: 5000,
   processedTtlMs: 60_000,
   lockTtlMs: 3000,
@@ -514,13 +513,38 @@ describe("Flusher delivery under the lease", () => {
     expect((await memory.inspect("c:1")).batch).toBeNull();
   });
 
-  it("never replays a timed-out write: the outcome is unknown, the sweep redelivers later", async () => {
+  it("re-sends a timed-out ack (idempotent) and it lands exactly once", async () => {
     let acks = 0;
-    const { clock, memory, flusher, makeFlusher, calls } = setup({
+    const { clock, memory, flusher, calls } = setup({
       store: (m) => {
         const slow = Object.create(m) as MemoryStore;
-        slow.ack = () => {
-          acks++;
+        // The first ack commits but its answer is lost; the repeat finds the processed record.
+        slow.ack = async (c: string, b: string, t: string) => {
+          const result = await m.ack(c, b, t);
+          if (++acks === 1) throw new RedisTimeoutError("no answer in 3000 ms");
+          return result;
+        };
+        return slow;
+      },
+    });
+    await memory.append(msg("c:1", "a"));
+    await clock.advance(1200);
+    const outcome = await clock.run(flusher.flushConversation("c:1"));
+    expect(outcome).toMatchObject({ status: "delivered", attempt: 1 });
+    expect(acks).toBe(2);
+    expect(calls).toHaveLength(1);
+    expect((await memory.inspect("c:1")).batch).toBeNull();
+  });
+
+  it("never replays a timed-out fail: the outcome is unknown, the sweep redelivers later", async () => {
+    let fails = 0;
+    const { clock, memory, flusher, makeFlusher, calls } = setup({
+      script: async (_b, _s, n) =>
+        n === 1 ? { kind: "retry", error: "HTTP 503" } : { kind: "delivered" },
+      store: (m) => {
+        const slow = Object.create(m) as MemoryStore;
+        slow.fail = () => {
+          fails++;
           return Promise.reject(new RedisTimeoutError("no answer in 3000 ms"));
         };
         return slow;
@@ -530,7 +554,7 @@ describe("Flusher delivery under the lease", () => {
     await clock.advance(1200);
     const outcome = await clock.run(flusher.flushConversation("c:1"));
     expect(outcome).toMatchObject({ status: "error", attempt: 1 });
-    expect(acks).toBe(1);
+    expect(fails).toBe(1);
     // The lease lapses; a healthy flusher reaps it and delivers the same batchId again.
     await clock.advance(settings.lockTtlMs + 1);
     const counts = await clock.run(makeFlusher({ store: memory }).flushDue());
@@ -672,20 +696,28 @@ describe("Flusher.runTimer", () => {
     expect((await memory.inspect("c:1")).buffer).toBeNull();
   });
 
-  it("stops when another flusher holds the lock, and leaves retries to the sweep", async () => {
+  it("retries a failed delivery by itself when its backoff ends (no sweep needed)", async () => {
     const { clock, memory, flusher, calls } = setup({
-      script: async () => ({ kind: "retry", error: "HTTP 503" }),
+      script: async (_b, _s, n) =>
+        n <= 2 ? { kind: "retry", error: "HTTP 503" } : { kind: "delivered" },
     });
     const appended = await memory.append(msg("c:1", "a"));
     await clock.run(flusher.runTimer("c:1", appended));
-    expect(calls).toHaveLength(1);
-    expect((await memory.inspect("c:1")).batch).toMatchObject({ inFlight: false, attempt: 1 });
+    expect(calls.map((c) => c.batch.attempt)).toEqual([1, 2, 3]);
+    expect(new Set(calls.map((c) => c.batch.batchId)).size).toBe(1);
+    expect((await memory.inspect("c:1")).batch).toBeNull();
+  });
+
+  it("stops when another flusher holds the lock", async () => {
+    const { clock, memory, flusher, calls } = setup({
+      script: async () => ({ kind: "delivered" }),
+    });
 
     const other = await memory.append(msg("c:2", "a"));
     await clock.advance(1200);
     await memory.claim("c:2");
     await clock.run(flusher.runTimer("c:2", other));
-    expect(calls).toHaveLength(1);
+    expect(calls).toHaveLength(0);
   });
 
   it("gives up past timerMaxMs instead of sleeping forever, and never rejects", async () => {

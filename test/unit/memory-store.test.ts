@@ -15,7 +15,6 @@ const settings: BufferSettings = {
   maxWaitMs: 1000,
   maxMessages: 50,
   maxBytes: 65536,
-  bufferTtlMs: 10_000,
   timerTtlMs: 1000,
   processedTtlMs: 10_000,
   lockTtlMs: 5000,
