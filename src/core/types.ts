@@ -306,6 +306,12 @@ export interface BufferStore {
   ping(): Promise<void>;
   /** Eviction policy and persistence of the server behind the store. */
   fitness(): Promise<StoreFitness>;
+  /**
+   * One step of the on-demand orphan repair (`lull repair`): scans about `count` keys from
+   * `cursor` ("0" to start) and puts any buffer or batch that is in neither the due index nor
+   * the leases back on the due index. Never called by the sweep.
+   */
+  repairStep(cursor: string, count: number): Promise<RepairStep>;
   /** Release connections. */
   close(): Promise<void>;
 }
@@ -316,6 +322,16 @@ export type DeliveryOutcome =
   | { kind: "retry"; error: string; retryAfterMs?: number }
   | { kind: "permanent"; error: string }
   | { kind: "supersede" };
+
+/** What one {@link BufferStore.repairStep} found. */
+export interface RepairStep {
+  /** Where the next step starts; "0" when the scan is complete. */
+  cursor: string;
+  /** Conversations examined in this step. */
+  examined: number;
+  /** Conversations put back on the due index, and what was unreachable. */
+  repaired: { conversation: string; what: "batch" | "buffer" }[];
+}
 
 /**
  * Whether the store can keep lull's promise (start-up log, GET /lull/health): an eviction

@@ -33,6 +33,7 @@ import type {
   FailResult,
   FlushReason,
   InboundMessage,
+  RepairStep,
   StatsSnapshot,
   StoreFitness,
   SupersedeResult,
@@ -598,6 +599,24 @@ export class MemoryStore implements BufferStore {
       }
     }
     return out;
+  }
+
+  /** The repair scan over every conversation at once (cursor "0": complete after one step). */
+  async repairStep(_cursor: string, _count: number): Promise<RepairStep> {
+    const now = this.clock.now();
+    const repaired: RepairStep["repaired"] = [];
+    for (const [conversation, rec] of this.conversations) {
+      const part = this.part(this.partition(conversation));
+      if (part.due.has(conversation) || part.leases.has(conversation)) continue;
+      if (rec.batch) {
+        part.due.set(conversation, now);
+        repaired.push({ conversation, what: "batch" });
+      } else if (rec.open) {
+        part.due.set(conversation, computeFlush(rec.open.meta, this.settings, now).flushAtMs);
+        repaired.push({ conversation, what: "buffer" });
+      }
+    }
+    return { cursor: "0", examined: this.conversations.size, repaired };
   }
 
   /** In-process memory: nothing evicts, nothing survives a restart (said loudly by lull dev). */

@@ -22,6 +22,7 @@ import type {
   FailResult,
   FlushReason,
   InboundMessage,
+  RepairStep,
   StatsSnapshot,
   StoreFitness,
   SupersedeResult,
@@ -137,6 +138,37 @@ export class RedisStore implements BufferStore {
       throw error;
     });
     return this.layoutCheck;
+  }
+
+  async repairStep(cursor: string, count: number): Promise<RepairStep> {
+    const prefix = this.s.keyPrefix;
+    const r = await this.run(scripts.scanKeys, [], [
+      cursor,
+      `${prefix}:{${prefix}:*}:c:*`,
+      Math.max(1, Math.floor(count)),
+    ]) as unknown[];
+    const conversations = new Set<string>();
+    for (const key of strings(r[1])) {
+      const match = key.match(/\}:c:([^:]+):(meta|batch)$/);
+      if (!match) continue;
+      try {
+        conversations.add(decodeURIComponent(match[1]!));
+      } catch {
+        // Not a key lull wrote: leave it alone.
+      }
+    }
+    const repaired: RepairStep["repaired"] = [];
+    for (const conversation of conversations) {
+      const k = this.keys.conversation(conversation);
+      const what = await this.run(
+        scripts.reindexConversation,
+        [k.meta, k.buffer, k.batch, k.partition.due, k.partition.leases],
+        [conversation, ...this.flushArgs()],
+        { conversation },
+      );
+      if (what === "batch" || what === "buffer") repaired.push({ conversation, what });
+    }
+    return { cursor: String(r[0]), examined: conversations.size, repaired };
   }
 
   async fitness(): Promise<StoreFitness> {
