@@ -181,8 +181,9 @@ export class RedisStore implements BufferStore {
     const notes: string[] = [];
     if (evictionPolicy === null) {
       notes.push(
-        "the eviction policy cannot be read here (Upstash: check that Eviction is off in the " +
-          "database settings); an evicting Redis can drop live buffers",
+        "the eviction policy cannot be read here. On Upstash keep Eviction disabled (the " +
+          "default) in the database's Configuration: its one policy, optimistic-volatile, " +
+          "evicts keys without a TTL too, and lull's live buffers and batches have none",
       );
     } else if (EVICTS_LIVE_DATA.test(evictionPolicy)) {
       problems.push(
