@@ -29,6 +29,7 @@ import type {
   Claim,
   ClaimResult,
   DeliveryOutcome,
+  PartitionWake,
   Processor,
 } from "./types.ts";
 import type { Logger } from "../http/context.ts";
@@ -106,6 +107,13 @@ export interface SweepCounts {
   skippedBreakerOpen: number;
   /** Store calls that failed (the conversation stays due; the next sweep retries it). */
   errors: number;
+  /** Partitions whose wake-up had passed, the only ones this sweep looked at. */
+  partitions: number;
+  /**
+   * The earliest wake-up left after the sweep (store ms): when the durable trigger must call
+   * the sweep next. null: nothing is buffered, pending or leased anywhere (idle).
+   */
+  nextWakeAtMs: number | null;
 }
 
 /** The result of one claim-and-deliver step ({@link Flusher.flushConversation}). */
@@ -211,9 +219,24 @@ export class Flusher {
       notDue: 0,
       skippedBreakerOpen: 0,
       errors: 0,
+      partitions: 0,
+      nextWakeAtMs: null,
     };
     if (maxBatches === 0) return counts;
-    const partitions = Array.from({ length: this.#config.partitions }, (_, p) => p);
+    // O(1) when idle: only partitions whose wake-up has passed are visited.
+    let wakes: PartitionWake[];
+    let earliestWakeAtMs: number | null;
+    try {
+      ({ partitions: wakes, earliestWakeAtMs } = await this.#store.dueWakes(
+        this.#config.partitions,
+      ));
+    } catch (error) {
+      counts.errors++;
+      this.#logger.warn("sweep: reading the wake index failed", { error: describe(error) });
+      return counts;
+    }
+    counts.partitions = wakes.length;
+    const partitions = wakes.map((w) => w.partition);
 
     await mapLimit(partitions, 8, async (p) => {
       try {
@@ -245,6 +268,25 @@ export class Flusher {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.#concurrency, queue.length) }, worker));
+    // Each visited partition's wake-up moves to what is left there (or goes, if nothing is).
+    counts.nextWakeAtMs = null;
+    let settledAll = true;
+    for (const wake of wakes) {
+      try {
+        counts.nextWakeAtMs = (await this.#store.settleWake(wake)).nextWakeAtMs;
+      } catch (error) {
+        settledAll = false;
+        counts.errors++;
+        this.#logger.warn("sweep: settling the wake index failed", {
+          partition: wake.partition,
+          error: describe(error),
+        });
+      }
+    }
+    // Nothing visited: the index as read. A settle failed: that partition is still due, so
+    // "now" (the trigger comes back soon) is the only safe answer.
+    if (wakes.length === 0) counts.nextWakeAtMs = earliestWakeAtMs;
+    else if (!settledAll) counts.nextWakeAtMs = earliestWakeAtMs;
     if (counts.claimed > 0 || counts.errors > 0 || counts.reaped > 0) {
       this.#logger.info("sweep done", { ...counts, durationMs: this.#clock.now() - startedMs });
     }
@@ -534,6 +576,7 @@ export class Flusher {
     try {
       if (retryError === undefined && outcome?.kind === "delivered") {
         const ack = await record(() => this.#store.ack(conversation, batchId, token), true);
+        await this.#wake(conversation, ack.dueAgainAtMs);
         report("delivered");
         return {
           status: "delivered",
@@ -553,12 +596,14 @@ export class Flusher {
             permanent: true,
           })
         );
+        if (failed.status === "dead") await this.#wake(conversation, failed.dueAgainAtMs);
         report("dead", outcome.error);
         return { status: "dead", batchId, attempt: failed.attempt, error: outcome.error };
       }
       if (retryError === undefined && outcome?.kind === "supersede") {
         const merged = await record(() => this.#store.supersede(conversation, batchId, token));
         if (merged.status === "merged") {
+          await this.#wake(conversation, merged.flushAtMs);
           report("superseded");
           return {
             status: "superseded",
@@ -590,9 +635,11 @@ export class Flusher {
         })
       );
       if (failed.status === "dead") {
+        await this.#wake(conversation, failed.dueAgainAtMs);
         report("dead", error);
         return { status: "dead", batchId, attempt: failed.attempt, error };
       }
+      await this.#wake(conversation, failed.retryAtMs);
       report("retry", error);
       return {
         status: "retry",
@@ -611,6 +658,23 @@ export class Flusher {
       const message = describe(error);
       report("error", message);
       return { status: "error", batchId, attempt, error: message };
+    }
+  }
+
+  /**
+   * Lowers the partition's wake-up to a due time a state change just set, so the durable
+   * trigger comes back for it. Best effort: until then the wake-up is still at or before the
+   * batch's lease end (it was a lower bound of the lease), so a failure here only delays.
+   */
+  async #wake(conversation: string, atMs: number | null): Promise<void> {
+    if (atMs === null) return;
+    try {
+      await this.#store.noteWake(conversation, atMs);
+    } catch (error) {
+      this.#logger.warn("could not lower the wake-up; the lease end bounds the delay", {
+        conversation: this.#label(conversation),
+        error: describe(error),
+      });
     }
   }
 

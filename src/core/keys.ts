@@ -114,6 +114,15 @@ export class Keys {
     };
   }
 
+  /**
+   * The wake index (one hash slot of its own): ZSET partition -> wake-up ms, a lower bound of
+   * every score in that partition's `due` and `leases`, and HASH partition -> epoch.
+   */
+  wake(): { wake: string; epoch: string } {
+    const base = `${this.prefix}:{${this.prefix}:wake}`;
+    return { wake: `${base}:partitions`, epoch: `${base}:epoch` };
+  }
+
   /** HASH recording the data layout (partition count, version) of this prefix. */
   layout(): string {
     return `${this.prefix}:layout`;

@@ -108,7 +108,8 @@ export interface FailOptions {
 /** Result of {@link BufferStore.fail}. */
 export type FailResult =
   | { status: "retry"; retryAtMs: number; attempt: number }
-  | { status: "dead"; attempt: number };
+  /** `dueAgainAtMs`: an open buffer queued behind the batch is claimable from then. */
+  | { status: "dead"; attempt: number; dueAgainAtMs: number | null };
 
 /** Result of {@link BufferStore.ack}. */
 export interface AckResult {
@@ -307,6 +308,23 @@ export interface BufferStore {
   /** Eviction policy and persistence of the server behind the store. */
   fitness(): Promise<StoreFitness>;
   /**
+   * Lowers the wake-up of `conversation`'s partition to `atMs` (a due or lease time there), so
+   * the sweep visits it by then. `append` does it itself where it must; the flusher calls it
+   * after a retry, a supersede, an ack or a dead letter that rescheduled a buffer.
+   */
+  noteWake(conversation: string, atMs: number): Promise<void>;
+  /**
+   * Partitions whose wake-up has passed (the sweep's entry point), with their epochs, and the
+   * earliest wake-up of all (null: nothing buffered, pending or leased anywhere).
+   */
+  dueWakes(limit: number): Promise<DueWakes>;
+  /**
+   * After a sweep visited `wake.partition`: recompute its wake-up from its due index and leases
+   * (dropping it when both are empty), unless a noteWake happened since `wake.epoch` was read.
+   * Returns the earliest wake-up of all partitions, or null when nothing is pending anywhere.
+   */
+  settleWake(wake: PartitionWake): Promise<{ nextWakeAtMs: number | null }>;
+  /**
    * One step of the on-demand orphan repair (`lull repair`): scans about `count` keys from
    * `cursor` ("0" to start) and puts any buffer or batch that is in neither the due index nor
    * the leases back on the due index. Never called by the sweep.
@@ -322,6 +340,19 @@ export type DeliveryOutcome =
   | { kind: "retry"; error: string; retryAfterMs?: number }
   | { kind: "permanent"; error: string }
   | { kind: "supersede" };
+
+/** What {@link BufferStore.dueWakes} found. */
+export interface DueWakes {
+  nowMs: number;
+  partitions: PartitionWake[];
+  earliestWakeAtMs: number | null;
+}
+
+/** One partition due for the sweep, and the wake index epoch read with it. */
+export interface PartitionWake {
+  partition: number;
+  epoch: string;
+}
 
 /** What one {@link BufferStore.repairStep} found. */
 export interface RepairStep {

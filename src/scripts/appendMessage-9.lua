@@ -28,8 +28,12 @@
   marker do.
 
   Returns
-    {'appended', size, flushAtMs, nowMs, armTimer (1|0)}
-    {'duplicate', size, flushAtMs (0 = no open buffer), nowMs, 0}
+    {'appended', size, flushAtMs, nowMs, armTimer (1|0), noteWake (1|0)}
+    {'duplicate', size, flushAtMs (0 = no open buffer), nowMs, 0, noteWake (1|0)}
+  noteWake 1: the due index got an entry that may be earlier than the partition's wake-up (a new
+  burst, a buffer that just filled up), so the caller must lower the wake-up (noteWake) before
+  acknowledging. A duplicate of a message whose buffer is still open says 1 too: the first
+  delivery of the webhook may have died between its append and its noteWake.
 ]]
 local seenKey = KEYS[1] -- ZSET id -> first seen ms
 local bufferKey = KEYS[2] -- LIST open buffer
@@ -70,7 +74,7 @@ if redis.call('ZADD', seenKey, 'NX', now, messageId) == 0 then
   end
   emitEvent(eventsKey, 'duplicate', label, now, 'id', messageId)
   countEvent(statsKey, dailyKey, now, 'duplicates', 1)
-  return {'duplicate', size, flushAt, now, 0}
+  return {'duplicate', size, flushAt, now, 0, size > 0 and 1 or 0}
 end
 redis.call('PEXPIRE', seenKey, dedupTtlMs)
 
@@ -91,8 +95,11 @@ local flushAt = computeFlush(meta, now, windowMs, graceMs, maxWaitMs, maxMessage
 
 -- Queued behind an outstanding batch, the buffer stays reachable through that batch (in
 -- `due` awaiting retry, or in `leases` in flight): ack/fail/supersede reschedule it.
+local noteWake = 0
 if redis.call('EXISTS', batchKey) == 0 then
   redis.call('ZADD', dueKey, flushAt, conversation)
+  -- Later messages only move the due time later, which keeps the wake-up a lower bound.
+  if meta.count == 1 or flushAt == now then noteWake = 1 end
 end
 
 local armTimer = 0
@@ -100,4 +107,4 @@ if redis.call('SET', timerKey, '1', 'NX', 'PX', timerTtlMs) then armTimer = 1 en
 
 emitEvent(eventsKey, 'appended', label, now, 'id', messageId, 'size', meta.count)
 countEvent(statsKey, dailyKey, now, 'ingested', 1)
-return {'appended', meta.count, flushAt, now, armTimer}
+return {'appended', meta.count, flushAt, now, armTimer, noteWake}

@@ -31,7 +31,7 @@
 
   Returns
     {'retry', retryAtMs, attempt, nowMs}
-    {'dead', 0, attempt, nowMs}
+    {'dead', dueAgainAtMs (0 = no open buffer behind it), attempt, nowMs}
     -1 LOCK_LOST        lock missing or held by another token
     -2 BATCH_NOT_FOUND  batchId is not the conversation's current batch
 ]]
@@ -92,9 +92,9 @@ if permanent or attempt >= retryMaxAttempts or now - createdAt >= retryMaxAgeMs 
   emitEvent(eventsKey, 'dead_lettered', label, now, 'batchId', batchId, 'attempt', attempt,
     'size', #entries, 'error', lastError)
   countEvent(statsKey, dailyKey, now, 'dead', 1)
-  rescheduleOpenBuffer(metaKey, dueKey, conversation, now, windowMs, graceMs, maxWaitMs,
-    maxMessages, maxBytes)
-  return {'dead', 0, attempt, now}
+  local dueAgain = rescheduleOpenBuffer(metaKey, dueKey, conversation, now, windowMs, graceMs,
+    maxWaitMs, maxMessages, maxBytes)
+  return {'dead', dueAgain or 0, attempt, now}
 end
 
 local retryAt = now + delayMs

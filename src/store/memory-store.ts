@@ -28,11 +28,13 @@ import type {
   ConversationState,
   CounterName,
   DeadLetter,
+  DueWakes,
   EventCursor,
   FailOptions,
   FailResult,
   FlushReason,
   InboundMessage,
+  PartitionWake,
   RepairStep,
   StatsSnapshot,
   StoreFitness,
@@ -187,6 +189,10 @@ export class MemoryStore implements BufferStore {
   private readonly random: () => string;
   private readonly conversations = new Map<string, ConversationRecord>();
   private readonly partitions: PartitionState[];
+  /** The wake index: partition -> wake-up ms (lower bound of its due and lease scores). */
+  private readonly wake = new Map<number, number>();
+  /** partition -> number of noteWake calls. */
+  private readonly wakeEpoch = new Map<number, number>();
   private opsSinceGc = 0;
 
   constructor(options: MemoryStoreOptions) {
@@ -227,6 +233,7 @@ export class MemoryStore implements BufferStore {
     if (rec.seen.has(message.id)) {
       this.emit(p, conv, "duplicate", now, { id: message.id }, "duplicates");
       const open = rec.open;
+      if (open) this.lowerWake(p, computeFlush(open.meta, s, open.meta.lastAtMs).flushAtMs);
       return {
         status: "duplicate",
         size: open ? open.meta.count : 0,
@@ -256,7 +263,11 @@ export class MemoryStore implements BufferStore {
 
     // 4. Queued behind an outstanding batch, the buffer is reachable through it; the batch's
     // owner reschedules it.
-    if (!rec.batch) this.part(p).due.set(conv, flushAtMs);
+    if (!rec.batch) {
+      this.part(p).due.set(conv, flushAtMs);
+      // Later messages only move the due time later: the wake-up stays a lower bound.
+      if (open.meta.count === 1 || flushAtMs === now) this.lowerWake(p, flushAtMs);
+    }
 
     // 5. One in-isolate timer per burst.
     let armTimer = false;
@@ -363,6 +374,7 @@ export class MemoryStore implements BufferStore {
     rec.lock = { token, expiresAtMs: leaseUntilMs };
     part.leases.set(conversation, leaseUntilMs);
     part.due.delete(conversation);
+    if (force) this.lowerWake(p, leaseUntilMs);
     this.emit(p, conversation, "claimed", now, {
       batchId: batch.batchId,
       attempt: String(batch.attempt),
@@ -439,8 +451,8 @@ export class MemoryStore implements BufferStore {
         size: String(batch.count),
         error: options.error,
       }, "dead");
-      this.rescheduleOpen(rec, p, conversation, now);
-      return { status: "dead", attempt };
+      const dueAgainAtMs = this.rescheduleOpen(rec, p, conversation, now);
+      return { status: "dead", attempt, dueAgainAtMs };
     }
     const retryAtMs = now + Math.max(0, options.delayMs);
     batch.nextAtMs = retryAtMs;
@@ -614,9 +626,55 @@ export class MemoryStore implements BufferStore {
       } else if (rec.open) {
         part.due.set(conversation, computeFlush(rec.open.meta, this.settings, now).flushAtMs);
         repaired.push({ conversation, what: "buffer" });
-      }
+      } else continue;
+      this.lowerWake(this.partition(conversation), 0);
     }
     return { cursor: "0", examined: this.conversations.size, repaired };
+  }
+
+  /** noteWake: lower the partition's wake-up (ZADD LT) and count the epoch. */
+  async noteWake(conversation: string, atMs: number): Promise<void> {
+    this.lowerWake(this.partition(conversation), Math.round(atMs));
+  }
+
+  /** dueWakes: partitions whose wake-up has passed, by wake-up then number, with epochs. */
+  async dueWakes(limit: number): Promise<DueWakes> {
+    const now = this.clock.now();
+    const all = [...this.wake.values()];
+    const earliestWakeAtMs = all.length === 0 ? null : Math.min(...all);
+    const due = [...this.wake.entries()]
+      .filter(([, at]) => at <= now)
+      .sort((a, b) => a[1] - b[1] || String(a[0]).localeCompare(String(b[0])))
+      .slice(0, Math.max(1, limit));
+    return {
+      nowMs: now,
+      earliestWakeAtMs,
+      partitions: due.map(([partition]) => ({
+        partition,
+        epoch: String(this.wakeEpoch.get(partition) ?? 0),
+      })),
+    };
+  }
+
+  /** nextDue + settleWake: recompute, or only lower when a noteWake came in since `epoch`. */
+  async settleWake(wake: PartitionWake): Promise<{ nextWakeAtMs: number | null }> {
+    const part = this.partitions[wake.partition];
+    if (part) {
+      const scores = [...part.due.values(), ...part.leases.values()];
+      const next = scores.length === 0 ? null : Math.min(...scores);
+      if (String(this.wakeEpoch.get(wake.partition) ?? 0) === wake.epoch) {
+        if (next === null) this.wake.delete(wake.partition);
+        else this.wake.set(wake.partition, next);
+      } else if (next !== null) this.lowerWake(wake.partition, next, false);
+    }
+    const all = [...this.wake.values()];
+    return { nextWakeAtMs: all.length === 0 ? null : Math.min(...all) };
+  }
+
+  private lowerWake(partition: number, atMs: number, countEpoch = true): void {
+    if (countEpoch) this.wakeEpoch.set(partition, (this.wakeEpoch.get(partition) ?? 0) + 1);
+    const current = this.wake.get(partition);
+    if (current === undefined || atMs < current) this.wake.set(partition, atMs);
   }
 
   /** In-process memory: nothing evicts, nothing survives a restart (said loudly by lull dev). */
@@ -677,6 +735,7 @@ export class MemoryStore implements BufferStore {
     const part = this.part(p);
     part.dlq.delete(batchId);
     part.due.set(conversation, now);
+    this.lowerWake(p, now);
     this.emit(p, conversation, "requeued", now, {
       batchId,
       size: String(dead.messages.length),

@@ -17,11 +17,13 @@ import type {
   ConversationState,
   CounterName,
   DeadLetter,
+  DueWakes,
   EventCursor,
   FailOptions,
   FailResult,
   FlushReason,
   InboundMessage,
+  PartitionWake,
   RepairStep,
   StatsSnapshot,
   StoreFitness,
@@ -140,6 +142,44 @@ export class RedisStore implements BufferStore {
     return this.layoutCheck;
   }
 
+  async noteWake(conversation: string, atMs: number): Promise<void> {
+    const w = this.keys.wake();
+    await this.run(scripts.noteWake, [w.wake, w.epoch], [
+      this.keys.partitionOf(conversation),
+      Math.round(atMs),
+    ]);
+  }
+
+  async dueWakes(limit: number): Promise<DueWakes> {
+    const w = this.keys.wake();
+    const r = await this.run(scripts.dueWakes, [w.wake, w.epoch], [Math.max(1, limit)]) as [
+      unknown,
+      unknown[],
+      unknown,
+    ];
+    const flat = strings(r[1]);
+    const partitions: PartitionWake[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const partition = Number(flat[i]);
+      // A partition number from another layout cannot be swept here (checkLayout refuses that).
+      if (partition >= 0 && partition < this.s.partitions) {
+        partitions.push({ partition, epoch: flat[i + 1]! });
+      }
+    }
+    const earliest = Number(r[2]);
+    return { nowMs: Number(r[0]), partitions, earliestWakeAtMs: earliest < 0 ? null : earliest };
+  }
+
+  async settleWake(wake: PartitionWake): Promise<{ nextWakeAtMs: number | null }> {
+    const p = this.keys.partition(wake.partition);
+    const next = Number(await this.run(scripts.nextDue, [p.due, p.leases], []));
+    const w = this.keys.wake();
+    const earliest = Number(
+      await this.run(scripts.settleWake, [w.wake, w.epoch], [wake.partition, wake.epoch, next]),
+    );
+    return { nextWakeAtMs: earliest < 0 ? null : earliest };
+  }
+
   async repairStep(cursor: string, count: number): Promise<RepairStep> {
     const prefix = this.s.keyPrefix;
     const r = await this.run(scripts.scanKeys, [], [
@@ -166,7 +206,10 @@ export class RedisStore implements BufferStore {
         [conversation, ...this.flushArgs()],
         { conversation },
       );
-      if (what === "batch" || what === "buffer") repaired.push({ conversation, what });
+      if (what === "batch" || what === "buffer") {
+        await this.noteWake(conversation, 0);
+        repaired.push({ conversation, what });
+      }
     }
     return { cursor: String(r[0]), examined: conversations.size, repaired };
   }
@@ -227,6 +270,8 @@ export class RedisStore implements BufferStore {
     ) as unknown[];
     const size = Number(r[1]);
     const flushAt = Number(r[2]);
+    // Before the caller acknowledges: the sweep must be able to find the new due entry.
+    if (Number(r[5]) === 1) await this.noteWake(message.conversation, flushAt);
     return {
       status: r[0] === "duplicate" ? "duplicate" : "appended",
       size,
@@ -275,6 +320,8 @@ export class RedisStore implements BufferStore {
         return { status: "not_due", dueAtMs: Number(r[1]), nowMs: Number(r[2]) };
     }
     const [, now, leaseUntil, id, fence, attempt, reason, firstAt, lastAt, createdAt, entries] = r;
+    // A forced claim can take a conversation whose due time was after its new lease ends.
+    if (options.force) await this.noteWake(conversation, Number(leaseUntil));
     const batch = buildBatch({
       batchId: String(id),
       conversation,
@@ -364,7 +411,14 @@ export class RedisStore implements BufferStore {
       ],
       { conversation, batchId },
     ) as unknown[];
-    if (r[0] === "dead") return { status: "dead", attempt: Number(r[2]) };
+    if (r[0] === "dead") {
+      const dueAgain = Number(r[1]);
+      return {
+        status: "dead",
+        attempt: Number(r[2]),
+        dueAgainAtMs: dueAgain > 0 ? dueAgain : null,
+      };
+    }
     return { status: "retry", retryAtMs: Number(r[1]), attempt: Number(r[2]) };
   }
 
@@ -569,7 +623,7 @@ export class RedisStore implements BufferStore {
     const conversation = dead.conversation;
     const k = this.keys.conversation(conversation);
     const p = k.partition;
-    await this.run(
+    const r = await this.run(
       scripts.requeueDeadLetter,
       [
         this.keys.deadLetter(p.partition, batchId),
@@ -582,7 +636,8 @@ export class RedisStore implements BufferStore {
       ],
       [batchId, conversation, this.label(conversation)],
       { conversation, batchId },
-    );
+    ) as unknown[];
+    await this.noteWake(conversation, Number(r[0]));
     return { conversation };
   }
 

@@ -144,7 +144,7 @@ describe("failBatch-12.lua", () => {
       delayMs: 0,
       permanent: false,
     });
-    expect(dead).toEqual({ status: "dead", attempt: 2 });
+    expect(dead).toMatchObject({ status: "dead", attempt: 2 });
     const p = k.partition;
     const hash = await f.raw.hgetall(f.keys.deadLetter(p.partition, c.batch.batchId));
     expect(hash).toMatchObject({
@@ -180,7 +180,7 @@ describe("failBatch-12.lua", () => {
       delayMs: 0,
       permanent: false,
     });
-    expect(r).toEqual({ status: "dead", attempt: 1 });
+    expect(r).toMatchObject({ status: "dead", attempt: 1 });
 
     const perm = "c:perm";
     const c2 = await claimOne(f, perm);
@@ -189,7 +189,7 @@ describe("failBatch-12.lua", () => {
       delayMs: 1_000,
       permanent: true,
     });
-    expect(r2).toEqual({ status: "dead", attempt: 1 });
+    expect(r2).toMatchObject({ status: "dead", attempt: 1 });
     await f.close();
   });
 

@@ -1,0 +1,22 @@
+--[[
+  nextDue: the earliest score in a partition's due index and leases: when the sweep next has
+  something to do there (a due buffer or retry, or a lease to reap).
+
+  KEYS[1] due     ZSET partition due index
+  KEYS[2] leases  ZSET partition lease expiries
+
+  Returns
+    earliest score in ms, or -1 when both are empty
+]]
+local dueKey = KEYS[1] -- ZSET due index
+local leasesKey = KEYS[2] -- ZSET leases
+
+local best = -1
+for _, key in ipairs({dueKey, leasesKey}) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[2] then
+    local score = tonumber(first[2])
+    if best < 0 or score < best then best = score end
+  end
+end
+return best
