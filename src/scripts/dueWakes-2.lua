@@ -8,7 +8,7 @@
   ARGV[1] limit  most partitions to return
 
   Returns
-    {nowMs, {partition, epoch, partition, epoch, ...}, earliestWakeMs (-1: none at all)}
+    {nowMs, {partition, epoch, partition, epoch, ...}, {earliestWakeMs} or {} (none at all)}
 ]]
 local wakeKey = KEYS[1] -- ZSET partition -> wake-up ms
 local epochKey = KEYS[2] -- HASH partition -> epoch
@@ -19,9 +19,9 @@ local limit = tonumber(ARGV[1]) -- partitions
 
 local now = nowMs()
 local first = redis.call('ZRANGE', wakeKey, 0, 0, 'WITHSCORES')
-if not first[2] then return {now, {}, -1} end
+if not first[2] then return {now, {}, {}} end
 local earliest = tonumber(first[2])
-if earliest > now then return {now, {}, earliest} end
+if earliest > now then return {now, {}, {earliest}} end
 local due = redis.call('ZRANGEBYSCORE', wakeKey, '-inf', now, 'LIMIT', 0, limit)
 local out = {}
 local epochs = redis.call('HMGET', epochKey, unpack(due))
@@ -29,4 +29,4 @@ for i, partition in ipairs(due) do
   out[#out + 1] = partition
   out[#out + 1] = epochs[i] or '0'
 end
-return {now, out, earliest}
+return {now, out, {earliest}}

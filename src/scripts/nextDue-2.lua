@@ -6,17 +6,18 @@
   KEYS[2] leases  ZSET partition lease expiries
 
   Returns
-    earliest score in ms, or -1 when both are empty
+    {earliestMs}, or {} when both are empty (never a negative number: those are error codes)
 ]]
 local dueKey = KEYS[1] -- ZSET due index
 local leasesKey = KEYS[2] -- ZSET leases
 
-local best = -1
+local best = nil
 for _, key in ipairs({dueKey, leasesKey}) do
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   if first[2] then
     local score = tonumber(first[2])
-    if best < 0 or score < best then best = score end
+    if best == nil or score < best then best = score end
   end
 end
-return best
+if best == nil then return {} end
+return {best}

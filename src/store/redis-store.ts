@@ -166,18 +166,24 @@ export class RedisStore implements BufferStore {
         partitions.push({ partition, epoch: flat[i + 1]! });
       }
     }
-    const earliest = Number(r[2]);
-    return { nowMs: Number(r[0]), partitions, earliestWakeAtMs: earliest < 0 ? null : earliest };
+    const earliest = r[2] as unknown[];
+    return {
+      nowMs: Number(r[0]),
+      partitions,
+      earliestWakeAtMs: earliest.length === 0 ? null : Number(earliest[0]),
+    };
   }
 
   async settleWake(wake: PartitionWake): Promise<{ nextWakeAtMs: number | null }> {
     const p = this.keys.partition(wake.partition);
-    const next = Number(await this.run(scripts.nextDue, [p.due, p.leases], []));
+    const next = await this.run(scripts.nextDue, [p.due, p.leases], []) as unknown[];
     const w = this.keys.wake();
-    const earliest = Number(
-      await this.run(scripts.settleWake, [w.wake, w.epoch], [wake.partition, wake.epoch, next]),
-    );
-    return { nextWakeAtMs: earliest < 0 ? null : earliest };
+    const earliest = await this.run(scripts.settleWake, [w.wake, w.epoch], [
+      wake.partition,
+      wake.epoch,
+      next.length === 0 ? "" : Number(next[0]),
+    ]) as unknown[];
+    return { nextWakeAtMs: earliest.length === 0 ? null : Number(earliest[0]) };
   }
 
   async repairStep(cursor: string, count: number): Promise<RepairStep> {

@@ -865,6 +865,82 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
       });
     });
 
+    describe("wake index (the idle sweep is O(1))", () => {
+      it("idle: no partition to visit, no wake-up at all", async () => {
+        const { store } = await setup();
+        expect(await store.dueWakes(16)).toMatchObject({ partitions: [], earliestWakeAtMs: null });
+      });
+
+      it("a new burst lowers its partition's wake-up to its due time", async () => {
+        const { store, advance, settings } = await setup();
+        const c = "support:wake";
+        const first = await store.append(msg(c, "m1"));
+        const before = await store.dueWakes(16);
+        expect(before.earliestWakeAtMs).toBe(first.flushAtMs);
+        expect(before.partitions).toEqual([]);
+        await store.append(msg(c, "m2")); // later messages keep the bound (the due only moves later)
+        expect((await store.dueWakes(16)).earliestWakeAtMs).toBe(first.flushAtMs);
+        await advance(settings.windowMs + settings.graceMs + 20);
+        const due = await store.dueWakes(16);
+        expect(due.partitions.map((w) => w.partition)).toEqual([partitionOf(c, 4)]);
+      });
+
+      it("settling after the sweep delivered everything drops the wake-up", async () => {
+        const { store, advance, settings } = await setup();
+        const c = "support:settle";
+        await store.append(msg(c, "m1"));
+        await advance(settings.windowMs + settings.graceMs + 20);
+        const [wake] = (await store.dueWakes(16)).partitions;
+        const claim = expectClaimed(await store.claim(c));
+        expect((await store.settleWake(wake!)).nextWakeAtMs).toBe(claim.leaseUntilMs);
+        await store.ack(c, claim.batch.batchId, claim.token);
+        const [again] = (await store.dueWakes(16)).partitions.length === 0
+          ? [{ partition: wake!.partition, epoch: wake!.epoch }]
+          : (await store.dueWakes(16)).partitions;
+        expect((await store.settleWake(again!)).nextWakeAtMs).toBeNull();
+        expect(await store.dueWakes(16)).toMatchObject({ partitions: [], earliestWakeAtMs: null });
+      });
+
+      it("a noteWake during the sweep is never overwritten by the sweep's settle", async () => {
+        const { store, advance, settings } = await setup({ partitions: 1 });
+        await store.append(msg("a:1", "m1"));
+        await advance(settings.windowMs + settings.graceMs + 20);
+        const [wake] = (await store.dueWakes(16)).partitions;
+        const claim = expectClaimed(await store.claim("a:1"));
+        await store.ack("a:1", claim.batch.batchId, claim.token);
+        // Meanwhile a new burst starts in the same partition and lowers the wake-up.
+        const b = await store.append(msg("b:1", "n1"));
+        // The settle saw the epoch move: it may only lower, never raise past b's due time.
+        const settled = await store.settleWake(wake!);
+        expect(settled.nextWakeAtMs!).toBeLessThanOrEqual(b.flushAtMs!);
+        // The next visit (nothing due yet, same epoch) settles it exactly.
+        const next = await store.dueWakes(16);
+        const epoch = next.partitions[0]?.epoch ?? String(Number(wake!.epoch) + 1);
+        expect((await store.settleWake({ partition: 0, epoch })).nextWakeAtMs).toBe(b.flushAtMs);
+      });
+
+      it("a retry, a requeue and a forced claim keep the wake-up at or before their times", async () => {
+        const { store } = await setup({ partitions: 1 });
+        const c = "support:retry-wake";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        const [wake] = (await store.dueWakes(16)).partitions.length > 0
+          ? (await store.dueWakes(16)).partitions
+          : [{ partition: 0, epoch: "-" }];
+        const failed = await store.fail(c, claim.batch.batchId, claim.token, {
+          error: "503",
+          delayMs: 50,
+          permanent: false,
+        });
+        if (failed.status !== "retry") throw new Error("expected a retry");
+        await store.noteWake(c, failed.retryAtMs); // what the flusher does after a fail
+        await store.settleWake(wake!);
+        const earliest = (await store.dueWakes(16)).earliestWakeAtMs;
+        expect(earliest).not.toBeNull();
+        expect(earliest!).toBeLessThanOrEqual(failed.retryAtMs);
+      });
+    });
+
     describe("bounded batches", () => {
       it("a buffer that queued past MAX_MESSAGES behind a batch is split, in order", async () => {
         const { store } = await setup({ maxMessages: 3 });
