@@ -38,10 +38,12 @@ interface Isolate {
   /** Appends that commit in Redis and then answer with a timeout (an ambiguous outcome). */
   ambiguous: Set<string>;
   waited: Promise<unknown>[];
+  /** Alerts sent: `kind: text`. */
+  alerts: string[];
 }
 
 /** One "isolate": its own Redis client, Postgres pool and app, sharing the servers. */
-function isolate(prefix: string): Isolate {
+function isolate(prefix: string, options: { outboxStuckMs?: number } = {}): Isolate {
   const config = parseConfig({
     ...fastEnv,
     LULL_REDIS_URL: redis.url,
@@ -70,8 +72,16 @@ function isolate(prefix: string): Isolate {
   }) as BufferStore;
   const delivered: Batch[] = [];
   const waited: Promise<unknown>[] = [];
+  const alerts: string[] = [];
   const app = createApp({
     config,
+    ...options,
+    alerter: {
+      alert: (kind, text) => {
+        alerts.push(`${kind}: ${text}`);
+        return Promise.resolve();
+      },
+    },
     store,
     storeKind: "tcp",
     outbox: createPostgresOutbox({ url: pg.url }),
@@ -85,7 +95,7 @@ function isolate(prefix: string): Isolate {
     logger: createLogger({ level: "error", sink: () => {} }),
   });
   apps.push(app);
-  return { app, delivered, ambiguous, waited };
+  return { app, delivered, ambiguous, waited, alerts };
 }
 
 function post(app: App, conversation: string, id: string): Promise<Response> {
@@ -224,5 +234,48 @@ describe("outbox replay", () => {
       expect(ids(a.delivered, conv)).toEqual([expected[conv]]);
     }
     expect(b.delivered).toEqual([]);
+  });
+
+  it("health shows depth and the oldest row; a stuck outbox degrades health and alerts", async () => {
+    await pg.sql`delete from lull.outbox`;
+    const iso = isolate(testPrefix("stuck"), { outboxStuckMs: 60_000 });
+    const empty = await (await iso.app.handler(new Request("http://127.0.0.1/lull/health")))
+      .json();
+    expect(empty.outbox).toEqual({
+      configured: true,
+      ok: true,
+      depth: 0,
+      oldestAgeMs: null,
+      stuck: false,
+    });
+    await iso.app.ctx.outbox!.outbox.write(msg("stuck:1", "s1"));
+    // Make the row look old, as if nothing had replayed it for two minutes.
+    await pg.sql`update lull.outbox set created_at = now() - interval '2 minutes'`;
+    const res = await iso.app.handler(new Request("http://127.0.0.1/lull/health"));
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.status).toBe("degraded");
+    expect(body.outbox).toMatchObject({ configured: true, ok: true, depth: 1, stuck: true });
+    expect(body.outbox.oldestAgeMs).toBeGreaterThanOrEqual(120_000);
+    expect(iso.alerts.filter((a) => a.startsWith("outbox_stuck:"))).toHaveLength(1);
+    await pg.sql`delete from lull.outbox`;
+  });
+
+  it("the first healthy append after this isolate used the outbox replays it in the background", async () => {
+    const iso = isolate(testPrefix("opport"));
+    iso.ambiguous.add("p1");
+    expect(await (await post(iso.app, "opp:1", "p1")).json()).toMatchObject({ outboxed: 1 });
+    expect(await outboxRows("opp:1")).toEqual(["p1"]);
+    // Another conversation, Redis healthy: buffered directly, and the outbox drained behind it.
+    const res = await post(iso.app, "opp:2", "q1");
+    expect(await res.json()).toMatchObject({ accepted: 1 });
+    await Promise.all(iso.waited.splice(0));
+    expect(await outboxRows("opp:1")).toEqual([]);
+    // Only once: a later healthy append schedules no further replay.
+    await post(iso.app, "opp:2", "q2");
+    const replayRuns = iso.app.ctx.metrics as unknown as { render(): string };
+    expect(replayRuns.render()).toMatch(/^lull_outbox_replays_total\{trigger="append"\} 1$/m);
+    await flushAll(iso, "opp:1");
+    expect(ids(iso.delivered, "opp:1")).toEqual([["p1"]]);
   });
 });
