@@ -77,9 +77,10 @@ export async function ingestMessages(
   let failure: IngestResult | null = null;
   const replayer = ctx.outbox;
 
-  // After one failed append in this request, later messages skip Redis: no request waits on a
-  // dead Redis more than once.
-  let redisDown = false;
+  // With the Redis breaker open, and after one failed append in this request, messages skip
+  // Redis (and the outbox's "rows pending?" check): no request waits on a dead Redis, and
+  // none pays for a replay attempt that cannot succeed.
+  let redisDown = !ctx.breakers.redis.allowsCall;
   for (const message of messages) {
     const conversation = message.conversation;
     let result: AppendResult | null = null;
