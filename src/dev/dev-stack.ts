@@ -9,7 +9,8 @@
  * - The example processor (`lull-processor`) receives the batches, unless LULL_PROCESSOR_URL
  *   or LULL_PROCESSOR_FUNCTION points elsewhere.
  * - Supabase Cron, played locally: POST /lull/flush every LULL_SWEEP_INTERVAL_MS.
- * - The outbox's Postgres: LULL_DATABASE_URL (or SUPABASE_DB_URL) when set; else a private
+ * - The outbox's Postgres: LULL_DATABASE_URL (or SUPABASE_DB_URL) when set; else (unless the
+ *   memory store is used) a private
  *   PostgreSQL (initdb + postgres, found on PATH or in /usr/lib/postgresql/<version>/bin) on a
  *   free port; else none, and the outbox is off (said loudly). The outbox migration is applied.
  *
@@ -215,7 +216,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     if (userDatabase) {
       outbox = "database-url";
       databaseUrl = userDatabase;
-    } else {
+    } else if (store !== "memory") {
+      // (With the in-memory store Redis cannot go down, so there is nothing for an outbox to do.)
       const binaries = findPostgresBinaries(userEnv.PATH);
       if (binaries) {
         if (!tempDir) {

@@ -76,7 +76,7 @@ function printBanner(stack: DevStack): void {
   }[s.store];
   out(`  ${p.bold("store")}      ${storeLine}`);
   if (s.gatewayUrl) out(`             via the Upstash-compatible gateway ${s.gatewayUrl}`);
-  if (s.outbox === "off") {
+  if (s.outbox === "off" && s.store !== "memory") {
     const bar = p.yellow("!".repeat(78));
     out(bar);
     out(p.yellow(p.bold("  OUTBOX OFF: no Postgres for the durable outbox.")));
@@ -241,7 +241,7 @@ export const devCommand: Command = {
     if (json) {
       const { env: _env, ...rest } = stack.state;
       outJson({ event: "ready", ...rest });
-      if (stack.state.outbox === "off") {
+      if (stack.state.outbox === "off" && stack.state.store !== "memory") {
         outJson({
           event: "warning",
           message: "outbox off: no initdb/postgres installed and no LULL_DATABASE_URL; while " +
