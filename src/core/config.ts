@@ -65,6 +65,10 @@ const bool = (def: boolean) =>
 /** The environment schema, keyed by variable name exactly as users set them. */
 export const envSchema = z.object({
   LULL_REDIS_URL: url(["redis:", "rediss:"]),
+  /** Postgres for the durable outbox; defaults to SUPABASE_DB_URL. */
+  LULL_DATABASE_URL: url(["postgres:", "postgresql:"]),
+  /** Set by the Supabase platform for every function. */
+  SUPABASE_DB_URL: url(["postgres:", "postgresql:"]),
   UPSTASH_REDIS_REST_URL: url(["http:", "https:"]),
   UPSTASH_REDIS_REST_TOKEN: optionalString,
   LULL_KEY_PREFIX: z.preprocess(
@@ -132,6 +136,11 @@ export type RedisTarget =
 /** Parsed, validated configuration. Durations are milliseconds. */
 export interface Config {
   redis: RedisTarget;
+  /**
+   * Postgres for the durable outbox (LULL_DATABASE_URL, else SUPABASE_DB_URL). Unset: no
+   * outbox, and a Redis outage falls back to direct (degraded) delivery.
+   */
+  databaseUrl?: string;
   keyPrefix: string;
   partitions: number;
   /** Quiet window: due = lastAt + windowMs. @default 8000 */
@@ -302,6 +311,7 @@ export function parseConfig(env: Env): Config {
     : { kind: "none" };
   const config: Config = {
     redis,
+    databaseUrl: e.LULL_DATABASE_URL ?? e.SUPABASE_DB_URL,
     keyPrefix: e.LULL_KEY_PREFIX,
     partitions: e.LULL_PARTITIONS,
     windowMs: e.LULL_WINDOW_MS,

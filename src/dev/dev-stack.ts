@@ -9,11 +9,15 @@
  * - The example processor (`lull-processor`) receives the batches, unless LULL_PROCESSOR_URL
  *   or LULL_PROCESSOR_FUNCTION points elsewhere.
  * - Supabase Cron, played locally: POST /lull/flush every LULL_SWEEP_INTERVAL_MS.
+ * - The outbox's Postgres: LULL_DATABASE_URL (or SUPABASE_DB_URL) when set; else (unless the
+ *   memory store is used) a private
+ *   PostgreSQL (initdb + postgres, found on PATH or in /usr/lib/postgresql/<version>/bin) on a
+ *   free port; else none, and the outbox is off (said loudly). The outbox migration is applied.
  *
  * Every child leads its own process group and is stopped with it; the temp dir and
  * `.lull/dev.json` are removed on stop.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +26,12 @@ import { eachLine, type ManagedChild, spawnChild, stopChild } from "./child-proc
 import { devSecrets, secretEnv } from "./dev-secrets.ts";
 import { type DevState, removeDevState, writeDevState } from "./dev-state.ts";
 import { findRedisServer, type LaunchedRedis, launchRedis } from "./redis-launcher.ts";
+import {
+  applyOutboxMigration,
+  findPostgresBinaries,
+  type LaunchedPostgres,
+  launchPostgres,
+} from "./postgres-launcher.ts";
 import { startUpstashGateway, type UpstashGateway } from "./upstash-gateway.ts";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
@@ -198,6 +208,36 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         store = "memory";
       }
     }
+    // The outbox's Postgres: the user's database, a private server, or none (outbox off).
+    let outbox: DevState["outbox"] = "off";
+    let databaseUrl: string | null = null;
+    let postgresServer: LaunchedPostgres | null = null;
+    const userDatabase = userEnv.LULL_DATABASE_URL?.trim() || userEnv.SUPABASE_DB_URL?.trim();
+    if (userDatabase) {
+      outbox = "database-url";
+      databaseUrl = userDatabase;
+    } else if (store !== "memory") {
+      // (With the in-memory store Redis cannot go down, so there is nothing for an outbox to do.)
+      const binaries = findPostgresBinaries(userEnv.PATH);
+      if (binaries) {
+        if (!tempDir) {
+          tempDir = mkdtempSync(join(tmpdir(), "lull-dev-"));
+          const dir = tempDir;
+          cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+        }
+        // The server may run as another user (postgres refuses root): let it reach its dir.
+        chmodSync(tempDir, 0o711);
+        const pgDir = join(tempDir, "postgres");
+        mkdirSync(pgDir);
+        postgresServer = await launchPostgres(binaries, pgDir);
+        const pgStarted = postgresServer;
+        cleanups.push(() => pgStarted.stop());
+        outbox = "postgres";
+        databaseUrl = postgresServer.url;
+      }
+    }
+    if (databaseUrl) await applyOutboxMigration(databaseUrl, repoRoot);
+
     if (redisUrl) {
       // The functions reach TCP Redis through the REST gateway, as they reach Upstash deployed.
       const token = `dev-gateway-${randomBytes(18).toString("base64url")}`;
@@ -222,6 +262,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     Object.assign(functionsEnv, storeEnv, secretEnv(userEnv, secrets), {
       LULL_PUBLIC_URL: publicUrl,
     });
+    delete functionsEnv.SUPABASE_DB_URL;
+    if (databaseUrl) functionsEnv.LULL_DATABASE_URL = databaseUrl;
+    else delete functionsEnv.LULL_DATABASE_URL;
     if (!userFunction) functionsEnv.LULL_PROCESSOR_URL = processorUrl;
     else {
       functionsEnv.SUPABASE_URL ||= `http://127.0.0.1:${options.port}`;
@@ -269,7 +312,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     }, config.sweepIntervalMs);
     cleanups.push(() => clearInterval(sweep));
 
-    const children = [functions.child, ...(redis ? [redis.child] : [])];
+    const children = [
+      functions.child,
+      ...(redis ? [redis.child] : []),
+      ...(postgresServer ? [postgresServer.child] : []),
+    ];
     const state: DevState = {
       version: 1,
       pid: process.pid,
@@ -280,6 +327,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       processorUrl,
       redisUrl,
       gatewayUrl: gateway?.url ?? null,
+      outbox,
+      databaseUrl,
       secrets,
       env: functionsEnv,
       tempDir,

@@ -43,6 +43,13 @@ export const devStateSchema = z.object({
   redisUrl: z.string().nullable(),
   /** The Upstash-compatible gateway the functions use (null when none was started). */
   gatewayUrl: z.string().nullable(),
+  /**
+   * The outbox's Postgres: a PostgreSQL dev started, the user's LULL_DATABASE_URL /
+   * SUPABASE_DB_URL, or none (the outbox is off). Optional: older state files lack it.
+   */
+  outbox: z.enum(["postgres", "database-url", "off"]).optional(),
+  /** The outbox database (null when the outbox is off). */
+  databaseUrl: z.string().nullable().optional(),
   secrets: devSecretsSchema,
   /** Environment the functions were started with (LULL_*, UPSTASH_*, provider secrets). */
   env: z.record(z.string(), z.string()),
@@ -128,6 +135,7 @@ export function reapStaleDevState(cwd: string = process.cwd()): string[] {
   const marks: Record<string, string> = {
     "redis-server": "redis-server",
     functions: "serve-functions.ts",
+    postgres: "postgres",
   };
   for (const child of state.children) {
     let cmdline = "";

@@ -11,6 +11,7 @@
  * `label` (raw only with LULL_LOG_PII) that the dashboard displays, so a screen share or
  * screenshot does not leak numbers.
  */
+import type { Outbox, OutboxDepth } from "../outbox/outbox.ts";
 import { z } from "zod";
 import {
   BatchNotFoundError,
@@ -51,6 +52,8 @@ export type AdminContext = AppContext & {
    * state gauge. Optional: omitted means no breaker series.
    */
   breakers?: Record<string, { readonly state: string }>;
+  /** The durable outbox, read for the depth gauges. Optional: omitted means no outbox series. */
+  outbox?: { outbox: Pick<Outbox, "depth"> };
 };
 
 /** Default and ceiling for `?limit=` on list routes. */
@@ -430,10 +433,22 @@ export async function handleMetrics(req: Request, ctx: AdminContext): Promise<Re
     });
   }
   const breakers: Record<string, string> = {};
-  for (const [name, breaker] of Object.entries(ctx.breakers ?? {})) breakers[name] = breaker.state;
+  for (const [name, breaker] of Object.entries(ctx.breakers ?? {})) {
+    if (breaker) breakers[name] = breaker.state;
+  }
+  let outbox: OutboxDepth | undefined;
+  if (ctx.outbox) {
+    try {
+      outbox = await ctx.outbox.outbox.depth();
+    } catch (err) {
+      ctx.logger.warn("metrics: outbox depth unavailable", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
   // A context built with a plain sink still gets the store gauges.
   const metrics = isRenderable(ctx.metrics) ? ctx.metrics : createMetrics();
-  return new Response(metrics.render({ stats, breakers }), {
+  return new Response(metrics.render({ stats, breakers, ...(outbox ? { outbox } : {}) }), {
     status: 200,
     headers: {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",

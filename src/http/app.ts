@@ -1,6 +1,6 @@
 /**
  * Wires one isolate's services: config -> breaker-wrapped store -> processor -> Flusher ->
- * handler. Runtime-agnostic: the Supabase entry (supabase/functions/_shared) passes the
+ * (breaker-wrapped outbox -> replayer) -> handler. Runtime-agnostic: the Supabase entry (supabase/functions/_shared) passes the
  * platform's waitUntil and env; tests pass their own store, clock and processor.
  */
 import { type BreakerStateChange, CircuitBreaker } from "../core/breaker.ts";
@@ -13,6 +13,8 @@ import { createProcessor } from "../delivery/create-processor.ts";
 import { type Alerter, createAlerter } from "../observability/alerts.ts";
 import { createLogger } from "../observability/logger.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
+import type { Outbox } from "../outbox/outbox.ts";
+import { isOutboxFailure, OutboxReplayer, withOutboxBreaker } from "../outbox/replay.ts";
 import { createWaitUntil } from "../runtime/wait-until.ts";
 import { isRedisFailure, withBreaker } from "./breaker-store.ts";
 import type { Logger, ProcessorKind, ServiceContext, StoreKind } from "./context.ts";
@@ -34,6 +36,19 @@ export interface BreakerTuning {
 export const REDIS_BREAKER: BreakerTuning = { failureThreshold: 3, openMs: 2000 };
 /** Processor: open after 5 failed deliveries in a row, probe again after 10 s. */
 export const PROCESSOR_BREAKER: BreakerTuning = { failureThreshold: 5, openMs: 10_000 };
+/**
+ * The outbox's Postgres: like Redis, open after 3 failures and probe every 2 s, so a dead
+ * database costs the normal path (its per-append "rows pending?" check) one fast failure.
+ */
+export const POSTGRES_BREAKER: BreakerTuning = { failureThreshold: 3, openMs: 2000 };
+
+/**
+ * When the oldest outbox row is older than this, the outbox is stuck (health `degraded`, an
+ * `outbox_stuck` alert): at least a minute, and at least 12 sweeps that did not drain it.
+ */
+export function defaultOutboxStuckMs(config: Config): number {
+  return Math.max(60_000, 12 * config.sweepIntervalMs);
+}
 
 /** Inputs of {@link createApp}. */
 export interface AppOptions {
@@ -54,6 +69,14 @@ export interface AppOptions {
   fetch?: typeof fetch;
   redisBreaker?: Partial<BreakerTuning>;
   processorBreaker?: Partial<BreakerTuning>;
+  /**
+   * The durable outbox (Postgres) for Redis outages; the app wraps it in its own breaker and
+   * closes it on `close()`. @default none: a Redis outage falls back to direct delivery
+   */
+  outbox?: Outbox;
+  postgresBreaker?: Partial<BreakerTuning>;
+  /** @default {@link defaultOutboxStuckMs} */
+  outboxStuckMs?: number;
 }
 
 /** A wired app: the handler plus what owners need to observe or shut it down. */
@@ -142,6 +165,33 @@ export function createApp(options: AppOptions): App {
     onOutcome,
   });
 
+  let outbox: OutboxReplayer | undefined;
+  let postgresBreaker: CircuitBreaker | undefined;
+  if (options.outbox) {
+    postgresBreaker = new CircuitBreaker({
+      name: "postgres",
+      ...POSTGRES_BREAKER,
+      ...options.postgresBreaker,
+      clock,
+      isFailureError: isOutboxFailure,
+      onStateChange,
+    });
+    outbox = new OutboxReplayer({
+      outbox: withOutboxBreaker(options.outbox, postgresBreaker),
+      append: (message) => store.append(message),
+      logger,
+      logPii: config.logPii,
+      onReplayed: ({ conversation, result }) => {
+        metrics.inc("lull_outbox_replayed_total", { result: result.status });
+        // A replayed burst flushes by the in-isolate timer like any other, not only by sweep.
+        if (result.armTimer) {
+          metrics.inc("lull_flush_runs_total", { trigger: "timer" });
+          waitUntil(flusher.runTimer(conversation, result));
+        }
+      },
+    });
+  }
+
   const ctx: ServiceContext = {
     config,
     store,
@@ -153,8 +203,14 @@ export function createApp(options: AppOptions): App {
     flusher,
     storeKind: options.storeKind,
     processorKind: processorKindOf(config),
-    breakers: { redis: redisBreaker, processor: processorBreaker },
+    breakers: {
+      redis: redisBreaker,
+      processor: processorBreaker,
+      ...(postgresBreaker ? { postgres: postgresBreaker } : {}),
+    },
     alerter,
+    ...(outbox ? { outbox } : {}),
+    outboxStuckMs: options.outboxStuckMs ?? defaultOutboxStuckMs(config),
   };
   const handler = createHandler(ctx);
   // Once per isolate, after its first response: say whether this Redis can keep the promise
@@ -184,6 +240,7 @@ export function createApp(options: AppOptions): App {
     async close() {
       await shim?.drain();
       await options.store.close();
+      await options.outbox?.close();
     },
   };
 }

@@ -8,6 +8,7 @@ import type { BufferStore, Processor } from "../core/types.ts";
 import type { CircuitBreaker } from "../core/breaker.ts";
 import type { Flusher } from "../core/flusher.ts";
 import type { Alerter } from "../observability/alerts.ts";
+import type { OutboxReplayer } from "../outbox/replay.ts";
 
 /** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
 export interface Logger {
@@ -51,7 +52,14 @@ export interface ServiceContext extends AppContext {
   flusher: Flusher;
   storeKind: StoreKind;
   processorKind: ProcessorKind;
-  /** The Redis breaker (around every store call) and the processor breaker. */
-  breakers: { redis: CircuitBreaker; processor: CircuitBreaker };
+  /**
+   * The Redis breaker (around every store call), the processor breaker, and the outbox's
+   * Postgres breaker when an outbox is configured.
+   */
+  breakers: { redis: CircuitBreaker; processor: CircuitBreaker; postgres?: CircuitBreaker };
   alerter: Alerter;
+  /** The durable outbox and its replayer; undefined when no database is configured. */
+  outbox?: OutboxReplayer;
+  /** Oldest outbox row age past which the outbox counts as stuck (health, alert). */
+  outboxStuckMs: number;
 }

@@ -21,6 +21,7 @@ import { readBodyCapped } from "./body.ts";
 import type { ServiceContext } from "./context.ts";
 import { BodyReadError, PayloadTooLargeError } from "./errors.ts";
 import { ingestMessages } from "./ingest.ts";
+import type { OutboxReplayer, ReplayCounts } from "../outbox/replay.ts";
 import { json, jsonError } from "./respond.ts";
 import { matchRoute, type RouteMatch, type RouteName } from "./routes.ts";
 
@@ -144,6 +145,7 @@ async function providerRoute(
         accepted: result.accepted,
         duplicates: result.duplicates,
         ...(result.fallbacks > 0 ? { degraded: result.fallbacks } : {}),
+        ...(result.outboxed > 0 ? { outboxed: result.outboxed } : {}),
         buffers: result.buffers,
       });
     case "twilio":
@@ -158,6 +160,7 @@ async function providerRoute(
         ok: true,
         accepted: result.accepted,
         duplicates: result.duplicates,
+        ...(result.outboxed > 0 ? { outboxed: result.outboxed } : {}),
         ignored: parsed.ignored,
       });
   }
@@ -171,8 +174,56 @@ async function flushRoute(ctx: ServiceContext, req: Request): Promise<Response> 
   }
   await req.body?.cancel().catch(() => {});
   ctx.metrics.inc("lull_flush_runs_total", { trigger: "sweep" });
+  // The outbox first: its rows are older than anything buffered since, and replayed bursts
+  // then flush with the rest (by the timers the replay armed, or a later sweep).
+  const outbox = ctx.outbox ? await sweepOutbox(ctx, ctx.outbox) : undefined;
   const counts = await ctx.flusher.flushDue();
-  return json(200, counts);
+  return json(200, outbox ? { ...counts, outbox } : counts);
+}
+
+/** The sweep's outbox pass: a bounded replay, then the depth (and the stuck alert). */
+async function sweepOutbox(
+  ctx: ServiceContext,
+  replayer: OutboxReplayer,
+): Promise<ReplayCounts & { depth?: number; oldestAgeMs?: number | null }> {
+  ctx.metrics.inc("lull_outbox_replays_total", { trigger: "sweep" });
+  const counts = await replayer.replayBatch({ now: () => ctx.clock.now() });
+  // Nothing was there (the common case): no depth query.
+  if (
+    counts.appended + counts.duplicates + counts.locked + counts.errors === 0 && !counts.stopped
+  ) {
+    return counts;
+  }
+  const depth = await outboxDepth(ctx, replayer);
+  return depth.ok ? { ...counts, depth: depth.depth, oldestAgeMs: depth.oldestAgeMs } : counts;
+}
+
+type OutboxHealth =
+  | { ok: true; depth: number; oldestAgeMs: number | null; stuck: boolean }
+  | { ok: false; error: string };
+
+/**
+ * Reads the outbox depth; rows older than `outboxStuckMs` make it stuck, which alerts (rate
+ * limited per kind) like any other stuck delivery path.
+ */
+async function outboxDepth(ctx: ServiceContext, replayer: OutboxReplayer): Promise<OutboxHealth> {
+  try {
+    const { depth, oldestAgeMs } = await replayer.outbox.depth();
+    const stuck = oldestAgeMs !== null && oldestAgeMs > ctx.outboxStuckMs;
+    if (stuck) {
+      ctx.logger.warn("outbox is stuck: rows are not being replayed", { depth, oldestAgeMs });
+      void ctx.alerter.alert(
+        "outbox_stuck",
+        `the outbox holds ${depth} message(s), the oldest waiting ${
+          Math.round(oldestAgeMs / 1000)
+        } s; check Redis and the sweep (POST /lull/flush)`,
+        { depth, oldestAgeMs },
+      );
+    }
+    return { ok: true, depth, oldestAgeMs, stuck };
+  } catch (err) {
+    return { ok: false, error: err instanceof LullError ? err.code : "outbox_error" };
+  }
 }
 
 async function conversationRoute(
@@ -227,6 +278,10 @@ async function healthRoute(ctx: ServiceContext): Promise<Response> {
   const processorConfigured = ctx.processorKind !== "none";
   if (!processorConfigured) reasons.push("no processor configured");
   reasons.push(...(fitness?.problems ?? []));
+  const outbox = ctx.outbox ? await outboxDepth(ctx, ctx.outbox) : null;
+  // An outbox that is unreachable or stuck leaves ingest working but degraded.
+  if (outbox !== null && !outbox.ok) reasons.push("the outbox database is unreachable");
+  if (outbox !== null && outbox.ok && outbox.stuck) reasons.push("the outbox is stuck");
   const body = {
     status: storeOk ? (reasons.length === 0 ? "ok" : "degraded") : "down",
     ...(reasons.length > 0 ? { reasons } : {}),
@@ -246,8 +301,10 @@ async function healthRoute(ctx: ServiceContext): Promise<Response> {
     breakers: {
       redis: breakerView(ctx.breakers.redis),
       processor: breakerView(ctx.breakers.processor),
+      ...(ctx.breakers.postgres ? { postgres: breakerView(ctx.breakers.postgres) } : {}),
     },
     processor: { configured: processorConfigured, kind: ctx.processorKind },
+    outbox: outbox === null ? { configured: false } : { configured: true, ...outbox },
     checkedAt: new Date(ctx.clock.now()).toISOString(),
   };
   return json(storeOk ? 200 : 503, body, { "cache-control": "no-store" });

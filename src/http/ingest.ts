@@ -1,20 +1,37 @@
 /**
  * Buffers a validated request's messages, one `store.append` (one script, one round trip)
- * each, and falls back to direct delivery when Redis is unavailable.
+ * each. The order of last resorts when Redis cannot take a message:
  *
- * Outcomes per message:
- * - appended / duplicate: durably buffered (or already was).
- * - RedisUnavailableError or CircuitOpenError: nothing was written, so the message is delivered
- *   directly as a degraded one-message batch; if that delivery fails too, the request is 503.
- * - RedisTimeoutError: the append script may have committed. Delivering it directly as well
- *   could deliver it twice (once degraded, once in its batch) under two different batchIds, so
- *   the answer is 503: the provider redelivers, and the dedup set (`seen`) makes the retry a
- *   duplicate if the first append did commit. Exactly-once beats availability here.
+ * 1. Redis: appended / duplicate, durably buffered (or already was).
+ * 2. The durable outbox (Postgres), when one is configured: any append failure other than a
+ *    validation error (unavailable, breaker open, timeout or another ambiguous answer) writes
+ *    the message there, insert-or-ignore by (provider, conversation, id), and it is answered
+ *    2xx once the insert committed, with `flushAt: null`. The replay appends it later through
+ *    the same `store.append`, so a message whose timed-out append did commit is buffered once.
+ * 3. No database configured: direct one-message delivery (`degraded: true`) for a proven "not
+ *    sent" (unavailable, breaker open). It may duplicate: a provider redelivery after Redis
+ *    returns is buffered and delivered again under another batchId. An ambiguous answer
+ *    (timeout) is 503 instead, since delivering it directly could deliver it twice.
+ * 4. Otherwise 503, so the provider retries. Redis and the outbox both down: 503, nothing
+ *    written.
+ *
+ * Order: while a conversation has rows in the outbox, a new message for it must not overtake
+ * them. So when an outbox is configured every append first asks it whether the conversation has
+ * rows (an index lookup); if so the message is written behind them and the conversation is
+ * replayed at once, the new message last. An outbox that cannot answer counts as "no rows":
+ * Postgres down alone does not change the normal path.
  */
-import { CircuitOpenError, RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
+import {
+  CircuitOpenError,
+  LullError,
+  RedisTimeoutError,
+  RedisUnavailableError,
+  ValidationError,
+} from "../core/errors.ts";
 import type { AppendResult, InboundMessage, Provider } from "../core/types.ts";
 import { buildFallbackBatch } from "../delivery/fallback.ts";
 import { maskConversation } from "../observability/mask.ts";
+import type { ConversationReplay, OutboxReplayer } from "../outbox/replay.ts";
 import type { ServiceContext } from "./context.ts";
 
 /** One conversation's buffer after the request, as the 202 answer lists it. */
@@ -33,12 +50,14 @@ export type IngestResult =
     duplicates: number;
     /** Of `accepted`, how many were delivered directly because Redis was down. */
     fallbacks: number;
+    /** Of `accepted`, how many wait in the durable outbox (Redis down or ambiguous). */
+    outboxed: number;
     buffers: BufferSummary[];
   }
   | {
     ok: false;
     /** Why the request gets 503. */
-    code: "redis_timeout" | "fallback_failed";
+    code: "redis_timeout" | "fallback_failed" | "outbox_failed";
     message: string;
     retryAfterSec: number;
   };
@@ -52,35 +71,119 @@ export async function ingestMessages(
   let accepted = 0;
   let duplicates = 0;
   let fallbacks = 0;
+  let outboxed = 0;
   const buffers = new Map<string, BufferSummary>();
   const timers: [string, AppendResult][] = [];
   let failure: IngestResult | null = null;
+  const replayer = ctx.outbox;
 
-  // After one "unavailable" in this request, later messages go straight to the fallback: no
-  // request waits on a dead Redis more than once.
-  let redisDown = false;
+  // With the Redis breaker open, and after one failed append in this request, messages skip
+  // Redis (and the outbox's "rows pending?" check): no request waits on a dead Redis, and
+  // none pays for a replay attempt that cannot succeed.
+  let redisDown = !ctx.breakers.redis.allowsCall;
   for (const message of messages) {
+    const conversation = message.conversation;
     let result: AppendResult | null = null;
+    // Rows of this conversation still wait in the outbox: the message queues behind them.
+    let queueBehind = false;
     if (!redisDown) {
+      queueBehind = replayer ? await hasPendingRows(ctx, replayer, conversation) : false;
+      if (!queueBehind) {
+        try {
+          result = await ctx.store.append(message);
+        } catch (err) {
+          if (err instanceof ValidationError) throw err;
+          if (replayer) {
+            // Unavailable, or an answer we cannot read (it may have committed): either way the
+            // outbox takes it, and the replay's dedup makes "it was in Redis after all" harmless.
+            ctx.logger.warn("append failed; writing the message to the outbox", {
+              conversation: maskConversation(conversation, ctx.config.logPii),
+              error: err instanceof LullError ? err.code : String(err),
+            });
+          } else if (err instanceof RedisTimeoutError) {
+            ctx.logger.warn("append timed out; answering 503 so the provider retries", {
+              conversation: maskConversation(conversation, ctx.config.logPii),
+            });
+            failure = {
+              ok: false,
+              code: "redis_timeout",
+              message: "the buffer did not confirm in time; retry",
+              retryAfterSec: 1,
+            };
+            break;
+          } else if (!(err instanceof RedisUnavailableError || err instanceof CircuitOpenError)) {
+            throw err;
+          }
+          redisDown = true;
+        }
+      }
+    }
+
+    if (result === null && replayer) {
+      let status: "written" | "duplicate" | null = null;
       try {
-        result = await ctx.store.append(message);
+        status = (await replayer.outbox.write(message)).status;
+        ctx.metrics.inc("lull_outbox_writes_total", { result: status });
       } catch (err) {
-        if (err instanceof RedisTimeoutError) {
-          ctx.logger.warn("append timed out; answering 503 so the provider retries", {
-            conversation: maskConversation(message.conversation, ctx.config.logPii),
+        ctx.metrics.inc("lull_outbox_writes_total", { result: "failed" });
+        if (queueBehind) {
+          // The outbox went away between the check and the write. Postgres down alone must
+          // not stop the normal path: buffer directly (the rows it holds replay later).
+          try {
+            result = await ctx.store.append(message);
+          } catch (appendErr) {
+            if (appendErr instanceof ValidationError) throw appendErr;
+            redisDown = true;
+          }
+        }
+        if (result === null) {
+          ctx.logger.error("redis and the outbox are both unavailable: answering 503", {
+            conversation: maskConversation(conversation, ctx.config.logPii),
+            error: err instanceof LullError ? err.code : String(err),
           });
+          void ctx.alerter.alert(
+            "outbox_failed",
+            "Redis and the outbox (Postgres) are both unavailable; webhooks get 503",
+            { error: err instanceof Error ? err.message.slice(0, 200) : String(err) },
+          );
           failure = {
             ok: false,
-            code: "redis_timeout",
-            message: "the buffer did not confirm in time; retry",
-            retryAfterSec: 1,
+            code: "outbox_failed",
+            message: "the buffer and the outbox are unavailable; retry",
+            retryAfterSec: 5,
           };
           break;
         }
-        if (!(err instanceof RedisUnavailableError || err instanceof CircuitOpenError)) throw err;
-        redisDown = true;
+      }
+      if (status !== null) {
+        if (status === "duplicate") duplicates++;
+        else {
+          accepted++;
+          outboxed++;
+        }
+        let summary: BufferSummary = {
+          conversation,
+          size: buffers.get(conversation)?.size ?? 0,
+          flushAt: null,
+        };
+        if (!redisDown) {
+          // Redis answers: replay the conversation now, the new message last.
+          const replay = await replayNow(ctx, replayer, conversation);
+          if (replay?.status === "replayed") {
+            if (replay.redisDown) redisDown = true;
+            if (replay.last && !replay.remaining) {
+              summary = bufferSummary(conversation, replay.last);
+            }
+          }
+          if (replay?.status !== "replayed" || replay.remaining) replayer.markUsed();
+        } else {
+          replayer.markUsed();
+        }
+        buffers.set(conversation, summary);
+        continue;
       }
     }
+
     if (result === null) {
       const delivered = await deliverFallback(ctx, message);
       if (!delivered) {
@@ -94,23 +197,20 @@ export async function ingestMessages(
       }
       accepted++;
       fallbacks++;
-      if (!buffers.has(message.conversation)) {
-        buffers.set(message.conversation, {
-          conversation: message.conversation,
-          size: 0,
-          flushAt: null,
-        });
+      if (!buffers.has(conversation)) {
+        buffers.set(conversation, { conversation, size: 0, flushAt: null });
       }
       continue;
     }
     if (result.status === "duplicate") duplicates++;
     else accepted++;
-    buffers.set(message.conversation, {
-      conversation: message.conversation,
-      size: result.size,
-      flushAt: result.flushAtMs === null ? null : new Date(result.flushAtMs).toISOString(),
-    });
-    if (result.armTimer) timers.push([message.conversation, result]);
+    buffers.set(conversation, bufferSummary(conversation, result));
+    if (result.armTimer) timers.push([conversation, result]);
+    // The first healthy append after this isolate used the outbox drains it in the background.
+    if (replayer?.takeUsed()) {
+      ctx.metrics.inc("lull_outbox_replays_total", { trigger: "append" });
+      ctx.waitUntil(replayer.replayBatch({ now: () => ctx.clock.now() }));
+    }
   }
 
   // Timers for messages already buffered are armed even when a later message failed: those
@@ -124,7 +224,55 @@ export async function ingestMessages(
   if (failure) return failure;
   if (accepted > 0) ctx.metrics.inc("lull_messages_accepted_total", { provider }, accepted);
   if (duplicates > 0) ctx.metrics.inc("lull_messages_duplicate_total", { provider }, duplicates);
-  return { ok: true, accepted, duplicates, fallbacks, buffers: [...buffers.values()] };
+  return { ok: true, accepted, duplicates, fallbacks, outboxed, buffers: [...buffers.values()] };
+}
+
+function bufferSummary(conversation: string, result: AppendResult): BufferSummary {
+  return {
+    conversation,
+    size: result.size,
+    flushAt: result.flushAtMs === null ? null : new Date(result.flushAtMs).toISOString(),
+  };
+}
+
+/**
+ * Whether the conversation has rows in the outbox. An outbox that cannot answer counts as
+ * "no": Postgres down alone must not change the normal path (its rows, if any, replay later).
+ */
+async function hasPendingRows(
+  ctx: ServiceContext,
+  replayer: OutboxReplayer,
+  conversation: string,
+): Promise<boolean> {
+  try {
+    return await replayer.outbox.hasPending(conversation);
+  } catch (err) {
+    ctx.logger.debug("outbox check failed; buffering directly", {
+      error: err instanceof LullError ? err.code : String(err),
+    });
+    return false;
+  }
+}
+
+/** How long a request waits for another replayer holding its conversation. */
+const REPLAY_WAIT_MS = 2000;
+
+/** Replays one conversation for the request that queued behind its rows; null on failure. */
+async function replayNow(
+  ctx: ServiceContext,
+  replayer: OutboxReplayer,
+  conversation: string,
+): Promise<ConversationReplay | null> {
+  ctx.metrics.inc("lull_outbox_replays_total", { trigger: "conversation" });
+  try {
+    return await replayer.replayConversation(conversation, { waitMs: REPLAY_WAIT_MS });
+  } catch (err) {
+    ctx.logger.warn("outbox replay of the conversation failed; the sweep retries it", {
+      conversation: maskConversation(conversation, ctx.config.logPii),
+      error: err instanceof LullError ? err.code : String(err),
+    });
+    return null;
+  }
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 import type { MetricsSink } from "../http/context.ts";
 import { COUNTER_NAMES, type StatsSnapshot } from "../core/types.ts";
+import type { OutboxDepth } from "../outbox/outbox.ts";
 
 /**
  * Metric names lull records, with their help text. A name not listed here still works (it gets a
@@ -25,6 +26,12 @@ export const METRIC_HELP: Readonly<Record<string, string>> = {
   lull_flush_runs_total: "Flush runs (timer or sweep), by trigger.",
   lull_fallback_total: "Messages delivered directly because Redis was unavailable.",
   lull_alerts_total: "Alerts sent to the webhook, by kind.",
+  lull_outbox_writes_total:
+    "Messages written to the durable outbox (Redis down or ambiguous), by result (written, duplicate, failed).",
+  lull_outbox_replayed_total:
+    "Outbox rows replayed into the buffers, by result (appended, duplicate: Redis already had it).",
+  lull_outbox_replays_total:
+    "Outbox replay runs, by trigger (sweep, append: first healthy append, conversation: a message queued behind its rows).",
 };
 
 /**
@@ -60,6 +67,8 @@ export interface RenderExtra {
    * whether `stats` was given.
    */
   storeUp?: boolean;
+  /** The durable outbox's depth; omitted when there is none or it could not be read. */
+  outbox?: OutboxDepth;
 }
 
 /** A metrics sink that can also render itself. */
@@ -237,6 +246,17 @@ export function createMetrics(): Metrics {
           const v = stats.totals[c] ?? 0;
           lines.push(`lull_store_counter_total${renderLabels({ counter: c })} ${formatValue(v)}`);
         }
+      }
+
+      if (extra.outbox) {
+        family("lull_outbox_depth", "gauge", "Messages waiting in the durable outbox.");
+        lines.push(`lull_outbox_depth ${formatValue(extra.outbox.depth)}`);
+        family(
+          "lull_outbox_oldest_age_ms",
+          "gauge",
+          "Age of the oldest outbox row in milliseconds (0 when empty).",
+        );
+        lines.push(`lull_outbox_oldest_age_ms ${formatValue(extra.outbox.oldestAgeMs ?? 0)}`);
       }
 
       const breakers = extra.breakers ?? {};

@@ -44,6 +44,9 @@ export interface ReadyEvent {
   processorUrl: string;
   redisUrl: string | null;
   gatewayUrl: string | null;
+  /** The outbox's Postgres (see DevState.outbox). */
+  outbox?: "postgres" | "database-url" | "off";
+  databaseUrl?: string | null;
   tempDir: string | null;
   secrets: Record<string, string>;
   children: { name: string; pid: number }[];

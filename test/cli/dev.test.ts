@@ -33,13 +33,22 @@ describe("lull dev", () => {
     expect(dev.ready.redisUrl).not.toMatch(/:6379$/);
     expect(dev.ready.gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(dev.ready.lullUrl).toBe(`http://127.0.0.1:${dev.port}/functions/v1/lull`);
-    expect(dev.ready.children.map((c) => c.name).sort()).toEqual(["functions", "redis-server"]);
+    expect(dev.ready.children.map((c) => c.name).sort()).toEqual([
+      "functions",
+      "postgres",
+      "redis-server",
+    ]);
+    // A private PostgreSQL for the outbox, migrated, handed to the functions.
+    expect(dev.ready.outbox).toBe("postgres");
+    expect(dev.ready.databaseUrl).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+    expect(dev.ready.databaseUrl).not.toMatch(/:5432\//);
     expect(existsSync(dev.ready.tempDir!)).toBe(true);
     const state = JSON.parse(readFileSync(devStateFile(dev.cwd), "utf8"));
     expect(state.secrets.ingestToken).toBe(dev.ready.secrets.ingestToken);
     // The functions reach Redis through the gateway, as they reach Upstash deployed.
     expect(state.env.UPSTASH_REDIS_REST_URL).toBe(dev.ready.gatewayUrl);
     expect(state.env.LULL_REDIS_URL).toBeUndefined();
+    expect(state.env.LULL_DATABASE_URL).toBe(dev.ready.databaseUrl);
   });
 
   it("turns a burst posted to the generic route into one batch at the processor", async () => {

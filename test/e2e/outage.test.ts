@@ -1,9 +1,11 @@
 /**
- * Redis outage end to end: the real function on Deno, a real redis-server that the test kills
- * and restarts, and a real HTTP processor. While Redis is down each message is delivered
- * directly as a degraded one-message batch (batchId derived from the message, so a redelivery
- * dedupes at the processor); with the processor down too the answer is 503; when Redis comes
- * back the breaker's probe closes it and messages are buffered again.
+ * Redis outage end to end with NO database configured (no LULL_DATABASE_URL / SUPABASE_DB_URL,
+ * so no outbox: the last resort before 503 applies): the real function on Deno, a real
+ * redis-server that the test kills and restarts, and a real HTTP processor. While Redis is down
+ * each message is delivered directly as a degraded one-message batch (batchId derived from the
+ * message, so a redelivery dedupes at the processor; README: "may duplicate"); with the
+ * processor down too the answer is 503; when Redis comes back the breaker's probe closes it and
+ * messages are buffered again. With an outbox configured, see test/e2e/outbox.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FunctionsServer, startFunctions } from "../harness/functions.ts";
@@ -61,8 +63,9 @@ describe("e2e: Redis down", () => {
     // Redis down, processor up: delivered directly, degraded.
     const first = await send(conv, "o1", "while redis is down");
     expect(first.status).toBe(202);
-    const body = await first.json() as Accepted;
+    const body = await first.json() as Accepted & { outboxed?: number };
     expect(body).toMatchObject({ accepted: 1, degraded: 1 });
+    expect(body.outboxed).toBeUndefined();
     expect(body.buffers[0]).toMatchObject({ size: 0, flushAt: null });
     expect(processor.of(conv)).toHaveLength(1);
     const degraded = processor.of(conv)[0]!.batch;
@@ -83,7 +86,11 @@ describe("e2e: Redis down", () => {
 
     const health = await fetch(`${fns.lullUrl}/health`);
     expect(health.status).toBe(503);
-    expect(await health.json()).toMatchObject({ status: "down", store: { ok: false } });
+    expect(await health.json()).toMatchObject({
+      status: "down",
+      store: { ok: false },
+      outbox: { configured: false },
+    });
 
     // Processor down as well: neither buffered nor delivered -> 503 with Retry-After.
     processor.respond(() => ({ status: 503 }));

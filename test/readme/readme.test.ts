@@ -126,7 +126,7 @@ describe("README examples", () => {
       // The example verified every delivery: none were rejected.
       expect(processorOut).not.toContain("burst failed");
     },
-    120_000,
+    180_000,
   );
 
   it("shows examples/processor.ts verbatim, and it type-checks with Deno", () => {

@@ -76,6 +76,25 @@ function printBanner(stack: DevStack): void {
   }[s.store];
   out(`  ${p.bold("store")}      ${storeLine}`);
   if (s.gatewayUrl) out(`             via the Upstash-compatible gateway ${s.gatewayUrl}`);
+  if (s.outbox === "off" && s.store !== "memory") {
+    const bar = p.yellow("!".repeat(78));
+    out(bar);
+    out(p.yellow(p.bold("  OUTBOX OFF: no Postgres for the durable outbox.")));
+    out(
+      p.yellow("  initdb/postgres are not installed and LULL_DATABASE_URL is not set. While Redis"),
+    );
+    out(
+      p.yellow("  is down, messages are delivered directly (degraded, may duplicate) or get 503."),
+    );
+    out(p.yellow("  Install PostgreSQL (apt-get install postgresql) or set LULL_DATABASE_URL."));
+    out(bar);
+  }
+  const outboxLine = {
+    postgres: `private PostgreSQL at ${s.databaseUrl} (temp dir, removed on exit)`,
+    "database-url": `your Postgres (LULL_DATABASE_URL / SUPABASE_DB_URL)`,
+    off: p.yellow("off (no Postgres)"),
+  }[s.outbox ?? "off"];
+  out(`  ${p.bold("outbox")}     ${outboxLine}`);
   out(`  ${p.bold("functions")}  ${s.lullUrl}`);
   out(`             ${s.functionsUrl}/lull-processor (example processor)`);
   out(`  ${p.bold("processor")}  ${s.processorUrl}`);
@@ -222,6 +241,13 @@ export const devCommand: Command = {
     if (json) {
       const { env: _env, ...rest } = stack.state;
       outJson({ event: "ready", ...rest });
+      if (stack.state.outbox === "off" && stack.state.store !== "memory") {
+        outJson({
+          event: "warning",
+          message: "outbox off: no initdb/postgres installed and no LULL_DATABASE_URL; while " +
+            "Redis is down messages are delivered directly (degraded, may duplicate) or get 503",
+        });
+      }
       if (stack.state.store === "memory") {
         outJson({
           event: "warning",

@@ -1,6 +1,7 @@
 /**
- * Glue for the `lull` function: environment -> parseConfig -> createStore -> app (breaker-wrapped
- * store, processor, Flusher, handler). Built once per isolate; every request reuses it.
+ * Glue for the `lull` function: environment -> parseConfig -> createStore (+ the Postgres outbox
+ * when a database URL is set) -> app (breaker-wrapped store and outbox, processor, Flusher,
+ * handler). Built once per isolate; every request reuses it.
  */
 import { parseConfig } from "../../../src/core/config.ts";
 import type { Env } from "../../../src/core/config.ts";
@@ -9,6 +10,7 @@ import { type App, createApp } from "../../../src/http/app.ts";
 import { jsonError } from "../../../src/http/respond.ts";
 import { readEnv } from "../../../src/runtime/env.ts";
 import { createStore } from "../../../src/store/create-store.ts";
+import { createPostgresOutbox } from "../../../src/outbox/postgres-outbox.ts";
 
 /** What the function entry serves. */
 export interface LullFunction {
@@ -54,6 +56,15 @@ export function createLullFunction(env: Env = readEnv()): LullFunction {
         "buffers live in this isolate only and are lost when it stops",
     }));
   }
-  const app = createApp({ config, store, storeKind: kind });
+  // One pool per isolate: this runs once, at module load of the function.
+  const outbox = config.databaseUrl ? createPostgresOutbox({ url: config.databaseUrl }) : undefined;
+  if (!outbox) {
+    console.error(JSON.stringify({
+      level: "warn",
+      msg: "no LULL_DATABASE_URL or SUPABASE_DB_URL: the durable outbox is OFF; while Redis is " +
+        "down messages are delivered directly (degraded, may duplicate) or answered 503",
+    }));
+  }
+  const app = createApp({ config, store, storeKind: kind, ...(outbox ? { outbox } : {}) });
   return { handler: app.handler, app, close: () => app.close() };
 }
