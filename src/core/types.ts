@@ -72,6 +72,11 @@ export interface AppendResult {
   nowMs: number;
   /** This append set the timer marker: the caller should arm one in-isolate timer. */
   armTimer: boolean;
+  /**
+   * The append lowered its partition's wake-up to this time (a new burst, a full buffer): the
+   * durable trigger should know (lull.wakeup). null when the wake-up did not move.
+   */
+  wakeAtMs: number | null;
 }
 
 /** A batch handed to one flusher under the conversation's flush lock. */

@@ -14,6 +14,8 @@ import { type Alerter, createAlerter } from "../observability/alerts.ts";
 import { createLogger } from "../observability/logger.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import type { Outbox } from "../outbox/outbox.ts";
+import { withWakeupMirror } from "../wakeup/mirror.ts";
+import type { Wakeup } from "../wakeup/wakeup.ts";
 import { isOutboxFailure, OutboxReplayer, withOutboxBreaker } from "../outbox/replay.ts";
 import { createWaitUntil } from "../runtime/wait-until.ts";
 import { isRedisFailure, withBreaker } from "./breaker-store.ts";
@@ -77,6 +79,8 @@ export interface AppOptions {
   postgresBreaker?: Partial<BreakerTuning>;
   /** @default {@link defaultOutboxStuckMs} */
   outboxStuckMs?: number;
+  /** The durable trigger's wake-up (Postgres lull.wakeup), lowered per burst, settled per sweep. */
+  wakeup?: Wakeup;
 }
 
 /** A wired app: the handler plus what owners need to observe or shut it down. */
@@ -138,7 +142,18 @@ export function createApp(options: AppOptions): App {
     onStateChange,
   });
 
-  const store = withBreaker(options.store, redisBreaker);
+  const breakered = withBreaker(options.store, redisBreaker);
+  const store = options.wakeup
+    ? withWakeupMirror(breakered, {
+      wakeup: options.wakeup,
+      waitUntil,
+      now: () => clock.now(),
+      onError: (error) =>
+        logger.warn("could not lower the durable wake-up; the heartbeat covers it", {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    })
+    : breakered;
   const processor = options.processor ??
     createProcessor(config, options.fetch ? { fetch: options.fetch } : {});
 
@@ -211,6 +226,7 @@ export function createApp(options: AppOptions): App {
     alerter,
     ...(outbox ? { outbox } : {}),
     outboxStuckMs: options.outboxStuckMs ?? defaultOutboxStuckMs(config),
+    ...(options.wakeup ? { wakeup: options.wakeup } : {}),
   };
   const handler = createHandler(ctx);
   // Once per isolate, after its first response: say whether this Redis can keep the promise
@@ -241,6 +257,7 @@ export function createApp(options: AppOptions): App {
       await shim?.drain();
       await options.store.close();
       await options.outbox?.close();
+      await options.wakeup?.close();
     },
   };
 }

@@ -2,6 +2,7 @@
  * What every route handler gets: the parsed config and the runtime-agnostic services. Built once
  * per isolate by the function entry (supabase/functions/_shared) and by tests.
  */
+import type { Wakeup } from "../wakeup/wakeup.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Config } from "../core/config.ts";
 import type { BufferStore, Processor } from "../core/types.ts";
@@ -62,4 +63,6 @@ export interface ServiceContext extends AppContext {
   outbox?: OutboxReplayer;
   /** Oldest outbox row age past which the outbox counts as stuck (health, alert). */
   outboxStuckMs: number;
+  /** The durable trigger's wake-up (Postgres); undefined when no database is configured. */
+  wakeup?: Wakeup;
 }

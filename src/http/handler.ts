@@ -22,6 +22,7 @@ import type { ServiceContext } from "./context.ts";
 import { BodyReadError, PayloadTooLargeError } from "./errors.ts";
 import { ingestMessages } from "./ingest.ts";
 import type { OutboxReplayer, ReplayCounts } from "../outbox/replay.ts";
+import { HEARTBEAT_MS, type Wakeup, type WakeupStatus } from "../wakeup/wakeup.ts";
 import { json, jsonError } from "./respond.ts";
 import { matchRoute, type RouteMatch, type RouteName } from "./routes.ts";
 
@@ -176,9 +177,79 @@ async function flushRoute(ctx: ServiceContext, req: Request): Promise<Response> 
   ctx.metrics.inc("lull_flush_runs_total", { trigger: "sweep" });
   // The outbox first: its rows are older than anything buffered since, and replayed bursts
   // then flush with the rest (by the timers the replay armed, or a later sweep).
+  const version = ctx.wakeup ? await wakeupVersion(ctx, ctx.wakeup) : null;
   const outbox = ctx.outbox ? await sweepOutbox(ctx, ctx.outbox) : undefined;
   const counts = await ctx.flusher.flushDue();
+  if (ctx.wakeup && version !== null) {
+    // Rows left in the outbox need the trigger back soon, whatever Redis says.
+    const outboxLeft = outbox !== undefined && (outbox.stopped || (outbox.depth ?? 0) > 0);
+    const next = outboxLeft
+      ? Math.min(counts.nextWakeAtMs ?? Infinity, ctx.clock.now() + ctx.config.sweepIntervalMs)
+      : counts.nextWakeAtMs;
+    await ctx.wakeup.settle(version, next).catch((error) =>
+      ctx.logger.warn("could not settle the durable wake-up; the heartbeat covers it", {
+        error: error instanceof Error ? error.message : String(error),
+      })
+    );
+  }
   return json(200, outbox ? { ...counts, outbox } : counts);
+}
+
+/**
+ * The durable trigger (pg_cron reading lull.wakeup): when it last called the sweep. It calls at
+ * least once a heartbeat; silence for three heartbeats, or work due for as long with no call
+ * since, means Cron stopped ("no sweep seen": health degraded, one alert).
+ */
+async function triggerHealth(
+  ctx: ServiceContext,
+  wakeup: Wakeup,
+): Promise<
+  {
+    dueAt: string | null;
+    firedAt: string | null;
+    sweptAt: string | null;
+    problem?: string;
+  } | null
+> {
+  let status: WakeupStatus;
+  try {
+    status = await wakeup.status();
+  } catch {
+    return null; // the outbox check already reports an unreachable database
+  }
+  const iso = (v: number | null) => (v === null ? null : new Date(v).toISOString());
+  const stale = 3 * HEARTBEAT_MS;
+  let problem: string | undefined;
+  if (status.firedAtMs !== null && status.nowMs - status.firedAtMs > stale) {
+    problem = `no sweep seen: the durable trigger (Cron) last fired ${
+      Math.round((status.nowMs - status.firedAtMs) / 1000)
+    } s ago`;
+  } else if (
+    status.dueAtMs !== null && status.nowMs - status.dueAtMs > stale &&
+    (status.firedAtMs === null || status.firedAtMs < status.dueAtMs)
+  ) {
+    problem = "no sweep seen: work has been due for minutes and the durable trigger (Cron) " +
+      "has not called the sweep; check the lull-flush Cron job";
+  }
+  if (problem) void ctx.alerter.alert("no_sweep", problem, {});
+  return {
+    dueAt: iso(status.dueAtMs),
+    firedAt: iso(status.firedAtMs),
+    sweptAt: iso(status.sweptAtMs),
+    ...(problem ? { problem } : {}),
+  };
+}
+
+/** The wake-up's version before the sweep, or null when Postgres does not answer. */
+async function wakeupVersion(ctx: ServiceContext, wakeup: Wakeup): Promise<string | null> {
+  try {
+    return await wakeup.version();
+  } catch (error) {
+    ctx.logger.warn("could not read the durable wake-up; the heartbeat covers it", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return null;
+  }
 }
 
 /** The sweep's outbox pass: a bounded replay, then the depth (and the stuck alert). */
@@ -282,6 +353,8 @@ async function healthRoute(ctx: ServiceContext): Promise<Response> {
   // An outbox that is unreachable or stuck leaves ingest working but degraded.
   if (outbox !== null && !outbox.ok) reasons.push("the outbox database is unreachable");
   if (outbox !== null && outbox.ok && outbox.stuck) reasons.push("the outbox is stuck");
+  const trigger = ctx.wakeup ? await triggerHealth(ctx, ctx.wakeup) : null;
+  if (trigger?.problem) reasons.push(trigger.problem);
   const body = {
     status: storeOk ? (reasons.length === 0 ? "ok" : "degraded") : "down",
     ...(reasons.length > 0 ? { reasons } : {}),
@@ -305,6 +378,7 @@ async function healthRoute(ctx: ServiceContext): Promise<Response> {
     },
     processor: { configured: processorConfigured, kind: ctx.processorKind },
     outbox: outbox === null ? { configured: false } : { configured: true, ...outbox },
+    trigger: trigger === null ? { configured: false } : { configured: true, ...trigger },
     checkedAt: new Date(ctx.clock.now()).toISOString(),
   };
   return json(storeOk ? 200 : 503, body, { "cache-control": "no-store" });

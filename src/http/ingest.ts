@@ -124,6 +124,8 @@ export async function ingestMessages(
       try {
         status = (await replayer.outbox.write(message)).status;
         ctx.metrics.inc("lull_outbox_writes_total", { result: status });
+        // The durable trigger must come back to replay it (the sweep replays the outbox).
+        if (ctx.wakeup) ctx.waitUntil(ctx.wakeup.lower(ctx.clock.now()).catch(() => {}));
       } catch (err) {
         ctx.metrics.inc("lull_outbox_writes_total", { result: "failed" });
         if (queueBehind) {

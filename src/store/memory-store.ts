@@ -233,13 +233,15 @@ export class MemoryStore implements BufferStore {
     if (rec.seen.has(message.id)) {
       this.emit(p, conv, "duplicate", now, { id: message.id }, "duplicates");
       const open = rec.open;
-      if (open) this.lowerWake(p, computeFlush(open.meta, s, open.meta.lastAtMs).flushAtMs);
+      const dueAtMs = open ? computeFlush(open.meta, s, open.meta.lastAtMs).flushAtMs : null;
+      if (dueAtMs !== null) this.lowerWake(p, dueAtMs);
       return {
         status: "duplicate",
         size: open ? open.meta.count : 0,
-        flushAtMs: open ? computeFlush(open.meta, s, open.meta.lastAtMs).flushAtMs : null,
+        flushAtMs: dueAtMs,
         nowMs: now,
         armTimer: false,
+        wakeAtMs: dueAtMs,
       };
     }
     // 2. Remember the id.
@@ -263,10 +265,14 @@ export class MemoryStore implements BufferStore {
 
     // 4. Queued behind an outstanding batch, the buffer is reachable through it; the batch's
     // owner reschedules it.
+    let wakeAtMs: number | null = null;
     if (!rec.batch) {
       this.part(p).due.set(conv, flushAtMs);
       // Later messages only move the due time later: the wake-up stays a lower bound.
-      if (open.meta.count === 1 || flushAtMs === now) this.lowerWake(p, flushAtMs);
+      if (open.meta.count === 1 || flushAtMs === now) {
+        this.lowerWake(p, flushAtMs);
+        wakeAtMs = flushAtMs;
+      }
     }
 
     // 5. One in-isolate timer per burst.
@@ -288,6 +294,7 @@ export class MemoryStore implements BufferStore {
       flushAtMs,
       nowMs: now,
       armTimer,
+      wakeAtMs,
     };
   }
 

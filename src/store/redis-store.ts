@@ -277,13 +277,15 @@ export class RedisStore implements BufferStore {
     const size = Number(r[1]);
     const flushAt = Number(r[2]);
     // Before the caller acknowledges: the sweep must be able to find the new due entry.
-    if (Number(r[5]) === 1) await this.noteWake(message.conversation, flushAt);
+    const wakes = Number(r[5]) === 1;
+    if (wakes) await this.noteWake(message.conversation, flushAt);
     return {
       status: r[0] === "duplicate" ? "duplicate" : "appended",
       size,
       flushAtMs: size > 0 ? flushAt : null,
       nowMs: Number(r[3]),
       armTimer: Number(r[4]) === 1,
+      wakeAtMs: wakes ? flushAt : null,
     };
   }
 

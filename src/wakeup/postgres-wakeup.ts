@@ -1,0 +1,104 @@
+/**
+ * {@link Wakeup} on the project's Postgres through porsager's `postgres` (Node and Deno), with
+ * the same pooler rules as the outbox: no prepared statements, one tiny pool per isolate, a
+ * deadline on every statement. Every call is one statement of a SQL function from the migration.
+ */
+import postgres from "postgres";
+import type { Wakeup, WakeupStatus } from "./wakeup.ts";
+
+/** Options of {@link createPostgresWakeup}. */
+export interface PostgresWakeupOptions {
+  /** postgres:// URL (LULL_DATABASE_URL, defaulting to SUPABASE_DB_URL). */
+  url: string;
+  /** Deadline of one statement, ms. @default 3000 */
+  timeoutMs?: number;
+}
+
+/** A failed wake-up statement (the caller decides; none of them can lose a message). */
+export class WakeupError extends Error {
+  constructor(operation: string, cause: unknown) {
+    super(`wake-up ${operation} failed: ${cause instanceof Error ? cause.message : cause}`, {
+      cause,
+    });
+    this.name = "WakeupError";
+  }
+}
+
+const ms = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/** Creates the Postgres wake-up. */
+export function createPostgresWakeup(options: PostgresWakeupOptions): Wakeup {
+  const timeoutMs = options.timeoutMs ?? 3000;
+  const sql = postgres(options.url, {
+    prepare: false,
+    max: 1,
+    idle_timeout: 20,
+    connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+    onnotice: () => {},
+    connection: { application_name: "lull-wakeup" },
+  });
+  const run = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        work(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      throw new WakeupError(operation, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const at = (atMs: number) => new Date(Math.round(atMs)).toISOString();
+  return {
+    async lower(atMs) {
+      await run("lower", () => sql`select lull.lower_wakeup(${at(atMs)}::timestamptz)`);
+    },
+    async version() {
+      const rows = await run("version", () => sql`select version from lull.wakeup where id`);
+      return String(rows[0]?.version ?? "0");
+    },
+    async settle(version, nextAtMs) {
+      const next = nextAtMs === null ? null : at(nextAtMs);
+      await run(
+        "settle",
+        () => sql`select lull.settle_wakeup(${version}::bigint, ${next}::timestamptz)`,
+      );
+    },
+    async take(throttleMs, heartbeatMs) {
+      const rows = await run(
+        "take",
+        () =>
+          sql`select lull.take_wakeup(
+            ${`${throttleMs} milliseconds`}::interval,
+            ${`${heartbeatMs} milliseconds`}::interval
+          ) as fire`,
+      );
+      return rows[0]?.fire === true;
+    },
+    async status(): Promise<WakeupStatus> {
+      const rows = await run(
+        "status",
+        () =>
+          sql`select extract(epoch from due_at) * 1000 as due_ms,
+                     extract(epoch from fired_at) * 1000 as fired_ms,
+                     extract(epoch from swept_at) * 1000 as swept_ms,
+                     extract(epoch from now()) * 1000 as now_ms
+                from lull.wakeup where id`,
+      );
+      const r = rows[0] ?? {};
+      return {
+        dueAtMs: ms(r.due_ms),
+        firedAtMs: ms(r.fired_ms),
+        sweptAtMs: ms(r.swept_ms),
+        nowMs: Number(r.now_ms ?? Date.now()),
+      };
+    },
+    async close() {
+      await sql.end({ timeout: 1 });
+    },
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * The durable trigger's wake-up time, kept next to the Cron that reads it (the project's
+ * Postgres, table lull.wakeup, supabase/migrations/*_lull_wakeup.sql). The function lowers it per
+ * burst and resets it after each sweep; pg_cron calls the sweep only once it has passed (plus a
+ * heartbeat a minute). Only an optimisation of *when* the sweep runs: the heartbeat sweep reads
+ * the Redis wake index itself, so a lowering lost with a killed isolate delays, never loses.
+ */
+
+/** Where the trigger stands (GET /lull/health). */
+export interface WakeupStatus {
+  /** Earliest time the sweep has work, ms; null when idle. */
+  dueAtMs: number | null;
+  /** Last call of the sweep by the trigger, and last sweep that reported back, ms. */
+  firedAtMs: number | null;
+  sweptAtMs: number | null;
+  nowMs: number;
+}
+
+/** The wake-up port; one per isolate. */
+export interface Wakeup {
+  /** The sweep has work at `atMs` at the latest. */
+  lower(atMs: number): Promise<void>;
+  /** Before a sweep: the row's version, to settle against. */
+  version(): Promise<string>;
+  /** After a sweep that started at `version`: the next wake-up (null: idle). */
+  settle(version: string, nextAtMs: number | null): Promise<void>;
+  /** For the trigger itself (`lull dev` plays pg_cron): whether to call the sweep now. */
+  take(throttleMs: number, heartbeatMs: number): Promise<boolean>;
+  status(): Promise<WakeupStatus>;
+  close(): Promise<void>;
+}
+
+/** The heartbeat: the trigger calls the sweep at least this often, even when idle. */
+export const HEARTBEAT_MS = 60_000;
