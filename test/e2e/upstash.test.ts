@@ -72,7 +72,7 @@ describe("e2e over Upstash REST", () => {
     await eventually(async () => {
       const keys = await redis.client.keys(`${prefix}:*`);
       return keys.every((k) =>
-        /:(seen|fence|done:[^:]+|stats|daily|events|due|leases|layout)$/.test(k)
+        /:(seen|fence|done:[^:]+|stats|daily|events|due|leases|layout|partitions|epoch)$/.test(k)
       );
     }, "the ack");
     expect(batchLines()).toHaveLength(1);
