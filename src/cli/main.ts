@@ -10,6 +10,7 @@ import { devCommand } from "./commands/dev.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { envCommand } from "./commands/env.ts";
 import { flushCommand } from "./commands/flush.ts";
+import { initCommand } from "./commands/init.ts";
 import { sendCommand } from "./commands/send.ts";
 import { statsCommand } from "./commands/stats.ts";
 import { tailCommand } from "./commands/tail.ts";
@@ -24,6 +25,7 @@ export const commands: Command[] = [
   flushCommand,
   sendCommand,
   envCommand,
+  initCommand,
 ];
 
 /** `lull --help`. */

@@ -1,59 +1,6 @@
 /**
- * Glue for the `lull` function: environment -> parseConfig -> createStore -> app (breaker-wrapped
- * store, processor, Flusher, handler). Built once per isolate; every request reuses it.
+ * Glue for the `lull` function in this repository: the same factory a project gets from the
+ * package (`import { createLullFunction } from "lull/supabase"`), imported from the source.
  */
-import { parseConfig } from "../../../src/core/config.ts";
-import type { Env } from "../../../src/core/config.ts";
-import { ConfigError } from "../../../src/core/errors.ts";
-import { type App, createApp } from "../../../src/http/app.ts";
-import { jsonError } from "../../../src/http/respond.ts";
-import { readEnv } from "../../../src/runtime/env.ts";
-import { createStore } from "../../../src/store/create-store.ts";
-
-/** What the function entry serves. */
-export interface LullFunction {
-  handler: (req: Request) => Promise<Response>;
-  /** The wired app, or undefined when the configuration is invalid. */
-  app?: App;
-  close(): Promise<void>;
-}
-
-/**
- * Builds the `lull` function from the environment. An invalid configuration does not crash
- * the isolate: it is logged once, and every request gets a 500 `invalid_config` naming the
- * variables (never their values), which is what an operator looking at a failing webhook needs.
- */
-export function createLullFunction(env: Env = readEnv()): LullFunction {
-  let config;
-  try {
-    config = parseConfig(env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(
-      JSON.stringify({ level: "error", msg: "invalid configuration", error: err.message }),
-    );
-    const variables = (err.context.variables as string[]) ?? [];
-    return {
-      handler: () =>
-        Promise.resolve(
-          jsonError(
-            500,
-            "invalid_config",
-            `lull is misconfigured; check ${variables.join(", ")}`,
-            err.issues.map((i) => ({ path: i.variables, message: i.message })),
-          ),
-        ),
-      close: () => Promise.resolve(),
-    };
-  }
-  const { store, kind } = createStore(config);
-  if (kind === "memory") {
-    console.error(JSON.stringify({
-      level: "warn",
-      msg: "no LULL_REDIS_URL or UPSTASH_REDIS_REST_*: using the in-memory store; " +
-        "buffers live in this isolate only and are lost when it stops",
-    }));
-  }
-  const app = createApp({ config, store, storeKind: kind });
-  return { handler: app.handler, app, close: () => app.close() };
-}
+export { createLullFunction } from "../../../src/runtime/supabase-function.ts";
+export type { LullFunction } from "../../../src/runtime/supabase-function.ts";
