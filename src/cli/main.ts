@@ -6,6 +6,7 @@ import { ConfigError, LullError } from "../core/errors.ts";
 import { ExitCode, UsageError } from "./cli-errors.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { buffersCommand } from "./commands/buffers.ts";
+import { dashboardCommand } from "./commands/dashboard.ts";
 import { devCommand } from "./commands/dev.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { envCommand } from "./commands/env.ts";
@@ -26,6 +27,7 @@ export const commands: Command[] = [
   sendCommand,
   envCommand,
   initCommand,
+  dashboardCommand,
 ];
 
 /** `lull --help`. */
