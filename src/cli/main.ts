@@ -105,6 +105,17 @@ function interruption(): Promise<NodeJS.Signals> {
   });
 }
 
+// Output may go to a pipe whose reader is gone (`lull dev 2>&1 | tee log`, Ctrl-C kills tee
+// with everything else in the group): a write then fails with EPIPE. Unhandled, that error
+// would crash the CLI before lull dev stops redis-server and removes .lull/dev.json. Lost
+// output is the lesser harm: drop it and keep cleaning up.
+let outputClosed = false;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", () => {
+    outputClosed = true;
+  });
+}
+
 const code = await main(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
@@ -113,4 +124,5 @@ const code = await main(process.argv.slice(2), {
 // Explicit exit: open handles (a Redis socket closing, a stray timer) must not keep the CLI up.
 // Exit only once stdout has drained: pipes are asynchronous on some platforms (macOS), and
 // `lull dlq list --json | jq` must never see a truncated document.
+if (outputClosed || process.stdout.destroyed) process.exit(code);
 process.stdout.write("", () => process.exit(code));

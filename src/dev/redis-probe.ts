@@ -5,7 +5,7 @@
  * resolve. The messages name only what the user set, never lull's internal parts.
  */
 import { connect } from "node:net";
-import Redis from "ioredis";
+import { connect as tlsConnect } from "node:tls";
 import { LullError } from "../core/errors.ts";
 
 /** The configured Redis cannot be used; `message` says why and what to do. */
@@ -81,6 +81,56 @@ function tcpReachable(url: URL, timeoutMs: number): Promise<void> {
   });
 }
 
+/** A RESP command, as Redis reads it. */
+function resp(args: string[]): string {
+  return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("");
+}
+
+/**
+ * Sends AUTH (when the URL has credentials) and PING on a fresh connection and resolves with
+ * the reply lines, or rejects on timeout/close. Plain RESP over a socket: the probe must tell
+ * "accepted but silent" from "closed", which a client library's retries would blur.
+ */
+function ping(url: URL, timeoutMs: number): Promise<string[]> {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || "6379");
+  const commands: string[][] = [];
+  const password = decodeURIComponent(url.password);
+  const user = decodeURIComponent(url.username);
+  if (password) commands.push(user ? ["AUTH", user, password] : ["AUTH", password]);
+  commands.push(["PING"]);
+  return new Promise((resolve, reject) => {
+    const socket = url.protocol === "rediss:"
+      ? tlsConnect({ host, port, servername: host })
+      : connect({ host, port });
+    let buffer = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error("timeout"));
+    }, timeoutMs);
+    socket.once(url.protocol === "rediss:" ? "secureConnect" : "connect", () => {
+      socket.write(commands.map(resp).join(""));
+    });
+    socket.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString("utf8");
+      const lines = buffer.split("\r\n").filter((l) => l !== "");
+      if (lines.length >= commands.length || lines.some((l) => l.startsWith("-"))) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(lines);
+      }
+    });
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once("close", () => {
+      clearTimeout(timer);
+      reject(new Error("connection closed"));
+    });
+  });
+}
+
 /** Checks that a redis:// URL is reachable and answers PING (with its credentials). */
 export async function probeRedisUrl(
   redisUrl: string,
@@ -88,24 +138,16 @@ export async function probeRedisUrl(
 ): Promise<void> {
   const url = new URL(redisUrl);
   if (url.protocol === "redis:") await tcpReachable(url, timeoutMs);
-  const client = new Redis(redisUrl, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  client.on("error", () => {});
+  let lines: string[];
   try {
-    await client.connect();
-    await client.ping();
+    lines = await ping(url, timeoutMs);
   } catch (err) {
     const message = (err as Error).message;
-    if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(message)) {
+    if (message === "timeout") {
       throw new RedisUnreachableError(
-        `LULL_REDIS_URL: ${where(url)} refused the credentials (${message.split("\n")[0]}). ` +
-          "Put the right user and password in the URL: redis://user:password@host:port.",
-        "auth",
+        `LULL_REDIS_URL: ${where(url)} accepted the connection but did not answer PING within ` +
+          `${timeoutMs} ms (timed out). Is it a Redis server (TLS needs rediss://)?`,
+        "timeout",
       );
     }
     throw new RedisUnreachableError(
@@ -113,8 +155,22 @@ export async function probeRedisUrl(
         `(${message}). Is it a Redis server (TLS needs rediss://)?`,
       "other",
     );
-  } finally {
-    client.disconnect();
+  }
+  const error = lines.find((l) => l.startsWith("-"));
+  if (error && /NOAUTH|WRONGPASS|invalid password|invalid username|AUTH/i.test(error)) {
+    throw new RedisUnreachableError(
+      `LULL_REDIS_URL: ${where(url)} refused the credentials (${error.slice(1)}). Put the ` +
+        "right user and password in the URL: redis://user:password@host:port.",
+      "auth",
+    );
+  }
+  if (error || !lines.some((l) => l === "+PONG")) {
+    throw new RedisUnreachableError(
+      `LULL_REDIS_URL: ${where(url)} answered PING with "${
+        (error ?? lines[0] ?? "").slice(0, 80)
+      }". Is it a Redis server?`,
+      "other",
+    );
   }
 }
 

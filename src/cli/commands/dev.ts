@@ -216,7 +216,7 @@ export const devCommand: Command = {
     let stack: DevStack;
     try {
       stack = await withProgress(
-        "starting Redis, the gateway and the functions (Deno compiles on the first run)",
+        "starting Redis and the functions (Deno compiles on the first run)",
         () =>
           startDevStack({
             port,
