@@ -35,6 +35,12 @@ if (extra.length === 0) {
   step("format", bin("deno"), ["fmt", "--check", "--quiet"]);
   step("lint", bin("deno"), ["lint", "--quiet"]);
   step("generated scripts fresh", "node", ["--import", "tsx", "scripts/gen-lua.ts", "--check"]);
+  step("generated dashboard fresh", "node", [
+    "--import",
+    "tsx",
+    "scripts/gen-dashboard.ts",
+    "--check",
+  ]);
   step("types", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]);
   // The deployable functions, type-checked as Deno (Supabase's runtime) sees them.
   step("deno types", bin("deno"), [

@@ -9,6 +9,9 @@
  * if (!check.ok) return new Response("bad signature", { status: 401 });
  * const batch: Batch = JSON.parse(rawBody);
  * ```
+ *
+ * or let {@link createBatchHandler} verify, dedupe, check the fence and answer 425 for you.
+ * The Supabase function factory is `lull/supabase`.
  */
 export {
   DEFAULT_TOLERANCE_SEC,
@@ -17,6 +20,8 @@ export {
   verifyDelivery,
 } from "./delivery/signature.ts";
 export type { VerifyDeliveryInput, VerifyFailure, VerifyResult } from "./delivery/signature.ts";
+export { batchSchema, createBatchHandler, memoryLedger } from "./delivery/batch-handler.ts";
+export type { BatchDecision, BatchHandlerOptions, BatchLedger } from "./delivery/batch-handler.ts";
 export { createHttpProcessor } from "./delivery/http-processor.ts";
 export type { HttpProcessorOptions } from "./delivery/http-processor.ts";
 export { createFunctionProcessor } from "./delivery/function-processor.ts";

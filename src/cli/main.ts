@@ -6,10 +6,12 @@ import { ConfigError, LullError } from "../core/errors.ts";
 import { ExitCode, UsageError } from "./cli-errors.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { buffersCommand } from "./commands/buffers.ts";
+import { dashboardCommand } from "./commands/dashboard.ts";
 import { devCommand } from "./commands/dev.ts";
 import { dlqCommand } from "./commands/dlq.ts";
 import { envCommand } from "./commands/env.ts";
 import { flushCommand } from "./commands/flush.ts";
+import { initCommand } from "./commands/init.ts";
 import { repairCommand } from "./commands/repair.ts";
 import { sendCommand } from "./commands/send.ts";
 import { statsCommand } from "./commands/stats.ts";
@@ -25,6 +27,8 @@ export const commands: Command[] = [
   flushCommand,
   sendCommand,
   envCommand,
+  initCommand,
+  dashboardCommand,
   repairCommand,
 ];
 
@@ -103,6 +107,17 @@ function interruption(): Promise<NodeJS.Signals> {
   });
 }
 
+// Output may go to a pipe whose reader is gone (`lull dev 2>&1 | tee log`, Ctrl-C kills tee
+// with everything else in the group): a write then fails with EPIPE. Unhandled, that error
+// would crash the CLI before lull dev stops redis-server and removes .lull/dev.json. Lost
+// output is the lesser harm: drop it and keep cleaning up.
+let outputClosed = false;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", () => {
+    outputClosed = true;
+  });
+}
+
 const code = await main(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
@@ -111,4 +126,5 @@ const code = await main(process.argv.slice(2), {
 // Explicit exit: open handles (a Redis socket closing, a stray timer) must not keep the CLI up.
 // Exit only once stdout has drained: pipes are asynchronous on some platforms (macOS), and
 // `lull dlq list --json | jq` must never see a truncated document.
+if (outputClosed || process.stdout.destroyed) process.exit(code);
 process.stdout.write("", () => process.exit(code));

@@ -4,6 +4,7 @@
  * (TTLs that could expire live data, windows that contradict each other) are rejected here so a
  * misconfigured deployment never starts.
  */
+import { redisUrlProblem } from "./redis-url.ts";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 
@@ -64,7 +65,13 @@ const bool = (def: boolean) =>
 
 /** The environment schema, keyed by variable name exactly as users set them. */
 export const envSchema = z.object({
-  LULL_REDIS_URL: url(["redis:", "rediss:"]),
+  LULL_REDIS_URL: z.preprocess(
+    emptyToUndefined,
+    z.string().optional().superRefine((v, ctx) => {
+      const problem = v === undefined ? null : redisUrlProblem(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
+  ),
   /** Postgres for the durable outbox; defaults to SUPABASE_DB_URL. */
   LULL_DATABASE_URL: url(["postgres:", "postgresql:"]),
   /** Set by the Supabase platform for every function. */

@@ -35,7 +35,9 @@ import {
 import { startUpstashGateway, type UpstashGateway } from "./upstash-gateway.ts";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
-import { LullError } from "../core/errors.ts";
+import { ConfigError, LullError } from "../core/errors.ts";
+import { redisUrlProblem } from "../core/redis-url.ts";
+import { probeRedisUrl, probeUpstash } from "./redis-probe.ts";
 
 /** The repository root (this file is src/dev/dev-stack.ts). */
 export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -108,6 +110,7 @@ async function startFunctions(
   port: number,
   env: Record<string, string>,
   options: DevStackOptions,
+  readOnly: boolean,
 ): Promise<{ child: ManagedChild; url: string }> {
   const deno = join(repoRoot, "node_modules", ".bin", "deno");
   const child = spawnChild("functions", deno, [
@@ -116,6 +119,7 @@ async function startFunctions(
     join(repoRoot, "src", "dev", "serve-functions.ts"),
     "--port",
     String(port),
+    ...(readOnly ? ["--read-only"] : []),
   ], { cwd: repoRoot, env });
   const timeoutMs = options.startTimeoutMs ?? 120_000;
   let ready: (url: string) => void = () => {};
@@ -160,7 +164,24 @@ async function startFunctions(
 /** Starts the stack. On failure, everything already started is stopped before rethrowing. */
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
   const userEnv = options.env;
+  const userRedisUrl = userEnv.LULL_REDIS_URL?.trim();
+  // A typo in LULL_REDIS_URL is reported before anything starts, with the fix.
+  const urlProblem = userRedisUrl ? redisUrlProblem(userRedisUrl) : null;
+  if (urlProblem) {
+    throw new ConfigError([{
+      variables: ["LULL_REDIS_URL"],
+      message: `LULL_REDIS_URL ${urlProblem}`,
+    }]);
+  }
   await assertPortFree(options.port);
+  // A Redis the user named must answer now: say so once, clearly, rather than on every sweep.
+  if (userRedisUrl) await probeRedisUrl(userRedisUrl);
+  else if (userEnv.UPSTASH_REDIS_REST_URL?.trim()) {
+    await probeUpstash(
+      userEnv.UPSTASH_REDIS_REST_URL.trim(),
+      userEnv.UPSTASH_REDIS_REST_TOKEN?.trim() ?? "",
+    );
+  }
   const secrets = devSecrets(userEnv);
   const functionsUrl = `http://127.0.0.1:${options.port}/functions/v1`;
   const lullUrl = `${functionsUrl}/lull`;
@@ -250,6 +271,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
 
     const userProcessor = userEnv.LULL_PROCESSOR_URL?.trim();
     const userFunction = userEnv.LULL_PROCESSOR_FUNCTION?.trim();
+    // A Redis dev did not start holds someone's real buffers: never flush them into the example
+    // processor. Without a processor of the user's own, the stack only reads (read-only).
+    const external = store === "redis" || store === "upstash";
+    const readOnly = external && !userProcessor && !userFunction;
     const processorUrl = userProcessor ||
       (userFunction ? `${functionsUrl}/${userFunction}` : `${functionsUrl}/lull-processor`);
 
@@ -265,7 +290,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     delete functionsEnv.SUPABASE_DB_URL;
     if (databaseUrl) functionsEnv.LULL_DATABASE_URL = databaseUrl;
     else delete functionsEnv.LULL_DATABASE_URL;
-    if (!userFunction) functionsEnv.LULL_PROCESSOR_URL = processorUrl;
+    // Local data is the developer's own test data: show it, unless they chose otherwise.
+    if ((userEnv.LULL_LOG_PII ?? "").trim() === "") functionsEnv.LULL_LOG_PII = "true";
+    if (readOnly) delete functionsEnv.LULL_PROCESSOR_URL;
+    else if (!userFunction) functionsEnv.LULL_PROCESSOR_URL = processorUrl;
     else {
       functionsEnv.SUPABASE_URL ||= `http://127.0.0.1:${options.port}`;
       functionsEnv.SUPABASE_SERVICE_ROLE_KEY ||= `dev-service-role-${
@@ -275,7 +303,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     // Fail here, with the variable named, rather than inside Deno.
     const config = parseConfig(functionsEnv);
 
-    const functions = await startFunctions(options.port, functionsEnv, options);
+    const functions = await startFunctions(options.port, functionsEnv, options, readOnly);
     let stopping = false;
     cleanups.push(async () => {
       stopping = true;
@@ -291,10 +319,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       });
     }
 
-    // Supabase Cron, played locally. A sweep is never started while the previous one runs.
+    // Supabase Cron, played locally (not in read-only mode: a sweep flushes). A sweep is never
+    // started while the previous one runs.
     let sweeping = false;
     const sweep = setInterval(async () => {
-      if (sweeping) return;
+      if (sweeping || readOnly) return;
       sweeping = true;
       try {
         const res = await fetch(`${lullUrl}/flush`, {
@@ -324,7 +353,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       store,
       functionsUrl,
       lullUrl,
-      processorUrl,
+      processorUrl: readOnly ? null : processorUrl,
+      external,
+      readOnly,
       redisUrl,
       gatewayUrl: gateway?.url ?? null,
       outbox,

@@ -37,8 +37,15 @@ export const devStateSchema = z.object({
   functionsUrl: z.string(),
   /** The lull function, e.g. http://127.0.0.1:54321/functions/v1/lull */
   lullUrl: z.string(),
-  /** Where batches go. */
-  processorUrl: z.string(),
+  /** Where batches go (null in read-only mode: nothing is flushed). */
+  processorUrl: z.string().nullable(),
+  /** The Redis is the user's (LULL_REDIS_URL / UPSTASH_*), not one dev started. */
+  external: z.boolean().default(false),
+  /**
+   * Nothing is written: the user's Redis and no processor of theirs (LULL_PROCESSOR_URL); the
+   * functions answer only reads and no sweep runs.
+   */
+  readOnly: z.boolean().default(false),
   /** TCP Redis the CLI reads directly (null with Upstash or the memory store). */
   redisUrl: z.string().nullable(),
   /** The Upstash-compatible gateway the functions use (null when none was started). */

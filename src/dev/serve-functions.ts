@@ -5,6 +5,10 @@
  *
  *   deno run --allow-net --allow-env --allow-read --allow-sys src/dev/serve-functions.ts --port 54321
  *
+ * With `--read-only` (lull dev on a Redis it did not start, with no processor of the user's),
+ * only reads are served: GET/HEAD of /lull/health, /lull/metrics, /lull/conversations/... and
+ * the admin API; everything else answers 503 `read_only`, so nothing is written to that Redis.
+ *
  * Each function's index.ts stays a thin `Deno.serve(...)`; this file imports the same handler
  * factories from supabase/functions/_shared. Prints `listening <base url>` once ready.
  */
@@ -38,6 +42,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   Deno.exit(2);
 }
 
+const readOnly = Deno.args.includes("--read-only");
+const READS = /^\/lull\/(health|metrics|conversations\/.+|admin(\/.*)?)$/;
+
 const lull = createLullFunction();
 const functions: Record<string, (req: Request) => Promise<Response>> = {
   "lull": lull.handler,
@@ -56,6 +63,15 @@ async function route(req: Request): Promise<Response> {
   if (!fn) return notFound(`no function '${m[1]}'`);
   // Supabase hands the function the path without /functions/v1.
   url.pathname = `/${m[1]}${m[2] ?? ""}`;
+  if (readOnly && !((req.method === "GET" || req.method === "HEAD") && READS.test(url.pathname))) {
+    return Response.json({
+      error: {
+        code: "read_only",
+        message: "lull dev is read-only on a Redis it did not start: set LULL_PROCESSOR_URL " +
+          "(your processor) to let it buffer and flush",
+      },
+    }, { status: 503 });
+  }
   // Rebuilt rather than `new Request(url, req)`, which would copy (and so touch) req.signal.
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
   return await fn(

@@ -25,12 +25,12 @@ import {
   ValidationError,
 } from "../core/errors.ts";
 import type { ConversationState, EventCursor, StatsSnapshot } from "../core/types.ts";
-import { maskConversation } from "../observability/mask.ts";
+import { maskConversation, maskText } from "../observability/mask.ts";
 import { type BufferView, bufferView, deadLetterSummary } from "../core/views.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import type { AppContext } from "./context.ts";
-import { renderDashboardHtml } from "./dashboard.html.ts";
+import { dashboardCsp, renderDashboardHtml } from "./dashboard/render.ts";
 import { json, jsonError } from "./respond.ts";
 
 /**
@@ -169,6 +169,14 @@ function label(ctx: AppContext, conversation: string): string {
   return maskConversation(conversation, ctx.config.logPii);
 }
 
+/**
+ * Messages with a `textLabel` beside `text`: what the dashboard shows (masked unless
+ * LULL_LOG_PII), like `label` beside `conversation`.
+ */
+function labelledMessages<M extends { text: string }>(ctx: AppContext, messages: M[]) {
+  return messages.map((m) => ({ ...m, textLabel: maskText(m.text, ctx.config.logPii) }));
+}
+
 /** One row of the buffers listing. */
 function bufferRow(ctx: AppContext, s: ConversationState): BufferView {
   return bufferView(s, label(ctx, s.conversation));
@@ -250,16 +258,7 @@ function dashboardResponse(): Response {
       "cache-control": "no-store",
       "referrer-policy": "no-referrer",
       "x-content-type-options": "nosniff",
-      "content-security-policy": [
-        "default-src 'none'",
-        `script-src 'nonce-${nonce}'`,
-        `style-src 'nonce-${nonce}'`,
-        "connect-src 'self'",
-        "img-src data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-      ].join("; "),
+      "content-security-policy": dashboardCsp(nonce),
     },
   });
 }
@@ -286,7 +285,10 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
   if (segs.length === 2 && segs[0] === "conversations") {
     return get(async () => {
       const state = await ctx.store.inspect(decode(segs[1]!));
-      return json(200, { ...state, label: label(ctx, state.conversation) });
+      const buffer = state.buffer
+        ? { ...state.buffer, messages: labelledMessages(ctx, state.buffer.messages) }
+        : null;
+      return json(200, { ...state, buffer, label: label(ctx, state.conversation) });
     });
   }
   if (segs.length === 1 && segs[0] === "dlq") {
@@ -305,7 +307,11 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
         if (m === "GET" || m === "HEAD") {
           const d = await ctx.store.dlqGet(batchId);
           if (!d) throw new DeadLetterNotFoundError(batchId);
-          return json(200, { ...d, label: label(ctx, d.conversation) });
+          return json(200, {
+            ...d,
+            messages: labelledMessages(ctx, d.messages),
+            label: label(ctx, d.conversation),
+          });
         }
         if (m === "DELETE") {
           if (!(await ctx.store.dlqDelete(batchId))) throw new DeadLetterNotFoundError(batchId);

@@ -158,7 +158,8 @@ describe("auth", () => {
     const nonce = /script-src 'nonce-([0-9a-f]+)'/.exec(csp)?.[1];
     expect(nonce).toBeTruthy();
     const html = await res.text();
-    expect(html).toContain(`<script nonce="${nonce}">`);
+    expect(html).toContain(`<script type="module" nonce="${nonce}">`);
+    expect(html).toContain(`<style nonce="${nonce}">`);
     expect(html).not.toContain("__LULL_CSP_NONCE__");
   });
 });

@@ -138,7 +138,7 @@ describe("admin dashboard", () => {
     // The buffered conversation appears, masked; its raw number is nowhere on the page.
     const waRow = page.locator("#buffers tbody tr", { hasText: "whatsapp:**********67" });
     await waRow.waitFor();
-    await expect(waRow.locator("td").nth(2).textContent()).resolves.toBe("2");
+    await expect(waRow.locator("td").nth(1).textContent()).resolves.toBe("2");
     expect(await page.content()).not.toContain("966501234567");
 
     // The dead letter is listed; requeue it with its button.
@@ -147,7 +147,7 @@ describe("admin dashboard", () => {
     await page.getByRole("button", { name: `Requeue batch ${deadBatchId}` }).click();
     await deadRow.waitFor({ state: "detached" });
     await page.locator("#dlq tbody tr", { hasText: "telegram:*******89" }).waitFor();
-    await page.locator("#status", { hasText: `Requeued ${deadBatchId}` }).waitFor();
+    await page.locator("#result", { hasText: `Requeued ${deadBatchId}` }).waitFor();
 
     // The store agrees: the batch is the conversation's next batch again, reason requeue.
     expect((await store.dlqList()).map((d) => d.conversation)).toEqual([DEAD2]);

@@ -258,6 +258,8 @@ describe("where the CLI connects", () => {
   afterAll(() => rmSync(cwd, { recursive: true, force: true }));
   const state: DevState = {
     version: 1,
+    external: false,
+    readOnly: false,
     pid: process.pid,
     startedAt: new Date().toISOString(),
     store: "redis-server",

@@ -83,8 +83,12 @@ describe("README examples", () => {
     for (const b of runBlocks) expect(b.info).toBe("sh");
   });
 
+  // Seven CLI runs in a row: on a loaded two-core machine that alone can take most of a minute.
   it(
     "every marked shell block runs against the stack; the burst reaches the example processor as one batch",
+    {
+      timeout: 180_000,
+    },
     async () => {
       const state = JSON.parse(
         readFileSync(join(dev.cwd, ".lull", "dev.json"), "utf8"),
@@ -126,7 +130,6 @@ describe("README examples", () => {
       // The example verified every delivery: none were rejected.
       expect(processorOut).not.toContain("burst failed");
     },
-    180_000,
   );
 
   it("shows examples/processor.ts verbatim, and it type-checks with Deno", () => {

@@ -10,6 +10,8 @@ import {
   PortInUseError,
   startDevStack,
 } from "../../dev/dev-stack.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { RedisUnreachableError } from "../../dev/redis-probe.ts";
 import { devStatePath, readDevState, reapStaleDevState } from "../../dev/dev-state.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { UsageError } from "../cli-errors.ts";
@@ -33,6 +35,12 @@ Starts, and stops again on Ctrl-C (SIGINT/SIGTERM), leaving no process or temp d
     (LULL_PROCESSOR_URL, when set, replaces it),
   - Supabase Cron, played locally: POST /lull/flush every LULL_SWEEP_INTERVAL_MS,
   - a short demo: simulated chats send bursts through the webhook routes.
+On a Redis it did not start (LULL_REDIS_URL / UPSTASH_*), dev never runs the demo and never
+flushes into the example processor: with LULL_PROCESSOR_URL (or _FUNCTION) set it flushes into
+that processor; without, it is read-only (the dashboard, tail, buffers and dlq list work; the
+webhook, flush and requeue routes answer 503 and no sweep runs), and the banner says so.
+Texts and conversation keys are shown unmasked (LULL_LOG_PII=true: it is your test data);
+set LULL_LOG_PII=false to see what a deployment logs.
 Secrets are generated per run (values you set in the environment are kept) and written with
 the URLs to .lull/dev.json, which the other lull commands read. Every LULL_* variable you set
 is passed to the functions.
@@ -74,6 +82,22 @@ function printBanner(stack: DevStack): void {
     upstash: `Upstash at ${stack.state.env.UPSTASH_REDIS_REST_URL} (UPSTASH_REDIS_REST_URL)`,
     memory: p.red("in-memory store inside the functions process (not durable)"),
   }[s.store];
+  if (s.readOnly) {
+    const bar = p.yellow("!".repeat(78));
+    out(bar);
+    out(
+      p.yellow(
+        p.bold("  READ-ONLY: this Redis was not started by lull dev and may hold real data."),
+      ),
+    );
+    out(p.yellow("  No demo, no sweeps, no flushing: webhooks, flush and requeue answer 503."));
+    out(p.yellow("  Set LULL_PROCESSOR_URL to your processor to buffer and flush into it."));
+    out(bar);
+    out();
+  } else if (s.external) {
+    out(p.yellow(`  Your own Redis: no demo; batches go to your processor ${s.processorUrl}.`));
+    out();
+  }
   out(`  ${p.bold("store")}      ${storeLine}`);
   if (s.gatewayUrl) out(`             via the Upstash-compatible gateway ${s.gatewayUrl}`);
   if (s.outbox === "off" && s.store !== "memory") {
@@ -97,7 +121,14 @@ function printBanner(stack: DevStack): void {
   out(`  ${p.bold("outbox")}     ${outboxLine}`);
   out(`  ${p.bold("functions")}  ${s.lullUrl}`);
   out(`             ${s.functionsUrl}/lull-processor (example processor)`);
-  out(`  ${p.bold("processor")}  ${s.processorUrl}`);
+  out(`  ${p.bold("processor")}  ${s.processorUrl ?? "none (read-only)"}`);
+  out(
+    `  ${p.bold("pii")}        ${
+      c.logPii
+        ? "shown (LULL_LOG_PII=true: your test data; deployed, the default masks it)"
+        : "masked (LULL_LOG_PII=false)"
+    }`,
+  );
   out(`  ${p.bold("dashboard")}  ${s.lullUrl}/admin (sign in with LULL_ADMIN_TOKEN)`);
   out(`  ${p.bold("cron")}       POST /lull/flush every ${c.sweepIntervalMs} ms`);
   out(
@@ -204,7 +235,7 @@ export const devCommand: Command = {
     let stack: DevStack;
     try {
       stack = await withProgress(
-        "starting Redis, the gateway and the functions (Deno compiles on the first run)",
+        "starting Redis and the functions (Deno compiles on the first run)",
         () =>
           startDevStack({
             port,
@@ -226,6 +257,10 @@ export const devCommand: Command = {
       if (e instanceof DevStackAbortedError) {
         err("lull dev: interrupted during start-up; everything started was stopped");
         return 0;
+      }
+      if (e instanceof ConfigError || e instanceof RedisUnreachableError) {
+        err(`lull dev: ${e.message}`);
+        return 1;
       }
       if (e instanceof PortInUseError) {
         err(`lull dev: port ${port} is in use; pick another with --port <n>`);
@@ -258,7 +293,8 @@ export const devCommand: Command = {
     } else printBanner(stack);
 
     const demoAbort = new AbortController();
-    if (values["no-demo"] !== true) {
+    // Never on a Redis dev did not start: the demo's messages would land in someone's data.
+    if (values["no-demo"] !== true && !stack.state.external) {
       const steps = demoSteps(stack.state.lullUrl, stack.publicUrl, stack.state.secrets);
       if (!json) out(p.bold(`demo: ${steps.length} messages from 4 chats, bursting…`));
       void runDemo(steps, (line) => {

@@ -4,7 +4,7 @@
  */
 import { parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
-import { type Command, out, outJson } from "../command.ts";
+import { type Command, err, out, outJson } from "../command.ts";
 import { functionUrl, resolveConnection } from "../connect.ts";
 import { getJson, postJson } from "../http.ts";
 import { Flusher } from "../../core/flusher.ts";
@@ -58,7 +58,8 @@ Options:
   --json        print the route's JSON answer
   -h, --help    this help
 
-Exit codes: 0 ok, 1 the route failed or cannot be reached, 2 usage error.`;
+Exit codes: 0 ok, 1 the route failed or cannot be reached or a batch was dead-lettered,
+2 usage error.`;
 
 /** Where flushes are executed: the function's admin route, or a flusher in this process. */
 interface FlushTarget {
@@ -142,8 +143,23 @@ async function chooseTarget(
   if (base === undefined && conn.config.redis.kind !== "none" && processorConfigured(conn.config)) {
     return await directTarget(conn);
   }
+  if (base === undefined) {
+    throw new CommandError(
+      "no_target",
+      "nothing to flush through: start `lull dev` in this directory, or pass --url " +
+        "https://<project-ref>.supabase.co/functions/v1/lull with LULL_ADMIN_TOKEN set, or " +
+        "flush from here with --direct (needs LULL_REDIS_URL or UPSTASH_*, and " +
+        "LULL_PROCESSOR_URL).",
+    );
+  }
   const token = conn.config.adminToken;
-  if (!token) throw new CommandError("no_token", "LULL_ADMIN_TOKEN is not set");
+  if (!token) {
+    throw new CommandError(
+      "no_token",
+      `LULL_ADMIN_TOKEN is not set: flushing through ${base} needs that deployment's admin ` +
+        "token (supabase secrets list shows its name; the value is the one you set).",
+    );
+  }
   return adminTarget(functionUrl(conn, url), token);
 }
 
@@ -186,13 +202,23 @@ export const flushCommand: Command = {
           results.push({ conversation: c, outcome: await target.flushOne(c) });
         }
       });
+      // A batch that went to the DLQ is a failure the caller (a script, CI) must notice.
+      const dead = results.filter((r) =>
+        (r.outcome as { status?: string } | null)?.status === "dead"
+      );
       if (values.json) {
         outJson(conversation !== undefined ? results[0] : { flushed: results });
-        return 0;
+        return dead.length > 0 ? 1 : 0;
       }
       if (results.length === 0) out("nothing buffered: nothing to flush");
       for (const r of results) out(`${r.conversation}: ${describeOutcome(r.outcome)}`);
-      return 0;
+      if (dead.length > 0) {
+        err(
+          `${dead.length} batch(es) dead-lettered: see \`lull dlq list\`, fix the processor, ` +
+            "then `lull dlq requeue <batchId>`.",
+        );
+      }
+      return dead.length > 0 ? 1 : 0;
     } finally {
       await target.close();
     }

@@ -4,9 +4,10 @@
 import { randomBytes } from "node:crypto";
 import { parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
-import { type Command, out, outJson } from "../command.ts";
+import { type Command, err, out, outJson } from "../command.ts";
 import { functionUrl, resolveConnection } from "../connect.ts";
 import { postJson } from "../http.ts";
+import { redisDownMessage } from "../redis-down.ts";
 
 const help = `lull send — post a test message to a running lull
 
@@ -34,6 +35,8 @@ interface AcceptedBody {
   accepted: number;
   duplicates: number;
   buffers?: { conversation: string; size: number; flushAt: string | null }[];
+  /** Messages delivered directly because Redis was down. */
+  degraded?: number;
 }
 
 /** `lull send`. */
@@ -61,10 +64,32 @@ export const sendCommand: Command = {
       text,
       ...(values.sender ? { sender: values.sender } : {}),
     };
-    const answer = await postJson(`${url}/messages`, token, message) as AcceptedBody;
+    let answer: AcceptedBody;
+    try {
+      answer = await postJson(`${url}/messages`, token, message) as AcceptedBody;
+    } catch (e) {
+      // "Did not confirm in time" and friends: check Redis from here and say what is wrong.
+      if (e instanceof CommandError && e.context.status === 503) {
+        const down = await redisDownMessage(conn);
+        if (down) {
+          throw new CommandError(
+            "redis_down",
+            `${down}\nThe message was not stored; send it again.`,
+          );
+        }
+      }
+      throw e;
+    }
     if (values.json) {
       outJson(answer);
       return 0;
+    }
+    if ((answer.degraded ?? 0) > 0) {
+      const down = await redisDownMessage(conn);
+      err(
+        `warning: ${down ?? "Redis did not answer"}; the message was delivered directly ` +
+          "(degraded: a batch of one), not buffered.",
+      );
     }
     const buffer = answer.buffers?.[0];
     const status = answer.duplicates > 0 ? "duplicate (already buffered)" : "accepted";

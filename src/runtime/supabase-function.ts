@@ -1,0 +1,80 @@
+/**
+ * The Supabase function factory (`lull/supabase`): environment -> parseConfig -> createStore (+
+ * the Postgres outbox and the durable wake-up when a database URL is set) -> app
+ * (breaker-wrapped store and outbox, processor, Flusher, handler). Built once per isolate; every request
+ * reuses it. A function entry is one line: `Deno.serve(createLullFunction().handler)`.
+ */
+import { parseConfig } from "../core/config.ts";
+import type { Env } from "../core/config.ts";
+import { ConfigError } from "../core/errors.ts";
+import { type App, createApp } from "../http/app.ts";
+import { jsonError } from "../http/respond.ts";
+import { readEnv } from "./env.ts";
+import { createPostgresOutbox } from "../outbox/postgres-outbox.ts";
+import { createStore } from "../store/create-store.ts";
+import { createPostgresWakeup } from "../wakeup/postgres-wakeup.ts";
+
+/** What the function entry serves. */
+export interface LullFunction {
+  handler: (req: Request) => Promise<Response>;
+  /** The wired app, or undefined when the configuration is invalid. */
+  app?: App;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the `lull` function from the environment. An invalid configuration does not crash
+ * the isolate: it is logged once, and every request gets a 500 `invalid_config` naming the
+ * variables (never their values), which is what an operator looking at a failing webhook needs.
+ */
+export function createLullFunction(env: Env = readEnv()): LullFunction {
+  let config;
+  try {
+    config = parseConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(
+      JSON.stringify({ level: "error", msg: "invalid configuration", error: err.message }),
+    );
+    const variables = (err.context.variables as string[]) ?? [];
+    return {
+      handler: () =>
+        Promise.resolve(
+          jsonError(
+            500,
+            "invalid_config",
+            `lull is misconfigured; check ${variables.join(", ")}`,
+            err.issues.map((i) => ({ path: i.variables, message: i.message })),
+          ),
+        ),
+      close: () => Promise.resolve(),
+    };
+  }
+  const { store, kind } = createStore(config);
+  if (kind === "memory") {
+    console.error(JSON.stringify({
+      level: "warn",
+      msg: "no LULL_REDIS_URL or UPSTASH_REDIS_REST_*: using the in-memory store; " +
+        "buffers live in this isolate only and are lost when it stops",
+    }));
+  }
+  // One pool per isolate: this runs once, at module load of the function.
+  const database = config.databaseUrl;
+  const outbox = database ? createPostgresOutbox({ url: database }) : undefined;
+  const wakeup = database ? createPostgresWakeup({ url: database }) : undefined;
+  if (!database) {
+    console.error(JSON.stringify({
+      level: "warn",
+      msg: "no LULL_DATABASE_URL or SUPABASE_DB_URL: the durable outbox is OFF; while Redis is " +
+        "down messages are delivered directly (degraded, may duplicate) or answered 503",
+    }));
+  }
+  const app = createApp({
+    config,
+    store,
+    storeKind: kind,
+    ...(outbox ? { outbox } : {}),
+    ...(wakeup ? { wakeup } : {}),
+  });
+  return { handler: app.handler, app, close: () => app.close() };
+}
