@@ -8,7 +8,8 @@
  * - Both functions served by Deno at http://127.0.0.1:<port>/functions/v1/<name>.
  * - The example processor (`lull-processor`) receives the batches, unless LULL_PROCESSOR_URL
  *   or LULL_PROCESSOR_FUNCTION points elsewhere.
- * - Supabase Cron, played locally: POST /lull/flush every LULL_SWEEP_INTERVAL_MS.
+ * - Supabase Cron, played locally as the migration's job plays it: every LULL_SWEEP_INTERVAL_MS
+ *   lull.take_wakeup() decides whether POST /lull/flush is due (something due, or the heartbeat).
  * - The outbox's Postgres: LULL_DATABASE_URL (or SUPABASE_DB_URL) when set; else (unless the
  *   memory store is used) a private
  *   PostgreSQL (initdb + postgres, found on PATH or in /usr/lib/postgresql/<version>/bin) on a
@@ -27,7 +28,7 @@ import { devSecrets, secretEnv } from "./dev-secrets.ts";
 import { type DevState, removeDevState, writeDevState } from "./dev-state.ts";
 import { findRedisServer, type LaunchedRedis, launchRedis } from "./redis-launcher.ts";
 import {
-  applyOutboxMigration,
+  applyLullMigrations,
   findPostgresBinaries,
   type LaunchedPostgres,
   launchPostgres,
@@ -38,6 +39,8 @@ import { createServer } from "node:net";
 import { ConfigError, LullError } from "../core/errors.ts";
 import { redisUrlProblem } from "../core/redis-url.ts";
 import { probeRedisUrl, probeUpstash } from "./redis-probe.ts";
+import { createPostgresWakeup } from "../wakeup/postgres-wakeup.ts";
+import { HEARTBEAT_MS } from "../wakeup/wakeup.ts";
 
 /** The repository root (this file is src/dev/dev-stack.ts). */
 export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -257,7 +260,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         databaseUrl = postgresServer.url;
       }
     }
-    if (databaseUrl) await applyOutboxMigration(databaseUrl, repoRoot);
+    if (databaseUrl) await applyLullMigrations(databaseUrl, repoRoot);
 
     if (redisUrl) {
       // The functions reach TCP Redis through the REST gateway, as they reach Upstash deployed.
@@ -319,21 +322,39 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       });
     }
 
-    // Supabase Cron, played locally (not in read-only mode: a sweep flushes). A sweep is never
-    // started while the previous one runs.
+    // Supabase Cron, played locally the way the migration's job plays it (not in read-only
+    // mode: a sweep flushes): every LULL_SWEEP_INTERVAL_MS ask lull.take_wakeup() and call the
+    // sweep only when something is due, or for the heartbeat; so idle costs here what it costs
+    // deployed. Without a database, the last sweep's nextWakeAtMs (or the heartbeat) decides.
+    // A sweep is never started while the previous one runs.
+    const wakeup = databaseUrl ? createPostgresWakeup({ url: databaseUrl }) : null;
+    cleanups.push(() => wakeup?.close());
+    const throttleMs = Math.floor(config.sweepIntervalMs * 0.8);
+    let comeBackAtMs = 0;
     let sweeping = false;
     const sweep = setInterval(async () => {
       if (sweeping || readOnly) return;
       sweeping = true;
       try {
+        const due = wakeup
+          ? await wakeup.take(throttleMs, HEARTBEAT_MS)
+          : Date.now() >= comeBackAtMs;
+        if (!due) return;
         const res = await fetch(`${lullUrl}/flush`, {
           method: "POST",
           headers: { authorization: `Bearer ${secrets.cronSecret}` },
           signal: AbortSignal.timeout(Math.max(config.sweepIntervalMs * 4, 30_000)),
         });
         const body = await res.text();
-        if (!res.ok) options.onSweepError(`POST /lull/flush answered ${res.status}: ${body}`);
+        if (!res.ok) {
+          options.onSweepError(`POST /lull/flush answered ${res.status}: ${body}`);
+          comeBackAtMs = 0;
+          return;
+        }
+        const next = (JSON.parse(body) as { nextWakeAtMs?: number | null }).nextWakeAtMs ?? null;
+        comeBackAtMs = Math.min(next ?? Infinity, Date.now() + HEARTBEAT_MS);
       } catch (err) {
+        comeBackAtMs = 0;
         if (!stopping) options.onSweepError(`POST /lull/flush failed: ${(err as Error).message}`);
       } finally {
         sweeping = false;

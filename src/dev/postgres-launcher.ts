@@ -240,19 +240,24 @@ function urlFor(port: number): string {
   return `postgres://postgres@127.0.0.1:${port}/postgres`;
 }
 
-/** The outbox migration's SQL (supabase/migrations/*_lull_outbox.sql), read from `repoRoot`. */
-export function outboxMigrationSql(repoRoot: string): string {
+/** The outbox and wake-up migrations' SQL (supabase/migrations/*_lull_{outbox,wakeup}.sql). */
+export function lullMigrationsSql(repoRoot: string): string {
   const dir = join(repoRoot, "supabase", "migrations");
-  const file = readdirSync(dir).find((f) => f.endsWith("_lull_outbox.sql"));
-  if (!file) throw new Error(`no *_lull_outbox.sql migration in ${dir}`);
-  return readFileSync(join(dir, file), "utf8");
+  const files = readdirSync(dir).filter((f) =>
+    f.endsWith("_lull_outbox.sql") || f.endsWith("_lull_wakeup.sql")
+  ).sort();
+  if (files.length < 2) throw new Error(`no *_lull_outbox.sql and *_lull_wakeup.sql in ${dir}`);
+  return files.map((f) => readFileSync(join(dir, f), "utf8")).join("\n");
 }
 
-/** Applies the outbox migration to the database at `url` (safe to run again). */
-export async function applyOutboxMigration(url: string, repoRoot: string): Promise<void> {
+/**
+ * Applies the migrations the function's database needs, the outbox and the wake-up (safe to run
+ * again). Not the Cron ones: pg_cron and pg_net are Supabase's, and `lull dev` plays the job.
+ */
+export async function applyLullMigrations(url: string, repoRoot: string): Promise<void> {
   const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {}, connect_timeout: 5 });
   try {
-    await sql.unsafe(outboxMigrationSql(repoRoot));
+    await sql.unsafe(lullMigrationsSql(repoRoot));
   } finally {
     await sql.end({ timeout: 2 });
   }

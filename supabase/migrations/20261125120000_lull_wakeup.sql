@@ -5,12 +5,9 @@
 -- passed, plus one heartbeat a minute (which covers a lowering lost with a killed isolate, and
 -- keeps "last sweep" in /lull/health fresh). Idle costs one function call a minute.
 --
--- Replaces the every-5-seconds job of 20261123120000_lull_cron.sql (same job name, so applying
--- this migration upserts it). Needs the two Vault secrets that migration describes.
+-- The Cron job that reads it is 20261125120100_lull_cron_wakeup.sql; this file needs neither
+-- pg_cron nor pg_net (`lull dev` applies it to its private PostgreSQL and plays the job itself).
 -- Idempotent: every statement can run again on a database that already has it.
-
-create extension if not exists pg_cron with schema pg_catalog;
-create extension if not exists pg_net with schema extensions;
 
 create schema if not exists lull;
 
@@ -87,24 +84,3 @@ begin
   end loop;
 end
 $$;
-
--- Every 5 seconds pg_cron asks take_wakeup; only a `true` posts to the sweep.
-select cron.schedule(
-  'lull-flush',
-  '5 seconds', -- pg_cron >= 1.5 sub-minute interval syntax
-  $$
-  select net.http_post(
-    url := (select decrypted_secret from vault.decrypted_secrets where name = 'lull_project_url')
-      || '/functions/v1/lull/flush',
-    headers := jsonb_build_object(
-      'Content-Type', 'application/json',
-      'Authorization', 'Bearer ' || (
-        select decrypted_secret from vault.decrypted_secrets where name = 'lull_cron_secret'
-      )
-    ),
-    body := '{}'::jsonb,
-    timeout_milliseconds := 25000
-  ) as request_id
-  where lull.take_wakeup(interval '4 seconds', interval '60 seconds');
-  $$
-);

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import {
-  applyOutboxMigration,
+  applyLullMigrations,
   findPostgresBinaries,
   launchPostgres,
 } from "../../src/dev/postgres-launcher.ts";
@@ -76,7 +76,7 @@ export async function startPostgresServer(
       await sql.unsafe(`create database "${name.replace(/"/g, "")}"`);
       return pg.url.replace(/\/postgres$/, `/${encodeURIComponent(name)}`);
     },
-    migrate: (url = pg.url) => applyOutboxMigration(url, repoRoot),
+    migrate: (url = pg.url) => applyLullMigrations(url, repoRoot),
     async stop() {
       await sql.end({ timeout: 1 }).catch(() => {});
       await pg.stop();
