@@ -10,6 +10,8 @@
  * - `Authorization: Bearer <token>` (or `?_token=`), else 401 `{ "error": ... }`
  * - `Upstash-Encoding: base64`: every string reply (bulk and status) base64-encoded, numbers and
  *   null untouched, arrays recursively, errors never encoded
+ * - scripts flagged `#!lua flags=allow-key-locking` (Upstash's key-based locking) are accepted:
+ *   the flag is stripped before Redis sees it, EVALSHA of the flagged SHA mapped (key-locking-shim.ts)
  *
  * Replies are read as Buffers (binary-safe) with RESP2 shapes. Node-only: dev tooling.
  */
@@ -17,6 +19,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import Redis from "ioredis";
+import { KeyLockingShim } from "./key-locking-shim.ts";
 
 /** Options for {@link startUpstashGateway}. */
 export interface UpstashGatewayOptions {
@@ -168,6 +171,15 @@ export async function startUpstashGateway(options: UpstashGatewayOptions): Promi
   const host = options.host ?? "127.0.0.1";
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const expected = Buffer.from(options.token);
+  const shim = new KeyLockingShim();
+  /** Runs a client's command, flagged scripts rewritten for plain Redis. */
+  const runShimmed = async (conn: Redis, command: string[]): Promise<Reply> => {
+    const shimmed = shim.toRedis(command);
+    const reply = await run(conn, shimmed.command);
+    return shimmed.reply !== undefined && Buffer.isBuffer(reply)
+      ? Buffer.from(shimmed.reply)
+      : reply;
+  };
   const connect = async (): Promise<Redis> => {
     // A dedicated connection lives for one transaction at a time and never reconnects: if it
     // breaks, it is dropped and the next transaction opens a fresh one.
@@ -244,7 +256,7 @@ export async function startUpstashGateway(options: UpstashGatewayOptions): Promi
       // Written back to back on the connection of its own: nothing else can interleave, and
       // a command that fails to queue makes EXEC answer EXECABORT, as in Redis.
       const replies = await Promise.all(
-        [["MULTI"], ...commands, ["EXEC"]].map((c) => run(conn, c)),
+        [["MULTI"], ...commands, ["EXEC"]].map((c) => runShimmed(conn, c)),
       );
       healthy = true;
       const exec = replies[replies.length - 1]!;
@@ -291,7 +303,7 @@ export async function startUpstashGateway(options: UpstashGatewayOptions): Promi
       commands.forEach(checkAllowed);
       if (path === "/pipeline") {
         // One connection, sent back to back: Redis runs them in order (not atomically).
-        const replies = await Promise.all(commands.map((c) => run(shared, c)));
+        const replies = await Promise.all(commands.map((c) => runShimmed(shared, c)));
         if (drop(commands)) return void req.socket.destroy();
         send(res, 200, replies.map((r) => entry(r, base64)));
         return;
@@ -312,7 +324,7 @@ export async function startUpstashGateway(options: UpstashGatewayOptions): Promi
       if (req.method === "POST" && body.length > 0) command.push(body.toString("utf8"));
     }
     checkAllowed(command);
-    const reply = await run(shared, command);
+    const reply = await runShimmed(shared, command);
     // An error reply committed nothing (NOSCRIPT, WRONGTYPE): only successes are dropped.
     if (!(reply instanceof Error) && drop([command])) return void req.socket.destroy();
     if (reply instanceof Error) {

@@ -1,4 +1,11 @@
 /**
+ * Which compiled form of a script a client's server runs (`LuaScript.keyLocking` vs the plain
+ * source): `"keyLocking"` for Upstash, where `#!lua flags=allow-key-locking` makes a script
+ * lock only its KEYS; `"plain"` for Redis, which rejects that flag.
+ */
+export type ScriptVariant = "plain" | "keyLocking";
+
+/**
  * The only surface the core needs from Redis: every read and write is a Lua script, so an
  * adapter is two methods. Adapters (TCP via ioredis, Upstash REST) live next to this file.
  *
@@ -22,6 +29,12 @@
  * - Integer replies come back as numbers, bulk strings as strings, nil as null, arrays as arrays.
  */
 export interface RedisClient {
+  /**
+   * The script form this client's server should get; runScript picks it. Scripts without a
+   * key-locking variant are always sent plain.
+   * @default "plain"
+   */
+  readonly scriptVariant?: ScriptVariant;
   evalsha(sha1: string, keys: string[], args: (string | number)[]): Promise<unknown>;
   eval(source: string, keys: string[], args: (string | number)[]): Promise<unknown>;
   /** Closes connections the adapter owns. */

@@ -52,7 +52,19 @@ function isNoScript(err: unknown): boolean {
 }
 
 /**
- * Runs `script` with `keys` and `args`. Resolves with the script's reply; rejects with the typed
+ * The source and SHA to send for `script` to `client`: the key-locking variant when the client
+ * asks for it and the script has one (scripts touching keys outside KEYS have none), else plain.
+ */
+export function scriptForm(
+  client: RedisClient,
+  script: LuaScript,
+): { readonly source: string; readonly sha1: string } {
+  if (client.scriptVariant === "keyLocking" && script.keyLocking !== null) return script.keyLocking;
+  return script;
+}
+
+/**
+ * Runs `script` (in the form {@link scriptForm} picks) with `keys` and `args`. Resolves with the script's reply; rejects with the typed
  * error for a documented negative code, `ScriptError` for any other error reply, and passes
  * `RedisTimeoutError` / `RedisUnavailableError` (and other LullErrors) through unchanged.
  */
@@ -69,15 +81,16 @@ export async function runScript(
       `expected ${script.numKeys} keys, got ${keys.length} (a caller built the wrong key list)`,
     );
   }
+  const form = scriptForm(client, script);
   let reply: unknown;
   try {
-    reply = await client.evalsha(script.sha1, keys, args);
+    reply = await client.evalsha(form.sha1, keys, args);
   } catch (err) {
     // Only NOSCRIPT proves the script did not run; a timeout may have committed, so it is
     // never retried here.
     if (!isNoScript(err)) throw wrapError(script.name, err);
     try {
-      reply = await client.eval(script.source, keys, args);
+      reply = await client.eval(form.source, keys, args);
     } catch (err2) {
       throw wrapError(script.name, err2);
     }

@@ -134,6 +134,8 @@ export function createTcpClient(options: TcpClientOptions): TcpRedisClient {
   };
 
   return {
+    // Plain Redis rejects Upstash's `allow-key-locking` shebang flag.
+    scriptVariant: "plain",
     evalsha: (sha1, keys, args) =>
       call("evalsha", () => redis.evalsha(sha1, keys.length, ...keys, ...args)),
     eval: (source, keys, args) =>

@@ -28,6 +28,15 @@ export interface UpstashClientOptions {
    * @default true
    */
   base64?: boolean;
+  /**
+   * Send each script's `#!lua flags=allow-key-locking` variant (Upstash docs, "Key-Based
+   * Locking"): Upstash then locks only the script's KEYS instead of the whole database, so
+   * scripts on disjoint conversations run in parallel. Every lull script that declares keys
+   * touches only those; the few that do not (SCAN, INFO) are always sent plain. Turn off only
+   * for an Upstash-compatible server that rejects the flag.
+   * @default true
+   */
+  keyLocking?: boolean;
 }
 
 /**
@@ -163,6 +172,7 @@ export function createUpstashClient(options: UpstashClientOptions): RedisClient 
   };
 
   return {
+    scriptVariant: options.keyLocking === false ? "plain" : "keyLocking",
     evalsha(sha1, keys, args) {
       return call("evalsha", () => redis.evalsha(sha1, keys, args), { sha1 });
     },

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { compileScripts, renderModule, scriptsDir } from "../../scripts/gen-lua.ts";
+import { compileScripts, renderModule, scriptsDir, staleScripts } from "../../scripts/gen-lua.ts";
 import { scripts } from "../../src/scripts/generated.ts";
 
 const sha1 = (s: string) => createHash("sha1").update(s, "utf8").digest("hex");
@@ -36,6 +37,43 @@ describe("src/scripts/generated.ts", () => {
       for (const line of raw) expect(s.source).toContain(line);
       expect(s.source).not.toContain("--- @include");
     }
+  });
+
+  it("every keyed script has a key-locking variant: the flag shebang, then the plain source", () => {
+    for (const s of Object.values(scripts)) {
+      if (s.numKeys === 0) {
+        // SCAN, INFO, TIME, PING: not confined to KEYS, so they keep Upstash's global lock.
+        expect(s.keyLocking, s.name).toBeNull();
+        continue;
+      }
+      expect(s.keyLocking, `${s.name} has no key-locking variant`).not.toBeNull();
+      expect(s.keyLocking!.source).toBe(`#!lua flags=allow-key-locking\n${s.source}`);
+      expect(sha1(s.keyLocking!.source), s.name).toBe(s.keyLocking!.sha1);
+      expect(s.keyLocking!.sha1).not.toBe(s.sha1);
+    }
+    expect(scripts.scanKeys.keyLocking).toBeNull();
+    expect(scripts.readServerInfo.keyLocking).toBeNull();
+  });
+
+  it("the generator refuses to flag a keyed script that reaches outside its KEYS", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lull-gen-"));
+    try {
+      mkdirSync(join(dir, "includes"));
+      writeFileSync(join(dir, "countKeys-1.lua"), "return redis.call('DBSIZE')\n");
+      expect(() => compileScripts(dir)).toThrow(/countKeys-1\.lua: calls DBSIZE.*UNFLAGGABLE/);
+      writeFileSync(join(dir, "countKeys-1.lua"), "return redis.call('GET', KEYS[1])\n");
+      expect(compileScripts(dir)[0]!.keyLocking).not.toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--check reports a stale key-locking variant", () => {
+    const compiled = compileScripts();
+    const current = renderModule(compiled);
+    const stale = current.replace(compiled[0]!.keyLocking!.sha1, "0".repeat(40));
+    expect(staleScripts(stale, compiled)).toEqual([compiled[0]!.file]);
+    expect(staleScripts(current, compiled)).toEqual([]);
   });
 
   it("the committed module is byte-for-byte what the generator writes", () => {

@@ -36,7 +36,59 @@ function fakeClient(behaviours: (() => Promise<unknown>)[]) {
   return { client, calls };
 }
 
-const codeScript: LuaScript = { name: "codeScript", source: "return -1", sha1: "x", numKeys: 1 };
+const codeScript: LuaScript = {
+  name: "codeScript",
+  source: "return -1",
+  sha1: "x",
+  numKeys: 1,
+  keyLocking: null,
+};
+
+describe("runScript picks the script form the client asks for", () => {
+  const flaggable: LuaScript = {
+    name: "flaggable",
+    source: "return 1",
+    sha1: "plain-sha",
+    numKeys: 1,
+    keyLocking: { source: "#!lua flags=allow-key-locking\nreturn 1", sha1: "flagged-sha" },
+  };
+  const sent = async (variant: RedisClient["scriptVariant"], script: LuaScript) => {
+    const seen: string[] = [];
+    const client: RedisClient = {
+      ...(variant === undefined ? {} : { scriptVariant: variant }),
+      evalsha: (sha) => {
+        seen.push(sha);
+        return Promise.reject(new Error("NOSCRIPT No matching script."));
+      },
+      eval: (source) => {
+        seen.push(source);
+        return Promise.resolve(1);
+      },
+      close: async () => {},
+    };
+    await runScript(client, script, ["k"], []);
+    return seen;
+  };
+
+  it("sends the key-locking SHA and source to a keyLocking client", async () => {
+    expect(await sent("keyLocking", flaggable)).toEqual([
+      "flagged-sha",
+      "#!lua flags=allow-key-locking\nreturn 1",
+    ]);
+  });
+
+  it("sends the plain form to plain clients and by default", async () => {
+    expect(await sent("plain", flaggable)).toEqual(["plain-sha", "return 1"]);
+    expect(await sent(undefined, flaggable)).toEqual(["plain-sha", "return 1"]);
+  });
+
+  it("sends a script without a key-locking variant plain even to a keyLocking client", async () => {
+    expect(await sent("keyLocking", { ...flaggable, keyLocking: null })).toEqual([
+      "plain-sha",
+      "return 1",
+    ]);
+  });
+});
 
 describe("runScript (fake client)", () => {
   it("never replays a timeout: one EVALSHA, the RedisTimeoutError passes through", async () => {

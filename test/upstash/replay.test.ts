@@ -27,8 +27,12 @@ beforeAll(async () => {
     token: TOKEN,
     dropAfterCommit: (command) => {
       const name = command[0]!.toUpperCase();
-      const isAppend = (name === "EVALSHA" && command[1] === scripts.appendMessage.sha1) ||
-        (name === "EVAL" && command[1] === scripts.appendMessage.source);
+      // The Upstash adapter sends the key-locking variant; the plain one is matched too.
+      const forms = [scripts.appendMessage, scripts.appendMessage.keyLocking!];
+      const isAppend = forms.some((f) =>
+        (name === "EVALSHA" && command[1] === f.sha1) ||
+        (name === "EVAL" && command[1] === f.source)
+      );
       const id = command.find((arg) => dropOnce.has(arg));
       if (!isAppend || id === undefined) return false;
       dropOnce.delete(id);

@@ -1,0 +1,415 @@
+/**
+ * In-process parts of `npm run bench`, all on one private redis-server: append throughput of
+ * lull against its contenders (interleaved, repeated), commands billed per message / duplicate /
+ * burst life, memory per buffered message, sweep cost by open buffers, flush lateness.
+ * Everything goes through lull's public store and flusher APIs, so it measures whatever the
+ * scripts are at run time.
+ */
+import { Queue } from "bullmq";
+import IORedis from "ioredis";
+import { type Config, parseConfig } from "../src/core/config.ts";
+import { Flusher } from "../src/core/flusher.ts";
+import type { AppendResult, Batch } from "../src/core/types.ts";
+import { createTcpClient } from "../src/redis/tcp-client.ts";
+import { bufferSettings } from "../src/store/create-store.ts";
+import { RedisStore } from "../src/store/redis-store.ts";
+import {
+  benchMessage,
+  capturingClient,
+  countCommands,
+  type ScriptCall,
+  type SendCommand,
+  shuffle,
+  sleep,
+  type Spread,
+  spread,
+  throughput,
+  usedMemory,
+} from "./lib.ts";
+import { naiveFlush, naiveIngest } from "./naive.ts";
+
+/** Contenders of the append race. */
+export const CONTENDERS = ["lull", "raw", "bullmqDedup", "bullmqList", "naive"] as const;
+export type Contender = (typeof CONTENDERS)[number];
+
+/** Throughput race result: ops/s per contender and concurrency, per repetition. */
+export interface RaceResult {
+  opsPerRun: number;
+  /** concurrency -> contender -> ops/s per repetition */
+  opsPerSecond: Record<string, Record<Contender, number[]>>;
+  /** concurrency -> "lull/<contender>" -> ratio spread over repetitions (paired by rep) */
+  ratios: Record<string, Record<string, Spread>>;
+}
+
+let idCounter = 0;
+const uid = () => `m${Date.now().toString(36)}${(idCounter++).toString(36)}`;
+
+function settingsFor(keyPrefix: string, config: Config = parseConfig({})) {
+  // Never full: the steady "append to an open buffer" path is what is raced.
+  return { ...bufferSettings(config), keyPrefix, maxMessages: 1_000_000, maxBytes: 1 << 30 };
+}
+
+/** Races the contenders at each concurrency, `reps` times, order shuffled per round. */
+export async function raceAppends(
+  redisUrl: string,
+  options: { reps: number; ops: number; concurrencies: number[] },
+): Promise<RaceResult> {
+  const tcp = createTcpClient({ url: redisUrl, timeoutMs: 10_000 });
+  const prefix = `race${Date.now().toString(36)}`;
+  const store = new RedisStore({ client: tcp, settings: settingsFor(prefix) });
+  const capture = capturingClient();
+  const capturer = new RedisStore({ client: capture.client, settings: settingsFor(`${prefix}r`) });
+  const url = new URL(redisUrl);
+  const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
+  const dedupQueue = new Queue("lull-bench-dedup", { connection, prefix: `${prefix}bq` });
+  const listQueue = new Queue("lull-bench-list", { connection, prefix: `${prefix}bl` });
+  const listRedis = new IORedis(redisUrl);
+  const send: SendCommand = (name, ...args) => tcp.command(name, ...args);
+  const windowMs = 8000;
+  const conv = (i: number) => `whatsapp:1555000:${i % 200}`;
+  const payload = (c: string, id: string) => JSON.stringify(benchMessage(c, id));
+  const debounce = (c: string) => ({
+    deduplication: { id: c, ttl: windowMs, extend: true, replace: true },
+    delay: windowMs,
+    removeOnComplete: true,
+  });
+
+  /** Prepared per run: the raw contender's exact EVALSHAs, captured from store.append. */
+  const prepareRaw = async (n: number): Promise<ScriptCall[]> => {
+    const calls: ScriptCall[] = [];
+    for (let i = 0; i < n; i++) {
+      await capturer.append(benchMessage(conv(i), uid())).catch(() => undefined);
+      calls.push(capture.take());
+    }
+    return calls;
+  };
+
+  const runOne = async (who: Contender, c: number, n: number): Promise<number> => {
+    switch (who) {
+      case "lull":
+        return await throughput(n, c, (i) => store.append(benchMessage(conv(i), uid())));
+      case "raw": {
+        const calls = await prepareRaw(n);
+        return await throughput(n, c, (i) => {
+          const call = calls[i]!;
+          return tcp.evalsha(call.sha1, call.keys, call.args);
+        });
+      }
+      case "bullmqDedup":
+        return await throughput(n, c, (i) => {
+          const id = uid();
+          return dedupQueue.add("message", payload(conv(i), id), debounce(conv(i)));
+        });
+      case "bullmqList":
+        return await throughput(n, c, async (i) => {
+          const id = uid();
+          await listRedis.rpush(`${prefix}bl:burst:${conv(i)}`, payload(conv(i), id));
+          await listQueue.add("burst", conv(i), debounce(conv(i)));
+        });
+      case "naive":
+        return await throughput(n, c, (i) => {
+          const id = uid();
+          return naiveIngest(send, `${prefix}nv`, conv(i), id, payload(conv(i), id));
+        });
+    }
+  };
+
+  try {
+    // Warm-up: load scripts, JIT, connections.
+    for (const who of CONTENDERS) await runOne(who, 8, 200);
+    const opsPerSecond: RaceResult["opsPerSecond"] = {};
+    for (const c of options.concurrencies) {
+      opsPerSecond[`c${c}`] = Object.fromEntries(
+        CONTENDERS.map((w) => [w, []]),
+      ) as unknown as Record<
+        Contender,
+        number[]
+      >;
+    }
+    for (let rep = 0; rep < options.reps; rep++) {
+      for (const c of options.concurrencies) {
+        for (const who of shuffle([...CONTENDERS])) {
+          opsPerSecond[`c${c}`]![who].push(await runOne(who, c, options.ops));
+        }
+      }
+    }
+    const ratios: RaceResult["ratios"] = {};
+    for (const [c, byWho] of Object.entries(opsPerSecond)) {
+      ratios[c] = {};
+      for (const who of CONTENDERS) {
+        if (who === "lull") continue;
+        ratios[c]![`lull/${who}`] = spread(byWho.lull.map((v, i) => v / byWho[who][i]!));
+      }
+    }
+    return { opsPerRun: options.ops, opsPerSecond, ratios };
+  } finally {
+    await dedupQueue.close();
+    await listQueue.close();
+    listRedis.disconnect();
+    await store.close();
+  }
+}
+
+/** Commands billed (Upstash counting) per case, spread over repetitions. */
+export interface CommandCosts {
+  perNewMessage: Spread;
+  perDuplicate: Spread;
+  /** A 5-message burst from first append to ack (timer-triggered claim, delivery, ack) / 5. */
+  perMessageBurstLife: Spread;
+  /** Same for the contenders' ingest of one message (one rep each, steady state). */
+  contenders: Record<string, number>;
+  naiveBurstLifePerMessage: number;
+  breakdownNewMessage: Record<string, number>;
+}
+
+function fastConfig(partitions?: number): Config {
+  return parseConfig({
+    LULL_WINDOW_MS: "300",
+    LULL_GRACE_MS: "100",
+    LULL_MAX_WAIT_MS: "5000",
+    ...(partitions === undefined ? {} : { LULL_PARTITIONS: String(partitions) }),
+  });
+}
+
+/** Per message, per duplicate, per burst life; `reps` repetitions of 100 appends each. */
+export async function commandCosts(redisUrl: string, reps: number): Promise<CommandCosts> {
+  const tcp = createTcpClient({ url: redisUrl, timeoutMs: 10_000 });
+  const send: SendCommand = (name, ...args) => tcp.command(name, ...args);
+  const prefix = `cost${Date.now().toString(36)}`;
+  const config = fastConfig();
+  const store = new RedisStore({
+    client: tcp,
+    settings: { ...bufferSettings(config), keyPrefix: prefix },
+  });
+  const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
+  const perNew: number[] = [];
+  const perDup: number[] = [];
+  const perLife: number[] = [];
+  let breakdown: Record<string, number> = {};
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      // Open buffers first, so the measured appends are "a new message into an open buffer".
+      const convs = Array.from({ length: 20 }, (_, i) => `generic:cost:${rep}:${i}`);
+      const longStore = new RedisStore({
+        client: tcp,
+        settings: settingsFor(`${prefix}o`),
+      });
+      for (const c of convs) await longStore.append(benchMessage(c, uid()));
+      const ids = Array.from({ length: 100 }, () => uid());
+      const fresh = await countCommands(send, async () => {
+        for (let i = 0; i < ids.length; i++) {
+          await longStore.append(benchMessage(convs[i % convs.length]!, ids[i]!));
+        }
+      });
+      perNew.push(fresh.total / ids.length);
+      breakdown = Object.fromEntries(
+        Object.entries(fresh.byCommand).map(([k, v]) => [k, v / ids.length]),
+      );
+      const dup = await countCommands(send, async () => {
+        for (let i = 0; i < ids.length; i++) {
+          await longStore.append(benchMessage(convs[i % convs.length]!, ids[i]!));
+        }
+      });
+      perDup.push(dup.total / ids.length);
+
+      // Burst life: 5 messages, the timer the first append armed, claim, delivery, ack.
+      const life = await countCommands(send, async () => {
+        const conversation = `generic:life:${rep}:${uid()}`;
+        let first: AppendResult | undefined;
+        for (let i = 0; i < 5; i++) {
+          const r = await store.append(benchMessage(conversation, uid()));
+          first ??= r;
+        }
+        if (!first!.armTimer) throw new Error("the first append of a burst did not arm a timer");
+        await flusher.runTimer(conversation, first!);
+      });
+      perLife.push(life.total / 5);
+    }
+    // Contenders' ingest cost, one message, steady state.
+    const naivePrefix = `${prefix}nv`;
+    const naiveOne = await countCommands(send, async () => {
+      for (let i = 0; i < 50; i++) {
+        const id = uid();
+        await naiveIngest(send, naivePrefix, `c${i % 5}`, id, "x");
+      }
+    });
+    const naiveLife = await countCommands(send, async () => {
+      const ids = Array.from({ length: 5 }, () => uid());
+      for (const id of ids) await naiveIngest(send, naivePrefix, "life", id, "x");
+      for (const id of ids) await naiveFlush(send, naivePrefix, "life", id);
+    });
+    return {
+      perNewMessage: spread(perNew),
+      perDuplicate: spread(perDup),
+      perMessageBurstLife: spread(perLife),
+      contenders: { naive: naiveOne.total / 50 },
+      naiveBurstLifePerMessage: naiveLife.total / 5,
+      breakdownNewMessage: breakdown,
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Bytes of Redis per buffered message. */
+export interface MemoryCost {
+  payloadBytes: number;
+  bytesPerMessage: Spread;
+  /** Per message of 2-message buffers (per-buffer overhead counts twice as much). */
+  bytesPerMessageTwoMessageBuffers: Spread;
+}
+
+/** used_memory delta / messages over `messages` appends into 5-message buffers. */
+export async function memoryCost(
+  redisUrl: string,
+  reps: number,
+  messages: number,
+): Promise<MemoryCost> {
+  const tcp = createTcpClient({ url: redisUrl, timeoutMs: 10_000 });
+  const send: SendCommand = (name, ...args) => tcp.command(name, ...args);
+  const per5: number[] = [];
+  const per2: number[] = [];
+  const payloadBytes = JSON.stringify(benchMessage("generic:mem:0000", uid())).length;
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [size, out] of [[5, per5], [2, per2]] as const) {
+        const prefix = `mem${rep}s${size}${Date.now().toString(36)}`;
+        const store = new RedisStore({ client: tcp, settings: settingsFor(prefix) });
+        // The partition keys (events stream, stats) exist before the measurement.
+        await store.append(benchMessage("generic:mem:warm", uid()));
+        const before = await usedMemory(send);
+        await throughput(
+          messages,
+          16,
+          (i) => store.append(benchMessage(`generic:mem:${Math.floor(i / size)}`, uid())),
+        );
+        out.push((await usedMemory(send) - before) / messages);
+      }
+    }
+    return {
+      payloadBytes,
+      bytesPerMessage: spread(per5),
+      bytesPerMessageTwoMessageBuffers: spread(per2),
+    };
+  } finally {
+    await tcp.close();
+  }
+}
+
+/** Cost of one sweep with nothing due, by number of open (not yet due) buffers. */
+export interface SweepCost {
+  openBuffers: number;
+  commands: Spread;
+  ms: Spread;
+}
+
+/** Seeds `sizes` open buffers (cumulative) and times `reps` sweeps at each size. */
+export async function sweepCost(
+  redisUrl: string,
+  sizes: number[],
+  reps: number,
+): Promise<SweepCost[]> {
+  const tcp = createTcpClient({ url: redisUrl, timeoutMs: 30_000 });
+  const send: SendCommand = (name, ...args) => tcp.command(name, ...args);
+  const prefix = `sweep${Date.now().toString(36)}`;
+  // A window far longer than the seeding, so no seeded buffer falls due: the sweep finds
+  // nothing to claim, which is the cost being measured.
+  const config = parseConfig({ LULL_WINDOW_MS: "3600000", LULL_MAX_WAIT_MS: "7200000" });
+  const store = new RedisStore({ client: tcp, settings: settingsFor(prefix, config) });
+  const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
+  const out: SweepCost[] = [];
+  let seeded = 0;
+  try {
+    for (const size of [...sizes].sort((a, b) => a - b)) {
+      await throughput(
+        size - seeded,
+        64,
+        (i) => store.append(benchMessage(`generic:sweep:${seeded + i}`, uid())),
+      );
+      seeded = size;
+      const commands: number[] = [];
+      const ms: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        const t = performance.now();
+        const c = await countCommands(send, () => flusher.flushDue());
+        ms.push(performance.now() - t);
+        commands.push(c.total);
+      }
+      out.push({ openBuffers: size, commands: spread(commands), ms: spread(ms) });
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+/** How late batches reach the processor after their due time. */
+export interface Lateness {
+  trigger: "timer" | "sweep";
+  batches: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  sweepIntervalMs?: number;
+}
+
+/**
+ * `conversations` one-message bursts appended over ~1 s; lateness = arrival at the processor -
+ * (lastAt + window + grace). Timer: the in-isolate timer the append armed. Sweep: no timers,
+ * `flushDue` every LULL_SWEEP_INTERVAL_MS (its default), as Cron would call it.
+ */
+export async function flushLateness(
+  redisUrl: string,
+  trigger: "timer" | "sweep",
+  conversations: number,
+): Promise<Lateness> {
+  const tcp = createTcpClient({ url: redisUrl, timeoutMs: 10_000 });
+  const prefix = `late${trigger}${Date.now().toString(36)}`;
+  const config = fastConfig();
+  const store = new RedisStore({
+    client: tcp,
+    settings: { ...bufferSettings(config), keyPrefix: prefix },
+  });
+  const dueAfterMs = config.windowMs + config.graceMs;
+  const late: number[] = [];
+  const processor = async (batch: Batch) => {
+    late.push(Date.now() - (Date.parse(batch.lastAt) + dueAfterMs));
+    return { kind: "delivered" as const };
+  };
+  const flusher = new Flusher({ store, processor, config, concurrency: 16 });
+  const timers: Promise<void>[] = [];
+  let sweeping = true;
+  const sweeps = trigger === "sweep"
+    ? (async () => {
+      while (sweeping) {
+        await flusher.flushDue();
+        if (sweeping) await sleep(config.sweepIntervalMs);
+      }
+    })()
+    : Promise.resolve();
+  try {
+    for (let i = 0; i < conversations; i++) {
+      const conversation = `generic:late:${i}`;
+      const r = await store.append(benchMessage(conversation, uid()));
+      if (trigger === "timer" && r.armTimer) timers.push(flusher.runTimer(conversation, r));
+      await sleep(1000 / conversations);
+    }
+    const deadline = Date.now() + dueAfterMs + config.sweepIntervalMs * 2 + 5000;
+    while (late.length < conversations && Date.now() < deadline) await sleep(50);
+    await Promise.all(timers);
+  } finally {
+    sweeping = false;
+    await sweeps;
+    await store.close();
+  }
+  const s = [...late].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
+  return {
+    trigger,
+    batches: late.length,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    maxMs: s[s.length - 1] ?? NaN,
+    ...(trigger === "sweep" ? { sweepIntervalMs: config.sweepIntervalMs } : {}),
+  };
+}
