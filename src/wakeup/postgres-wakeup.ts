@@ -24,7 +24,8 @@ export class WakeupError extends Error {
   }
 }
 
-const ms = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const ms = (v: unknown): number | null =>
+  v === null || v === undefined ? null : Math.round(Number(v));
 
 /** Creates the Postgres wake-up. */
 export function createPostgresWakeup(options: PostgresWakeupOptions): Wakeup {
@@ -94,7 +95,7 @@ export function createPostgresWakeup(options: PostgresWakeupOptions): Wakeup {
         dueAtMs: ms(r.due_ms),
         firedAtMs: ms(r.fired_ms),
         sweptAtMs: ms(r.swept_ms),
-        nowMs: Number(r.now_ms ?? Date.now()),
+        nowMs: Math.round(Number(r.now_ms ?? Date.now())),
       };
     },
     async close() {

@@ -1,0 +1,127 @@
+/**
+ * "Idle costs nothing", end to end: the `lull` function on real Deno, a real redis-server and a
+ * real PostgreSQL holding lull.wakeup, and the durable trigger played the way the Cron job plays
+ * it (take_wakeup every 100 ms here instead of 5 s). With nothing buffered there are no sweeps
+ * and no Redis commands at all; a message brings the trigger back once, when it falls due; then
+ * it is idle again.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createPostgresWakeup } from "../../src/wakeup/postgres-wakeup.ts";
+import type { Wakeup } from "../../src/wakeup/wakeup.ts";
+import { type FunctionsServer, startFunctions } from "../harness/functions.ts";
+import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
+import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
+import { fastEnv } from "./env.ts";
+import { eventually, type ProcessorServer, startProcessorServer } from "./processor-server.ts";
+
+const INGEST = "ingest-idle";
+const CRON = "cron-idle";
+let redis: RedisServer;
+let pg: PostgresServer;
+let processor: ProcessorServer;
+let fns: FunctionsServer;
+let wakeup: Wakeup;
+let sweeps = 0;
+let stopCron = false;
+let cron: Promise<void>;
+
+beforeAll(async () => {
+  [redis, pg, processor] = await Promise.all([
+    startRedisServer(),
+    startPostgresServer(),
+    startProcessorServer(),
+  ]);
+  fns = await startFunctions({
+    env: {
+      ...fastEnv,
+      LULL_WINDOW_MS: "300",
+      LULL_GRACE_MS: "100",
+      LULL_MAX_WAIT_MS: "2000",
+      LULL_TIMER_TTL_MS: "2000",
+      LULL_REDIS_URL: redis.url,
+      LULL_DATABASE_URL: pg.url,
+      LULL_KEY_PREFIX: testPrefix("idle"),
+      LULL_INGEST_TOKEN: INGEST,
+      LULL_CRON_SECRET: CRON,
+      LULL_PROCESSOR_URL: processor.url,
+    },
+  });
+  wakeup = createPostgresWakeup({ url: pg.url });
+  // The Cron job, played: ask the wake-up, call the sweep only when it says so.
+  cron = (async () => {
+    while (!stopCron) {
+      if (await wakeup.take(150, 60_000)) {
+        sweeps++;
+        const res = await fetch(`${fns.lullUrl}/flush`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${CRON}` },
+        });
+        await res.body?.cancel();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+});
+
+afterAll(async () => {
+  stopCron = true;
+  await cron;
+  await wakeup?.close();
+  await fns?.stop();
+  await processor?.close();
+  await pg?.stop();
+  await redis?.stop();
+});
+
+/** Commands Redis ran so far, our own INFO calls left out. */
+async function redisCommands(): Promise<number> {
+  const info = await redis.client.info("commandstats");
+  let total = 0;
+  for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) {
+    if (m[1] !== "info") total += Number(m[2]);
+  }
+  return total;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it(
+  "idle: no sweep and no Redis command; a burst brings the trigger back once; idle again",
+  async () => {
+    // The first take() is the heartbeat (the trigger never fired): let it pass.
+    await eventually(() => sweeps >= 1, "the first heartbeat", { timeoutMs: 10_000 });
+    await sleep(500);
+
+    const idle = async () => {
+      const [s0, c0] = [sweeps, await redisCommands()];
+      await sleep(3_000);
+      return { sweeps: sweeps - s0, commands: (await redisCommands()) - c0 };
+    };
+    expect(await idle()).toEqual({ sweeps: 0, commands: 0 });
+
+    const before = sweeps;
+    const res = await fetch(`${fns.lullUrl}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${INGEST}` },
+      body: JSON.stringify({ conversation: "idle:1", id: "i1", text: "hello" }),
+    });
+    expect(res.status).toBe(202);
+    await eventually(() => processor.of("idle:1").length === 1, "the delivery", {
+      timeoutMs: 10_000,
+    });
+    // The wake-up the burst set brings the trigger back (to settle it: the timer delivered).
+    await eventually(
+      async () => (await wakeup.status()).dueAtMs === null,
+      "the wake-up to settle",
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    expect(sweeps - before).toBeGreaterThanOrEqual(1);
+    expect(sweeps - before).toBeLessThanOrEqual(3);
+
+    await sleep(500);
+    expect(await idle()).toEqual({ sweeps: 0, commands: 0 });
+  },
+  60_000,
+);
