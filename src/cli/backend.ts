@@ -14,7 +14,7 @@ import type {
   StatsSnapshot,
 } from "../core/types.ts";
 import { decodeEventCursor, encodeEventCursor } from "../http/admin.ts";
-import { createStore } from "../store/create-store.ts";
+import { openCliStore } from "./open-store.ts";
 import { maskConversation } from "../observability/mask.ts";
 import {
   type BufferView,
@@ -164,7 +164,7 @@ export function openBackend(conn: Connection, urlFlag: string | undefined): CliB
   if (urlFlag !== undefined) return viaHttp(urlFlag);
   if (conn.stack?.store === "memory") return viaHttp(conn.stack.lullUrl);
   if (conn.config.redis.kind !== "none") {
-    return storeBackend(createStore(conn.config).store, conn.config);
+    return storeBackend(openCliStore(conn.config), conn.config);
   }
   if (conn.config.publicUrl && conn.config.adminToken) return viaHttp(conn.config.publicUrl);
   throw new CommandError(

@@ -11,7 +11,7 @@ import { Flusher } from "../../core/flusher.ts";
 import { createHttpProcessor } from "../../delivery/http-processor.ts";
 import type { Processor } from "../../core/types.ts";
 import type { Config } from "../../core/config.ts";
-import { createStore } from "../../store/create-store.ts";
+import { openCliStore } from "../open-store.ts";
 import { storeBackend } from "../backend.ts";
 import type { Connection } from "../connect.ts";
 import { withProgress } from "../terminal.ts";
@@ -121,7 +121,7 @@ async function directTarget(conn: Connection): Promise<FlushTarget> {
       "--direct delivers from here: set LULL_PROCESSOR_URL (or LULL_PROCESSOR_FUNCTION)",
     );
   }
-  const { store } = createStore(config);
+  const store = openCliStore(config);
   const flusher = new Flusher({ store, processor: await directProcessor(config), config });
   return {
     sweep: () => flusher.flushDue(),

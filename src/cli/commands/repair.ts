@@ -8,7 +8,7 @@ import { parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
 import { type Command, out, outJson } from "../command.ts";
 import { resolveConnection } from "../connect.ts";
-import { createStore } from "../../store/create-store.ts";
+import { openCliStore } from "../open-store.ts";
 
 const help = `lull repair — find buffers and batches the sweep cannot reach, and re-index them
 
@@ -55,7 +55,7 @@ export const repairCommand: Command = {
       out("the embedded in-memory store cannot lose index entries: nothing to repair");
       return 0;
     }
-    const { store } = createStore(conn.config);
+    const store = openCliStore(conn.config);
     let examined = 0;
     const repaired: { conversation: string; what: string }[] = [];
     try {
