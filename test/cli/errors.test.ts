@@ -124,12 +124,14 @@ describe("against a running stack on the user's Redis", () => {
     expect(r.code).toBe(1);
   });
 
-  it("lull send says Redis is down when it is", async () => {
+  it("lull send says Redis is down when it is (the message waits in the outbox)", async () => {
     await redis.kill();
     const r = await runCli(["send", "--conversation", "support:down", "hello?"], { cwd: dev.cwd });
     expect(r.stderr, `code ${r.code} stdout ${r.stdout}`).toContain(
       "Redis is down: LULL_REDIS_URL: nothing is listening at",
     );
+    expect(r.stdout).toContain("accepted into the outbox");
+    expect(r.code).toBe(0);
     expect(r.stderr).toContain("(connection refused)");
     expect(r.stderr.toLowerCase()).not.toContain("gateway");
   });

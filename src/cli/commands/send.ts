@@ -37,6 +37,8 @@ interface AcceptedBody {
   buffers?: { conversation: string; size: number; flushAt: string | null }[];
   /** Messages delivered directly because Redis was down. */
   degraded?: number;
+  /** Messages waiting in the durable outbox (Postgres) because Redis was down. */
+  outboxed?: number;
 }
 
 /** `lull send`. */
@@ -90,6 +92,15 @@ export const sendCommand: Command = {
         `warning: ${down ?? "Redis did not answer"}; the message was delivered directly ` +
           "(degraded: a batch of one), not buffered.",
       );
+    }
+    if ((answer.outboxed ?? 0) > 0) {
+      const down = await redisDownMessage(conn);
+      err(
+        `warning: ${down ?? "Redis did not answer"}; the message is safe in the durable ` +
+          "outbox and is buffered, in order, as soon as Redis answers again.",
+      );
+      out(`accepted into the outbox: id ${message.id}`);
+      return 0;
     }
     const buffer = answer.buffers?.[0];
     const status = answer.duplicates > 0 ? "duplicate (already buffered)" : "accepted";
