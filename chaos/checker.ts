@@ -102,10 +102,16 @@ export interface CheckResult {
     degradedBatchesAccepted: number;
     deadLetters: number;
     deadLetteredMessages: number;
+    /** Lost messages that no delivery attempt ever carried (the buffer was never claimed). */
+    lostNeverAttempted: number;
+    /** Lost messages carried by failed attempts only (the batch vanished afterwards). */
+    lostAfterFailedAttempts: number;
     redeliveries: number;
     conversationsWithFenceGoingBack: number;
     twoBatchIdsInvolvingDegraded: number;
     twoBatchIdsInvolvingDlq: number;
+    /** Overlapping deliveries of one conversation where one is degraded (not a violation). */
+    concurrentWithDegraded: number;
   };
 }
 
@@ -156,6 +162,13 @@ export function check(input: CheckInput): CheckResult {
     }
   }
 
+  // How many delivery attempts carried each message (accepted or not): tells a buffer that was
+  // never claimed (expired, orphaned) from a batch that was attempted and then vanished.
+  const attemptsOf = new Map<string, number>();
+  for (const d of input.deliveries) {
+    for (const id of d.ids) attemptsOf.set(id, (attemptsOf.get(id) ?? 0) + 1);
+  }
+  let lostNeverAttempted = 0;
   // Every 2xx message delivered or dead-lettered.
   let ackedDelivered = 0;
   let ackedDead = 0;
@@ -166,7 +179,15 @@ export function check(input: CheckInput): CheckResult {
     if (delivered) ackedDelivered++;
     if (dead) ackedDead++;
     if (!delivered && !dead) {
-      flag("lost", { id: m.id, conversation: m.conversation, ackAt: m.ackAt });
+      const attempts = attemptsOf.get(m.id) ?? 0;
+      if (attempts === 0) lostNeverAttempted++;
+      flag("lost", {
+        id: m.id,
+        conversation: m.conversation,
+        ackAt: m.ackAt,
+        degradedAck: m.degradedAck === true,
+        deliveryAttempts: attempts,
+      });
     }
   }
   let deliveredNotAcked = 0;
@@ -232,20 +253,30 @@ export function check(input: CheckInput): CheckResult {
     list.push(m);
   }
   const fenceConversations = new Set<string>();
+  let concurrentWithDegraded = 0;
   for (const [conversation, list] of byConversation) {
     list.sort((a, b) => a.at - b.at);
     let openUntil = -Infinity;
     let openBatch = "";
+    let openDegraded = false;
     for (const d of list) {
-      if (d.at < openUntil && d.batchId !== openBatch) {
-        flag("concurrentDelivery", { conversation, batchId: d.batchId, overlapping: openBatch });
-      } else if (d.at < openUntil) {
-        flag("concurrentDelivery", { conversation, batchId: d.batchId, sameBatch: true });
+      if (d.at < openUntil) {
+        // Degraded deliveries bypass the conversation lock by nature (no Redis): counted apart.
+        if (d.degraded || openDegraded) concurrentWithDegraded++;
+        else {
+          flag("concurrentDelivery", {
+            conversation,
+            batchId: d.batchId,
+            overlapping: openBatch,
+            sameBatch: d.batchId === openBatch,
+          });
+        }
       }
       const end = d.endAt ?? Infinity;
       if (end > openUntil) {
         openUntil = end;
         openBatch = d.batchId;
+        openDegraded = d.degraded;
       }
     }
     // First attempt of each normal (non-degraded) batch, in arrival order.
@@ -280,7 +311,9 @@ export function check(input: CheckInput): CheckResult {
     let last: SentMessage | undefined;
     for (const m of ackedHere) {
       const p = position.get(m.id);
-      if (p === undefined) continue;
+      // A message acknowledged through the degraded path was delivered out of band; a later
+      // buffered copy of it is a twoBatchIds violation, not an order one.
+      if (p === undefined || m.degradedAck) continue;
       if (last && p < position.get(last.id)!) {
         flag("order", { conversation, before: last.id, after: m.id, deliveredFirst: m.id });
       }
@@ -314,10 +347,13 @@ export function check(input: CheckInput): CheckResult {
       degradedBatchesAccepted: degradedBatch.size,
       deadLetters: input.deadLetters.length,
       deadLetteredMessages: deadIds.size,
+      lostNeverAttempted,
+      lostAfterFailedAttempts: violations.lost - lostNeverAttempted,
       redeliveries: input.redeliveries.length,
       conversationsWithFenceGoingBack: fenceConversations.size,
       twoBatchIdsInvolvingDegraded: withDegraded,
       twoBatchIdsInvolvingDlq: withDlq,
+      concurrentWithDegraded,
     },
   };
 }

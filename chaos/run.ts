@@ -425,12 +425,13 @@ async function runChaos(o: ChaosOptions): Promise<void> {
             if (!target) await sleep(50);
           }
         }
+        // Never the last isolate at random (an aimed kill of a delivering one is fine): wait
+        // (bounded) for a restart instead of skipping, so the kill count is reached.
+        for (let w = 0; w < 100 && !target && pool.live().length <= 1; w++) await sleep(50);
         const live = pool.live();
         if (!target) {
-          if (live.length <= 1) return void o.say("isolate kill skipped: only one isolate up");
+          if (live.length === 0) return void o.say("isolate kill skipped: no isolate up");
           target = pickRng.pick(live);
-        } else if (live.length <= 1) {
-          // Killing the last one is allowed when it is the one delivering: that is the point.
         }
         const name = target.name;
         const deliveryInFlight = o.processor.inFlight().includes(name);
