@@ -6,7 +6,9 @@
 
 /** One message as the senders saw it. */
 export interface SentMessage {
+  /** The id lull sees (generic id, WhatsApp wamid, Telegram update_id). */
   id: string;
+  /** The sender's conversation (for provider routes lull derives its own key). */
   conversation: string;
   /** Answered 2xx (at least once). */
   acked: boolean;
@@ -34,6 +36,8 @@ export interface DeliveryRecord {
   ids: string[];
   /** What the processor answered: a status, `hang` (held past the timeout) or `reset`. */
   answer: number | "hang" | "reset";
+  /** Bad signature, Idempotency-Key other than batchId, X-Lull-Fence other than fence. */
+  problems?: string[];
 }
 
 /** One dead letter read back after the drain. */
@@ -77,6 +81,7 @@ export const violationClasses = [
   "unknownMessage",
   "redeliveryBuffered",
   "concurrentDelivery",
+  "badDelivery",
 ] as const;
 
 /** One violation class. */
@@ -102,7 +107,8 @@ export interface CheckResult {
     degradedBatchesAccepted: number;
     deadLetters: number;
     deadLetteredMessages: number;
-    /** Lost messages that no delivery attempt ever carried (the buffer was never claimed). */
+    /** Lost messages no batch attempt ever carried (the buffer was never claimed; failed
+     * degraded attempts do not count). */
     lostNeverAttempted: number;
     /** Lost messages carried by failed attempts only (the batch vanished afterwards). */
     lostAfterFailedAttempts: number;
@@ -165,8 +171,10 @@ export function check(input: CheckInput): CheckResult {
   // How many delivery attempts carried each message (accepted or not): tells a buffer that was
   // never claimed (expired, orphaned) from a batch that was attempted and then vanished.
   const attemptsOf = new Map<string, number>();
+  const degradedAttemptsOf = new Map<string, number>();
   for (const d of input.deliveries) {
-    for (const id of d.ids) attemptsOf.set(id, (attemptsOf.get(id) ?? 0) + 1);
+    const into = d.degraded ? degradedAttemptsOf : attemptsOf;
+    for (const id of d.ids) into.set(id, (into.get(id) ?? 0) + 1);
   }
   let lostNeverAttempted = 0;
   // Every 2xx message delivered or dead-lettered.
@@ -187,6 +195,7 @@ export function check(input: CheckInput): CheckResult {
         ackAt: m.ackAt,
         degradedAck: m.degradedAck === true,
         deliveryAttempts: attempts,
+        degradedAttempts: degradedAttemptsOf.get(m.id) ?? 0,
       });
     }
   }
@@ -208,6 +217,12 @@ export function check(input: CheckInput): CheckResult {
     if (degraded) withDegraded++;
     if (dlq) withDlq++;
     flag("twoBatchIds", { id, batchIds: list, degraded, dlq });
+  }
+
+  for (const d of input.deliveries) {
+    if (d.problems && d.problems.length > 0) {
+      flag("badDelivery", { batchId: d.batchId, problems: d.problems });
+    }
   }
 
   // Per batch: no id twice, same content and fence on every attempt, MAX_MESSAGES kept.
@@ -245,11 +260,19 @@ export function check(input: CheckInput): CheckResult {
     list.push(d);
   }
   const acceptedBatches = new Set(accepted.map((d) => d.batchId));
+  // Grouped by the conversation key lull gave the message (provider routes build their own).
+  const lullConversation = new Map<string, string>();
+  const degradedIds = new Set<string>();
+  for (const d of input.deliveries) {
+    for (const id of d.ids) if (!lullConversation.has(id)) lullConversation.set(id, d.conversation);
+  }
+  for (const d of accepted) if (d.degraded) { for (const id of d.ids) degradedIds.add(id); }
   const ackedBy = new Map<string, SentMessage[]>();
   for (const m of input.messages) {
     if (!m.acked || m.ackSeq === undefined) continue;
-    let list = ackedBy.get(m.conversation);
-    if (!list) ackedBy.set(m.conversation, list = []);
+    const key = lullConversation.get(m.id) ?? m.conversation;
+    let list = ackedBy.get(key);
+    if (!list) ackedBy.set(key, list = []);
     list.push(m);
   }
   const fenceConversations = new Set<string>();
@@ -313,7 +336,7 @@ export function check(input: CheckInput): CheckResult {
       const p = position.get(m.id);
       // A message acknowledged through the degraded path was delivered out of band; a later
       // buffered copy of it is a twoBatchIds violation, not an order one.
-      if (p === undefined || m.degradedAck) continue;
+      if (p === undefined || m.degradedAck || degradedIds.has(m.id)) continue;
       if (last && p < position.get(last.id)!) {
         flag("order", { conversation, before: last.id, after: m.id, deliveredFirst: m.id });
       }

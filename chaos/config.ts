@@ -36,6 +36,9 @@ export interface ChaosPlan {
   processorHangShare: number;
   /** Share of requests that carry two or three messages of a burst in one body. */
   multiShare: number;
+  /** Shares of conversations that arrive as signed Telegram / WhatsApp webhooks. */
+  telegramShare: number;
+  whatsappShare: number;
   /** Upper bound of the drain phase. */
   drainTimeoutMs: number;
   /** The cron emulation: POST /lull/flush this often on a live isolate. */
@@ -89,6 +92,8 @@ export function chaosPlan(
     processorFailShare: 0.3,
     processorHangShare: 0.1,
     multiShare: 0.1,
+    telegramShare: 0.1,
+    whatsappShare: 0.1,
     sweepIntervalMs: Number(chaosLullEnv.LULL_SWEEP_INTERVAL_MS),
     outageMs: 2 * chaosTimings.bufferTtlMs,
   };

@@ -6,16 +6,24 @@
  * again later (a redelivered webhook); some conversations go quiet for longer than the dedup
  * TTL between bursts.
  */
+import { createHmac } from "node:crypto";
 import type { ChaosPlan } from "./config.ts";
 import type { RedeliveryRecord, SentMessage } from "./checker.ts";
 import type { IsolatePool } from "./isolates.ts";
 import { Prng } from "./prng.ts";
 
+/** Which route a conversation's webhooks take. */
+export type Route = "generic" | "telegram" | "whatsapp";
+
 /** One planned request: one or a few messages of one conversation. */
 export interface PlannedRequest {
   /** ms after the start of the load. */
   at: number;
+  route: Route;
   conversation: string;
+  /** Telegram chat id / WhatsApp sender number of the conversation. */
+  channelUser: string;
+  /** `id` is what lull sees: generic id, wamid, or the Telegram update_id. */
   messages: { id: string; text: string }[];
 }
 
@@ -46,8 +54,16 @@ export function buildLoadPlan(
   let messageCount = 0;
   const base = Math.floor(plan.messages / plan.conversations);
   const extra = plan.messages - base * plan.conversations;
+  let updateId = 1_000_000 * (plan.seed % 1000);
   for (let c = 0; c < plan.conversations; c++) {
     const conversation = `chaos:${plan.seed}:c${c}`;
+    const roll = rng.next();
+    const route: Route = roll < plan.telegramShare
+      ? "telegram"
+      : roll < plan.telegramShare + plan.whatsappShare
+      ? "whatsapp"
+      : "generic";
+    const channelUser = route === "telegram" ? String(700_000 + c) : `9665${10_000_000 + c}`;
     const count = base + (c < extra ? 1 : 0);
     const idle = rng.chance(plan.idleShare);
     // Split into bursts.
@@ -83,12 +99,19 @@ export function buildLoadPlan(
       // Bursts of one conversation never overlap, and are at least two windows apart.
       let t = Math.max(starts[b]!, notBefore);
       for (let i = 0; i < size;) {
-        const n = Math.min(size - i, rng.chance(plan.multiShare) ? rng.int(2, 3) : 1);
+        // Telegram and WhatsApp post one message per request here; generic may carry several.
+        const multi = route === "generic" && rng.chance(plan.multiShare);
+        const n = Math.min(size - i, multi ? rng.int(2, 3) : 1);
         const messages = Array.from({ length: n }, () => {
-          const id = `${conversation}:m${k++}`;
+          const id = route === "telegram"
+            ? String(updateId++)
+            : route === "whatsapp"
+            ? `wamid.chaos${plan.seed}c${c}m${k}`
+            : `${conversation}:m${k}`;
+          k++;
           return { id, text: `msg ${k} of c${c} ` + "x".repeat(rng.int(0, 120)) };
         });
-        sender.requests.push({ at: t, conversation, messages });
+        sender.requests.push({ at: t, route, conversation, channelUser, messages });
         messageCount += n;
         i += n;
         t += rng.int(20, 150);
@@ -112,6 +135,9 @@ export interface LoadStats {
   degradedAnswers: number;
   redeliveriesSent: number;
   redeliveriesAbandoned: number;
+  /** Requests answered a permanent 4xx (not retried), with a few examples. */
+  requestsRejected: number;
+  rejectedExamples: string[];
 }
 
 /** Options of {@link runLoad}. */
@@ -120,6 +146,8 @@ export interface LoadOptions {
   load: LoadPlan;
   pool: IsolatePool;
   ingestToken: string;
+  telegramSecret: string;
+  whatsappSecret: string;
   dedupTtlMs: number;
   now: () => number;
   /** Open ingest requests per isolate name (read by the killer). */
@@ -154,6 +182,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     degradedAnswers: 0,
     redeliveriesSent: 0,
     redeliveriesAbandoned: 0,
+    requestsRejected: 0,
+    rejectedExamples: [],
   };
   const count = (key: string) => (stats.attempts[key] = (stats.attempts[key] ?? 0) + 1);
   const messages = new Map<string, SentMessage>();
@@ -165,8 +195,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   /** One attempt; null on anything but a 2xx. */
   const attempt = async (
     rng: Prng,
-    body: string,
-  ): Promise<{ accepted: number; duplicates: number; degraded: number } | null> => {
+    request: { path: string; body: string; headers: Record<string, string> },
+  ): Promise<{ accepted: number; duplicates: number; degraded: number } | null | "rejected"> => {
     const live = pool.live();
     if (live.length === 0) {
       count("no_isolate");
@@ -176,13 +206,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const name = slot.name;
     options.openRequests.set(name, (options.openRequests.get(name) ?? 0) + 1);
     try {
-      const res = await fetch(`${slot.lullUrl}/messages`, {
+      const res = await fetch(`${slot.lullUrl}${request.path}`, {
         method: "POST",
-        headers: {
-          "content-type": "application/json",
-          authorization: `Bearer ${options.ingestToken}`,
-        },
-        body,
+        headers: { "content-type": "application/json", ...request.headers },
+        body: request.body,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const text = await res.text();
@@ -193,6 +220,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           code = String(JSON.parse(text).error?.code ?? "none");
         } catch { /* not JSON */ }
         stats.unavailableCodes[code] = (stats.unavailableCodes[code] ?? 0) + 1;
+      }
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+        // Refused for good (a provider would not retry it either).
+        if (stats.rejectedExamples.length < 5) {
+          stats.rejectedExamples.push(`${res.status} ${request.path}: ${text.slice(0, 200)}`);
+        }
+        return "rejected";
       }
       if (res.status < 200 || res.status >= 300) return null;
       const json = JSON.parse(text) as {
@@ -213,19 +247,83 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   };
 
-  const bodyOf = (r: PlannedRequest) =>
-    JSON.stringify(
+  /** Path and body of a request; a provider's retry resends the same body. */
+  const requestOf = (
+    r: PlannedRequest,
+  ): { path: string; body: string; headers: Record<string, string> } => {
+    const m = r.messages[0]!;
+    const nowS = Math.floor(Date.now() / 1000);
+    if (r.route === "telegram") {
+      const chat = { id: Number(r.channelUser), first_name: "Chaos", type: "private" };
+      const body = JSON.stringify({
+        update_id: Number(m.id),
+        message: {
+          message_id: Number(m.id) % 1_000_000,
+          from: { id: chat.id, is_bot: false, first_name: "Chaos" },
+          chat,
+          date: nowS,
+          text: m.text,
+        },
+      });
+      return {
+        path: "/webhooks/telegram",
+        body,
+        headers: { "x-telegram-bot-api-secret-token": options.telegramSecret },
+      };
+    }
+    if (r.route === "whatsapp") {
+      const body = JSON.stringify({
+        object: "whatsapp_business_account",
+        entry: [{
+          id: "102290129340398",
+          changes: [{
+            field: "messages",
+            value: {
+              messaging_product: "whatsapp",
+              metadata: { display_phone_number: "15550783881", phone_number_id: "106540352242922" },
+              contacts: [{ profile: { name: "Chaos" }, wa_id: r.channelUser }],
+              messages: [{
+                from: r.channelUser,
+                id: m.id,
+                timestamp: String(nowS),
+                type: "text",
+                text: { body: m.text },
+              }],
+            },
+          }],
+        }],
+      });
+      const sig = createHmac("sha256", options.whatsappSecret).update(body).digest("hex");
+      return {
+        path: "/webhooks/whatsapp",
+        body,
+        headers: { "x-hub-signature-256": `sha256=${sig}` },
+      };
+    }
+    const body = JSON.stringify(
       r.messages.length === 1
-        ? { conversation: r.conversation, ...r.messages[0] }
-        : { messages: r.messages.map((m) => ({ conversation: r.conversation, ...m })) },
+        ? { conversation: r.conversation, ...m }
+        : { messages: r.messages.map((x) => ({ conversation: r.conversation, ...x })) },
     );
+    return {
+      path: "/messages",
+      body,
+      headers: { authorization: `Bearer ${options.ingestToken}` },
+    };
+  };
 
-  const redeliver = async (rng: Prng, r: PlannedRequest, ackAt: number, delayMs: number) => {
+  const redeliver = async (
+    rng: Prng,
+    r: PlannedRequest,
+    body: ReturnType<typeof requestOf>,
+    ackAt: number,
+    delayMs: number,
+  ) => {
     await sleep(delayMs);
-    const body = bodyOf(r);
     // Only within the dedup TTL: past it, the id is forgotten by design.
     for (let a = 0; a < 6 && options.now() < ackAt + options.dedupTtlMs - 1_000; a++) {
       const out = await attempt(rng, body);
+      if (out === "rejected") break;
       if (out) {
         stats.redeliveriesSent++;
         redeliveries.push({
@@ -252,11 +350,17 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           messages.set(m.id, { id: m.id, conversation: r.conversation, acked: false });
         }
       }
-      const body = bodyOf(r);
+      const body = requestOf(r);
       let acked = false;
+      let rejected = false;
       const giveUpAt = options.now() + REQUEST_GIVE_UP_MS;
       for (let a = 0; a < MAX_ATTEMPTS && !acked && options.now() < giveUpAt; a++) {
         const out = await attempt(rng, body);
+        if (out === "rejected") {
+          stats.requestsRejected++;
+          rejected = true;
+          break;
+        }
         if (out) {
           acked = true;
           const at = options.now();
@@ -274,7 +378,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
             times.push(at);
           }
           if (rng.chance(plan.redeliverShare)) {
-            const p = redeliver(rng.fork(a), r, at, rng.int(50, 1_500));
+            const p = redeliver(rng.fork(a), r, body, at, rng.int(50, 1_500));
             pending.add(p);
             void p.finally(() => pending.delete(p));
           }
@@ -283,7 +387,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         }
       }
       if (acked) stats.requestsAcked++;
-      else stats.requestsGivenUp++;
+      else if (!rejected) stats.requestsGivenUp++;
     }
   };
 

@@ -9,6 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { verifyDelivery } from "../src/delivery/signature.ts";
 import type { DeliveryRecord } from "./checker.ts";
 import type { Prng } from "./prng.ts";
 
@@ -22,6 +23,8 @@ export interface ProcessorOptions {
   hangShare: number;
   /** A hung delivery is answered 500 after this long if the caller has not given up. */
   hangCapMs: number;
+  /** LULL_PROCESSOR_SECRET: every delivery's X-Lull-Signature is verified with it. */
+  secret: string;
   now: () => number;
 }
 
@@ -55,6 +58,23 @@ function readAll(req: IncomingMessage): Promise<string> {
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
+}
+
+/** What is wrong with a delivery's headers (signature, idempotency key, fence), if anything. */
+async function deliveryProblems(
+  req: IncomingMessage,
+  raw: string,
+  body: BatchBody,
+  secret: string,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const headers: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v[0] : v;
+  const verified = await verifyDelivery({ headers, rawBody: raw, secrets: secret });
+  if (!verified.ok) problems.push(`signature ${verified.reason}`);
+  if (headers["idempotency-key"] !== body.batchId) problems.push("Idempotency-Key is not batchId");
+  if (headers["x-lull-fence"] !== String(body.fence)) problems.push("X-Lull-Fence is not fence");
+  return problems;
 }
 
 /** Starts the processor on a free 127.0.0.1 port in `flaky` mode. */
@@ -95,7 +115,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<ChaosPr
     };
     res.on("close", finish);
     res.on("finish", finish);
-    void readAll(req).then((raw) => {
+    void readAll(req).then(async (raw) => {
       let body: BatchBody;
       try {
         body = JSON.parse(raw) as BatchBody;
@@ -117,6 +137,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<ChaosPr
         : roll < options.failShare + options.hangShare
         ? "hang"
         : 200;
+      const problems = await deliveryProblems(req, raw, body, options.secret);
       record = {
         at: options.now(),
         isolate,
@@ -128,6 +149,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<ChaosPr
         reason: String(body.reason),
         ids: body.messages.map((m) => m.id),
         answer: kind,
+        ...(problems.length > 0 ? { problems } : {}),
       };
       deliveries.push(record);
       if (closed) record.endAt = record.at;

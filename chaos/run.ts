@@ -88,7 +88,14 @@ async function main(): Promise<number> {
   mkdirSync(logDir, { recursive: true });
 
   const secret = () => randomBytes(16).toString("hex");
-  const secrets = { ingest: secret(), cron: secret(), admin: secret(), processor: secret() };
+  const secrets = {
+    ingest: secret(),
+    cron: secret(),
+    admin: secret(),
+    processor: secret(),
+    telegram: secret(),
+    whatsapp: secret(),
+  };
   const redis = new ChaosRedis();
   let processor: ChaosProcessor | undefined;
   let pool: IsolatePool | undefined;
@@ -113,6 +120,7 @@ async function main(): Promise<number> {
       failShare: plan.processorFailShare,
       hangShare: plan.processorHangShare,
       hangCapMs: chaosTimings.lockTtlMs + 1_000,
+      secret: secrets.processor,
       now,
     });
     const env: Record<string, string> = {
@@ -122,6 +130,8 @@ async function main(): Promise<number> {
       LULL_CRON_SECRET: secrets.cron,
       LULL_ADMIN_TOKEN: secrets.admin,
       LULL_PROCESSOR_SECRET: secrets.processor,
+      TELEGRAM_WEBHOOK_SECRET: secrets.telegram,
+      WHATSAPP_APP_SECRET: secrets.whatsapp,
     };
     pool = new IsolatePool({
       count: plan.isolates,
@@ -179,6 +189,8 @@ async function main(): Promise<number> {
       load,
       pool: livePool,
       ingestToken: secrets.ingest,
+      telegramSecret: secrets.telegram,
+      whatsappSecret: secrets.whatsapp,
       dedupTtlMs: chaosTimings.dedupTtlMs,
       now,
       openRequests,

@@ -141,6 +141,12 @@ describe("chaos checker", () => {
     expect(only(redelivered)).toEqual(["redeliveryBuffered"]);
   });
 
+  it("finds a delivery with a bad signature or headers", () => {
+    const input = clean();
+    input.deliveries[1]!.problems = ["signature mismatch"];
+    expect(only(input)).toEqual(["badDelivery"]);
+  });
+
   it("finds two deliveries of one conversation at the same time", () => {
     const input = clean();
     input.deliveries[2] = delivery("b2", 2, ["m1", "m2"], 30, { endAt: 60 });
