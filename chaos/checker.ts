@@ -93,6 +93,8 @@ export interface CheckResult {
   violations: Record<ViolationClass, number>;
   /** Up to 20 examples per class (message ids, batches, fences). */
   examples: Record<ViolationClass, unknown[]>;
+  /** Every lost message (for the run's explanation of when they were lost). */
+  lostMessages: SentMessage[];
   counts: {
     messagesPlanned: number;
     messagesAcked: number;
@@ -177,6 +179,7 @@ export function check(input: CheckInput): CheckResult {
     for (const id of d.ids) into.set(id, (into.get(id) ?? 0) + 1);
   }
   let lostNeverAttempted = 0;
+  const lostMessages: SentMessage[] = [];
   // Every 2xx message delivered or dead-lettered.
   let ackedDelivered = 0;
   let ackedDead = 0;
@@ -189,6 +192,7 @@ export function check(input: CheckInput): CheckResult {
     if (!delivered && !dead) {
       const attempts = attemptsOf.get(m.id) ?? 0;
       if (attempts === 0) lostNeverAttempted++;
+      lostMessages.push(m);
       flag("lost", {
         id: m.id,
         conversation: m.conversation,
@@ -356,6 +360,7 @@ export function check(input: CheckInput): CheckResult {
     ok: total === 0,
     violations,
     examples,
+    lostMessages,
     counts: {
       messagesPlanned: input.messages.length,
       messagesAcked: input.messages.filter((m) => m.acked).length,

@@ -51,6 +51,8 @@ export interface IsolatePoolOptions {
   /** Where each slot's stdout/stderr go (`isolate-<slot>.log`). */
   logDir: string;
   log: (line: string) => void;
+  /** Every line a process prints, with its name (the run picks breaker events out of them). */
+  onLine?: (name: string, line: string) => void;
 }
 
 /** Starts, kills and restarts the isolates. */
@@ -148,15 +150,19 @@ export class IsolatePool {
     let ready: (() => void) | undefined;
     const listening = new Promise<void>((resolve) => (ready = resolve));
     let buf = "";
+    const name = s.name;
     const onData = (chunk: Buffer) => {
       log.write(chunk);
-      if (ready) {
-        buf += chunk.toString("utf8");
-        if (/^listening /m.test(buf)) {
+      buf += chunk.toString("utf8");
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (ready && line.startsWith("listening ")) {
           ready();
           ready = undefined;
-          buf = "";
         }
+        this.#options.onLine?.(name, line);
       }
     };
     child.stdout!.on("data", onData);

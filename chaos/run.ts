@@ -72,7 +72,14 @@ function parseArgs(argv: string[]): Args {
 /** One chaos action, as it happened. */
 interface ChaosEvent {
   atMs: number;
-  kind: "isolate_kill" | "redis_kill" | "redis_back" | "outage_5xx" | "outage_reset" | "outage_end";
+  kind:
+    | "isolate_kill"
+    | "redis_kill"
+    | "redis_back"
+    | "outage_5xx"
+    | "outage_reset"
+    | "outage_end"
+    | "breaker_open";
   detail?: Record<string, unknown>;
 }
 
@@ -133,12 +140,20 @@ async function main(): Promise<number> {
       TELEGRAM_WEBHOOK_SECRET: secrets.telegram,
       WHATSAPP_APP_SECRET: secrets.whatsapp,
     };
+    const events: ChaosEvent[] = [];
     pool = new IsolatePool({
       count: plan.isolates,
       env,
       processorUrl: processor.url,
       logDir,
       log: say,
+      onLine: (isolate, line) => {
+        if (!line.includes('"circuit breaker opened"')) return;
+        try {
+          const { breaker } = JSON.parse(line) as { breaker?: string };
+          events.push({ atMs: now(), kind: "breaker_open", detail: { isolate, breaker } });
+        } catch { /* not a log line */ }
+      },
     });
     await pool.start();
     const livePool = pool;
@@ -182,7 +197,6 @@ async function main(): Promise<number> {
 
     // The load and the chaos run side by side.
     const openRequests = new Map<string, number>();
-    const events: ChaosEvent[] = [];
     const loadStart = now();
     const loadDone = runLoad({
       plan,
@@ -230,6 +244,8 @@ async function main(): Promise<number> {
       maxMessages: chaosTimings.maxMessages,
     });
     const kills = events.filter((e) => e.kind === "isolate_kill");
+    const breakerOpenings = (name: string) =>
+      events.filter((e) => e.kind === "breaker_open" && e.detail?.breaker === name).length;
     const summary = {
       mode: plan.mode,
       seed: plan.seed,
@@ -243,6 +259,8 @@ async function main(): Promise<number> {
         redisKills: events.filter((e) => e.kind === "redis_kill").length,
         processorOutageMs: plan.outageMs,
         oldBufferTtlMs: chaosTimings.bufferTtlMs,
+        processorBreakerOpenings: breakerOpenings("processor"),
+        redisBreakerOpenings: breakerOpenings("redis"),
         unexpectedIsolateExits: livePool.slots.reduce((a, s) => a + s.unexpectedExits, 0),
         processorMalformedDeliveries: proc.malformed,
       },
@@ -254,6 +272,7 @@ async function main(): Promise<number> {
       sweeps: sweepStats,
       leftoverConversationsInLull: leftovers.count,
       counts: result.counts,
+      lostWhile: explainLost(result.lostMessages, events),
       violations: result.violations,
       examples: result.examples,
       events,
@@ -272,6 +291,9 @@ async function main(): Promise<number> {
       }) + "\n",
     );
     printTable(summary, result);
+    console.log(
+      `  lost, by what overlapped the buffer's life: ${JSON.stringify(summary.lostWhile)}`,
+    );
     console.log(JSON.stringify({ ...summary, examples: undefined, events: undefined }));
     say(`wrote chaos/results/${tag}.json (isolate logs in chaos/results/${tag}-logs/)`);
     if (!result.ok) {
@@ -283,6 +305,41 @@ async function main(): Promise<number> {
   } finally {
     await cleanup();
   }
+}
+
+/**
+ * A heuristic for the report: what was going on while each lost message sat in its buffer
+ * (from its 2xx to the old buffer TTL after it). The first match wins: the processor outage, a
+ * Redis kill, a processor breaker open on some isolate (10 s), else nothing seen.
+ */
+function explainLost(
+  lost: { ackAt?: number }[],
+  events: ChaosEvent[],
+): Record<string, number> {
+  const windows: { what: string; from: number; to: number }[] = [];
+  const at = (kind: ChaosEvent["kind"]) => events.filter((e) => e.kind === kind).map((e) => e.atMs);
+  const outageStart = at("outage_5xx")[0];
+  const outageEnd = at("outage_end")[0];
+  if (outageStart !== undefined) {
+    windows.push({ what: "processor outage", from: outageStart, to: outageEnd ?? Infinity });
+  }
+  const backs = at("redis_back");
+  at("redis_kill").forEach((k, i) => {
+    windows.push({ what: "redis down", from: k, to: backs[i] ?? Infinity });
+  });
+  for (const e of events) {
+    if (e.kind === "breaker_open" && e.detail?.breaker === "processor") {
+      windows.push({ what: "processor breaker open", from: e.atMs, to: e.atMs + 10_000 });
+    }
+  }
+  const out: Record<string, number> = {};
+  for (const m of lost) {
+    const from = m.ackAt ?? 0;
+    const to = from + chaosTimings.bufferTtlMs;
+    const hit = windows.find((w) => w.from <= to && w.to >= from)?.what ?? "nothing seen";
+    out[hit] = (out[hit] ?? 0) + 1;
+  }
+  return out;
 }
 
 /** Fails fast with lull's own message when the chaos config is rejected. */
