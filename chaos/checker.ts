@@ -73,6 +73,7 @@ export interface CheckInput {
 export const violationClasses = [
   "lost",
   "twoBatchIds",
+  "degradedAlsoBatched",
   "duplicateInBatch",
   "order",
   "fence",
@@ -80,6 +81,7 @@ export const violationClasses = [
   "oversizedBatch",
   "unknownMessage",
   "redeliveryBuffered",
+  "redeliveryBufferedAfterDegraded",
   "concurrentDelivery",
   "badDelivery",
 ] as const;
@@ -220,7 +222,9 @@ export function check(input: CheckInput): CheckResult {
     const dlq = list.some((b) => dlqBatch.has(b));
     if (degraded) withDegraded++;
     if (dlq) withDlq++;
-    flag("twoBatchIds", { id, batchIds: list, degraded, dlq });
+    // Through the degraded path (Redis down, no outbox) it is the same broken guarantee, but a
+    // different mechanism: counted apart.
+    flag(degraded ? "degradedAlsoBatched" : "twoBatchIds", { id, batchIds: list, degraded, dlq });
   }
 
   for (const d of input.deliveries) {
@@ -351,7 +355,8 @@ export function check(input: CheckInput): CheckResult {
   // Redelivered webhooks are buffered once.
   for (const r of input.redeliveries) {
     if (typeof r.status === "number" && r.status < 300 && r.accepted > 0) {
-      flag("redeliveryBuffered", r);
+      const afterDegraded = r.ids.some((id) => sent.get(id)?.degradedAck || degradedIds.has(id));
+      flag(afterDegraded ? "redeliveryBufferedAfterDegraded" : "redeliveryBuffered", r);
     }
   }
 

@@ -34,6 +34,8 @@ export interface ChaosPlan {
   /** Processor answers while not in an outage. */
   processorFailShare: number;
   processorHangShare: number;
+  /** Processor answers 422 (permanent): those batches go to the DLQ, which the checker reads. */
+  processorPermanentShare: number;
   /** Share of requests that carry two or three messages of a burst in one body. */
   multiShare: number;
   /** Shares of conversations that arrive as signed Telegram / WhatsApp webhooks. */
@@ -91,6 +93,7 @@ export function chaosPlan(
     redeliverShare: 0.1,
     processorFailShare: 0.3,
     processorHangShare: 0.1,
+    processorPermanentShare: 0.02,
     multiShare: 0.1,
     telegramShare: 0.1,
     whatsappShare: 0.1,

@@ -3,8 +3,8 @@
  * path (`/iso/<slot>.<generation>`), so the run knows which isolate has a delivery in flight and
  * can kill exactly that one. Every delivery is recorded (see DeliveryRecord).
  *
- * Modes: `flaky` answers 5xx to `failShare`, holds `hangShare` past the delivery timeout and 200
- * otherwise; `outage5xx` answers 503 to everything; `outageReset` drops every connection;
+ * Modes: `flaky` answers 5xx to `failShare`, holds `hangShare` past the delivery timeout, 422
+ * (permanent, so the DLQ fills a little) to `permanentShare` and 200 otherwise; `outage5xx` answers 503 to everything; `outageReset` drops every connection;
  * `healthy` answers 200.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -21,6 +21,8 @@ export interface ProcessorOptions {
   rng: Prng;
   failShare: number;
   hangShare: number;
+  /** Share answered 422 (permanent: the batch goes straight to the DLQ). */
+  permanentShare: number;
   /** A hung delivery is answered 500 after this long if the caller has not given up. */
   hangCapMs: number;
   /** LULL_PROCESSOR_SECRET: every delivery's X-Lull-Signature is verified with it. */
@@ -136,6 +138,8 @@ export async function startProcessor(options: ProcessorOptions): Promise<ChaosPr
         ? (roll < options.failShare / 2 ? 500 : 503)
         : roll < options.failShare + options.hangShare
         ? "hang"
+        : roll < options.failShare + options.hangShare + options.permanentShare
+        ? 422
         : 200;
       const problems = await deliveryProblems(req, raw, body, options.secret);
       record = {

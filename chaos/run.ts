@@ -126,6 +126,7 @@ async function main(): Promise<number> {
       rng: new Prng(plan.seed).fork(3),
       failShare: plan.processorFailShare,
       hangShare: plan.processorHangShare,
+      permanentShare: plan.processorPermanentShare,
       hangCapMs: chaosTimings.lockTtlMs + 1_000,
       secret: secrets.processor,
       now,

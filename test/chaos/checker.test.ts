@@ -93,8 +93,11 @@ describe("chaos checker", () => {
     const input = clean();
     input.deliveries.push(delivery("fb_1", 0, ["m1"], 25, { degraded: true }));
     const r = check(input);
-    expect(only(input)).toEqual(["twoBatchIds"]);
+    expect(only(input)).toEqual(["degradedAlsoBatched"]);
     expect(r.counts.twoBatchIdsInvolvingDegraded).toBe(1);
+    const two = clean();
+    two.deliveries.push(delivery("b7", 7, ["m1"], 70));
+    expect(only(two)).toEqual(["twoBatchIds"]);
     const dead = clean();
     dead.deadLetters[0]!.ids.push("m2");
     expect(only(dead)).toEqual(["twoBatchIds"]);
@@ -139,6 +142,10 @@ describe("chaos checker", () => {
     const redelivered = clean();
     redelivered.redeliveries[0]!.accepted = 1;
     expect(only(redelivered)).toEqual(["redeliveryBuffered"]);
+    const afterDegraded = clean();
+    afterDegraded.redeliveries[0]!.accepted = 1;
+    afterDegraded.messages[0]!.degradedAck = true;
+    expect(only(afterDegraded)).toEqual(["redeliveryBufferedAfterDegraded"]);
   });
 
   it("finds a delivery with a bad signature or headers", () => {
