@@ -21,7 +21,9 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { check, type CheckResult, type DeadLetterRecord, violationClasses } from "./checker.ts";
 import { chaosLullEnv, type ChaosMode, type ChaosPlan, chaosPlan, chaosTimings } from "./config.ts";
+import { envSchema } from "../src/core/config.ts";
 import { IsolatePool, killAllChildren } from "./isolates.ts";
+import { ChaosPostgres, quitAllPostgres } from "./postgres.ts";
 import { buildLoadPlan, type LoadResult, runLoad } from "./load.ts";
 import { type ChaosProcessor, startProcessor } from "./processor.ts";
 import { Prng } from "./prng.ts";
@@ -34,6 +36,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 interface Args {
   mode: ChaosMode;
   seed: number;
+  /** Start PostgreSQL and set LULL_DATABASE_URL (the outbox). */
+  postgres: boolean;
   overrides: Partial<ChaosPlan>;
 }
 
@@ -66,7 +70,11 @@ function parseArgs(argv: string[]): Args {
     if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} must be a whole number`);
     (overrides as Record<string, number>)[key] = n;
   }
-  return { mode, seed, overrides };
+  // The outbox is used once the core knows LULL_DATABASE_URL; --postgres / --no-postgres force it.
+  const postgres = argv.includes("--no-postgres")
+    ? false
+    : argv.includes("--postgres") || "LULL_DATABASE_URL" in envSchema.shape;
+  return { mode, seed, postgres, overrides };
 }
 
 /** One chaos action, as it happened. */
@@ -104,24 +112,36 @@ async function main(): Promise<number> {
     whatsapp: secret(),
   };
   const redis = new ChaosRedis();
+  const postgres = args.postgres ? new ChaosPostgres() : undefined;
   let processor: ChaosProcessor | undefined;
   let pool: IsolatePool | undefined;
   const cleanup = async () => {
     await pool?.stop().catch(() => {});
     await processor?.close().catch(() => {});
     await redis.stop().catch(() => {});
+    await postgres?.stop().catch(() => {});
   };
   const onSignal = () => {
     killAllChildren();
-    void redis.stop().finally(() => process.exit(130));
+    quitAllPostgres();
+    void Promise.all([redis.stop(), postgres?.stop()]).finally(() => process.exit(130));
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  process.once("exit", killAllChildren);
+  process.once("exit", () => {
+    killAllChildren();
+    quitAllPostgres();
+  });
 
   try {
     await redis.start();
     say(`redis-server ${redis.url} (appendonly yes, appendfsync always), dir ${redis.dir}`);
+    if (postgres) {
+      await postgres.start();
+      say(`postgres ${postgres.url} (LULL_DATABASE_URL, the outbox)`);
+    } else {
+      say("no postgres: the core has no LULL_DATABASE_URL yet (or --no-postgres)");
+    }
     processor = await startProcessor({
       rng: new Prng(plan.seed).fork(3),
       failShare: plan.processorFailShare,
@@ -140,6 +160,7 @@ async function main(): Promise<number> {
       LULL_PROCESSOR_SECRET: secrets.processor,
       TELEGRAM_WEBHOOK_SECRET: secrets.telegram,
       WHATSAPP_APP_SECRET: secrets.whatsapp,
+      ...(postgres ? { LULL_DATABASE_URL: postgres.url } : {}),
     };
     const events: ChaosEvent[] = [];
     pool = new IsolatePool({
@@ -251,6 +272,7 @@ async function main(): Promise<number> {
       mode: plan.mode,
       seed: plan.seed,
       ok: result.ok,
+      postgres: postgres !== undefined,
       timings: { totalMs: now(), loadMs, drainMs, drainOutcome: drain.outcome },
       chaos: {
         isolateKills: kills.length,
@@ -610,6 +632,7 @@ main().then(
   (error) => {
     console.error("chaos run failed:", error);
     killAllChildren();
+    quitAllPostgres();
     process.exit(2);
   },
 );
