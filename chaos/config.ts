@@ -63,7 +63,9 @@ export const chaosLullEnv = {
   LULL_PROCESSED_TTL_MS: "10000",
   LULL_LOCK_TTL_MS: "5000",
   LULL_DELIVERY_TIMEOUT_MS: "1500",
-  LULL_DEDUP_TTL_MS: "5000",
+  // Short enough that conversations go quiet past it within a run, long enough that a sender's
+  // own retries (given up before it) and redeliveries stay inside it.
+  LULL_DEDUP_TTL_MS: "15000",
   LULL_RETRY_BASE_MS: "100",
   LULL_RETRY_MAX_MS: "1000",
   LULL_RETRY_MAX_ATTEMPTS: "25",

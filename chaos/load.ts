@@ -164,9 +164,7 @@ export interface LoadResult {
 }
 
 const MAX_ATTEMPTS = 14;
-const REQUEST_TIMEOUT_MS = 8_000;
-/** A request still without a 2xx after this long is given up (its messages stay unacknowledged). */
-const REQUEST_GIVE_UP_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 5_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -316,12 +314,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     rng: Prng,
     r: PlannedRequest,
     body: ReturnType<typeof requestOf>,
-    ackAt: number,
+    firstSentAt: number,
     delayMs: number,
   ) => {
     await sleep(delayMs);
-    // Only within the dedup TTL: past it, the id is forgotten by design.
-    for (let a = 0; a < 6 && options.now() < ackAt + options.dedupTtlMs - 1_000; a++) {
+    // Only within the dedup TTL of the first send (the earliest the append can have committed):
+    // past it, the id is forgotten by design.
+    const until = firstSentAt + options.dedupTtlMs - REQUEST_TIMEOUT_MS - 1_000;
+    for (let a = 0; a < 6 && options.now() < until; a++) {
       const out = await attempt(rng, body);
       if (out === "rejected") break;
       if (out) {
@@ -353,7 +353,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       const body = requestOf(r);
       let acked = false;
       let rejected = false;
-      const giveUpAt = options.now() + REQUEST_GIVE_UP_MS;
+      // Retries stop inside the dedup TTL: a retry after it would be a new message by design
+      // (the id is forgotten), and the checker would call the copy a second batchId.
+      const firstAt = options.now();
+      const giveUpAt = firstAt + options.dedupTtlMs - REQUEST_TIMEOUT_MS - 1_000;
       for (let a = 0; a < MAX_ATTEMPTS && !acked && options.now() < giveUpAt; a++) {
         const out = await attempt(rng, body);
         if (out === "rejected") {
@@ -378,7 +381,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
             times.push(at);
           }
           if (rng.chance(plan.redeliverShare)) {
-            const p = redeliver(rng.fork(a), r, body, at, rng.int(50, 1_500));
+            const p = redeliver(rng.fork(a), r, body, firstAt, rng.int(50, 1_500));
             pending.add(p);
             void p.finally(() => pending.delete(p));
           }
