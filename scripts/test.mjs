@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: style (deno fmt --check, deno lint), types (tsc), then every test on real Redis,
-// real Deno and real HTTP (vitest). Ends with the plain line "N passed, N failed".
+// real PostgreSQL, real Deno and real HTTP (vitest), then the short chaos run (real processes
+// SIGKILLed). Ends with the plain line "N passed, N failed".
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -75,6 +76,19 @@ if (existsSync(report)) {
   failed = 1;
 }
 rmSync(dir, { recursive: true, force: true });
+if (extra.length === 0) {
+  // Real processes killed (isolates, redis-server): the guarantees under chaos. Short mode is
+  // sized for CI; `npm run chaos -- --mode long` is the full accounting.
+  step("chaos (short, seed 1)", "node", [
+    "--import",
+    "tsx",
+    "chaos/run.ts",
+    "--mode",
+    "short",
+    "--seed",
+    "1",
+  ]);
+}
 // Style/type checks count as one test each so a formatting slip cannot pass silently.
 passed += passedChecks;
 failed += failedChecks;
