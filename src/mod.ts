@@ -29,8 +29,11 @@ export { parseConfig } from "./core/config.ts";
 export type { Config, Env } from "./core/config.ts";
 export { createStore } from "./store/create-store.ts";
 export type {
+  Attachment,
+  AttachmentKind,
   Batch,
   BufferedMessage,
+  ContactCard,
   DeliveryOutcome,
   FlushReason,
   InboundMessage,

@@ -69,8 +69,8 @@ function bearer(headers: Headers): string | undefined {
 /** The generic JSON adapter. */
 export const generic: ProviderAdapter = {
   name: "generic",
-  enabled(config) {
-    return config.ingestTokens.length > 0;
+  enabled(config, _method, account) {
+    return account === undefined && config.ingestTokens.length > 0;
   },
   async authenticate(req, config) {
     const given = bearer(req.headers);
@@ -97,6 +97,6 @@ export const generic: ProviderAdapter = {
       if (m.sentAt !== undefined) msg.sentAt = m.sentAt;
       return msg;
     });
-    return { kind: "messages", messages, ignored: 0 };
+    return { kind: "messages", messages, ignored: 0, rejected: [] };
   },
 };

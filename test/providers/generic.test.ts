@@ -62,6 +62,7 @@ describe("generic: messages", () => {
     expect(parse(JSON.parse(fixture("generic/single.json")))).toEqual({
       kind: "messages",
       ignored: 0,
+      rejected: [],
       messages: [{
         conversation: "support:42",
         id: "m-1",
