@@ -40,3 +40,5 @@ export type {
   Processor,
   Provider,
 } from "./core/types.ts";
+/** The shape of `meta.sender` on WhatsApp, Telegram and Twilio messages. */
+export type { SenderIdentity } from "./providers/types.ts";
