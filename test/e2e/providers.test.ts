@@ -28,6 +28,7 @@ const fixtures = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures",
 const read = (path: string) => readFileSync(join(fixtures, path), "utf8");
 
 const ADMIN = "admin-token-providers";
+const INGEST = "ingest-token-providers";
 const WA_SECRET = "wa-app-secret-providers";
 const TG_SALES = "tg-sales-Secret_1";
 const TG_SUPPORT = "tg-support-Secret_2";
@@ -50,6 +51,7 @@ beforeAll(async () => {
       LULL_KEY_PREFIX: prefix,
       LULL_PARTITIONS: "4",
       LULL_ADMIN_TOKEN: ADMIN,
+      LULL_INGEST_TOKEN: INGEST,
       LULL_PROCESSOR_URL: processor.url,
       WHATSAPP_APP_SECRET: WA_SECRET,
       TELEGRAM_WEBHOOK_SECRET: `sales=${TG_SALES},support=${TG_SUPPORT}`,
@@ -420,6 +422,27 @@ describe("e2e providers: Twilio numbers and media (signed with the twilio packag
     const err = (await res.json() as { error: { issues: { path: unknown[] }[] } }).error;
     expect(err.issues[0]!.path).toEqual(["To"]);
     await nothingFor(`sms:14155552671:${who}`);
+  });
+});
+
+describe("e2e providers: generic ingest", () => {
+  it("attachments sent in the normalised shape are delivered; a bad one is 400", async () => {
+    const conversation = `support:${unique()}`;
+    const post = (body: unknown) =>
+      fetch(`${fns.lullUrl}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${INGEST}` },
+        body: JSON.stringify(body),
+      });
+    const photo = { kind: "image", url: "https://files.example/p.jpg", mimeType: "image/jpeg" };
+    const bad = await post({ conversation, id: "g0", attachments: [{ kind: "gif" }] });
+    expect(bad.status).toBe(400);
+    expect((await bad.json() as { error: { issues: { path: unknown[] }[] } }).error.issues[0]!.path)
+      .toEqual(["attachments", 0, "kind"]);
+    expect((await post({ conversation, id: "g1", text: "see", attachments: [photo] })).status)
+      .toBe(202);
+    const batch = await batchOf(conversation);
+    expect(batch.messages.map((m) => [m.id, m.attachments])).toEqual([["g1", [photo]]]);
   });
 });
 
