@@ -144,8 +144,8 @@ async function providerRoute(
   if (!(await adapter.authenticate(preq, ctx.config))) {
     return jsonError(401, "unauthorized", "caller could not be authenticated");
   }
-  // parse validates the whole request before anything is buffered: a bad message anywhere in
-  // a batch means none of it is appended.
+  // parse validates the whole request before anything is buffered. A multi-message payload
+  // (WhatsApp) names the messages it cannot use in `rejected`; the others are still buffered.
   const parsed = await adapter.parse(preq, ctx.config);
   if (parsed.kind === "response") return parsed.response;
   const invalid = parsed.rejected.filter((r) => r.reason === "invalid");

@@ -209,6 +209,12 @@ describe("e2e providers: WhatsApp users with and without a phone number, several
     // Meta redelivers the same payload: the buffered ones are duplicates, nothing new appears.
     const again = await whatsapp(body);
     expect(await again.json()).toMatchObject({ accepted: 0, duplicates: 3, rejected: 1 });
+    const metrics = await fetch(`${fns.lullUrl}/metrics`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(await metrics.text()).toMatch(
+      /^lull_messages_refused_total\{[^}]*provider="whatsapp"[^}]*reason="invalid"[^}]*\} [1-9]/m,
+    );
   });
 
   it("one customer writing to two business numbers is two conversations", async () => {
