@@ -34,11 +34,16 @@ export { parseConfig } from "./core/config.ts";
 export type { Config, Env } from "./core/config.ts";
 export { createStore } from "./store/create-store.ts";
 export type {
+  Attachment,
+  AttachmentKind,
   Batch,
   BufferedMessage,
+  ContactCard,
   DeliveryOutcome,
   FlushReason,
   InboundMessage,
   Processor,
   Provider,
 } from "./core/types.ts";
+/** The shape of `meta.sender` on WhatsApp, Telegram and Twilio messages. */
+export type { SenderIdentity } from "./providers/types.ts";

@@ -63,6 +63,65 @@ const bool = (def: boolean) =>
       .transform((v) => (v === undefined ? def : v === "true" || v === "1" || v === "yes")),
   );
 
+/** One Telegram bot lull serves: its name (in the route and the key) and its webhook secret. */
+export interface TelegramBot {
+  /** `[A-Za-z0-9_-]{1,64}`; `default` when TELEGRAM_WEBHOOK_SECRET is a single secret. */
+  name: string;
+  /** The `secret_token` given to setWebhook (Telegram allows `A-Za-z0-9_-`, 1-256). */
+  secret: string;
+}
+
+/** The bot name a plain (unnamed) TELEGRAM_WEBHOOK_SECRET serves. */
+export const DEFAULT_TELEGRAM_BOT = "default";
+
+const TELEGRAM_BOT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const TELEGRAM_SECRET = /^[A-Za-z0-9_-]{1,256}$/;
+
+/**
+ * TELEGRAM_WEBHOOK_SECRET: one secret (the bot `default`, served at /lull/webhooks/telegram), or
+ * `name=secret,name=secret` (each bot at /lull/webhooks/telegram/<name>). `=` and `,` cannot
+ * occur in a Telegram secret_token, so the two forms never collide.
+ */
+const telegramBots = z.preprocess(
+  emptyToUndefined,
+  z.string().optional().transform((v, ctx): TelegramBot[] => {
+    if (v === undefined) return [];
+    const entries = v.split(",").map((e) => e.trim()).filter((e) => e.length > 0);
+    const bots: TelegramBot[] = entries.length === 1 && !entries[0]!.includes("=")
+      ? [{ name: DEFAULT_TELEGRAM_BOT, secret: entries[0]! }]
+      : entries.map((e) => {
+        const at = e.indexOf("=");
+        return at < 0
+          ? { name: "", secret: e }
+          : { name: e.slice(0, at).trim(), secret: e.slice(at + 1).trim() };
+      });
+    const seen = new Set<string>();
+    for (const bot of bots) {
+      if (!TELEGRAM_BOT_NAME.test(bot.name)) {
+        ctx.addIssue({
+          code: "custom",
+          message: "must be one secret or a list name=secret,... with bot names of 1-64 " +
+            "letters, digits, _ or -",
+        });
+        return z.NEVER;
+      }
+      if (!TELEGRAM_SECRET.test(bot.secret)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `secret of bot '${bot.name}' must be 1-256 of A-Z a-z 0-9 _ - (Telegram's rule)`,
+        });
+        return z.NEVER;
+      }
+      if (seen.has(bot.name)) {
+        ctx.addIssue({ code: "custom", message: `names bot '${bot.name}' twice` });
+        return z.NEVER;
+      }
+      seen.add(bot.name);
+    }
+    return bots;
+  }),
+);
+
 /** The environment schema, keyed by variable name exactly as users set them. */
 export const envSchema = z.object({
   LULL_REDIS_URL: z.preprocess(
@@ -113,10 +172,12 @@ export const envSchema = z.object({
   LULL_ADMIN_TOKEN: optionalString,
   WHATSAPP_APP_SECRET: optionalString,
   WHATSAPP_VERIFY_TOKEN: optionalString,
-  TELEGRAM_WEBHOOK_SECRET: optionalString,
+  TELEGRAM_WEBHOOK_SECRET: telegramBots,
+  TELEGRAM_FORUM_TOPICS: bool(true),
   TWILIO_AUTH_TOKEN: optionalString,
   LULL_PUBLIC_URL: url(["http:", "https:"]),
   LULL_MAX_BODY_BYTES: count(262144, 1024, 64 * 1024 * 1024),
+  LULL_BODY_TIMEOUT_MS: ms(10000, 100),
   LULL_DEFAULT_COUNTRY_CODE: z.preprocess(
     emptyToUndefined,
     z.string().regex(/^[1-9][0-9]{0,3}$/, "must be 1-4 digits without + (e.g. 966)").default("966"),
@@ -176,10 +237,15 @@ export interface Config {
   adminToken?: string;
   whatsappAppSecret?: string;
   whatsappVerifyToken?: string;
-  telegramWebhookSecret?: string;
+  /** Telegram bots by name (TELEGRAM_WEBHOOK_SECRET); empty = the route is not exposed. */
+  telegramBots: TelegramBot[];
+  /** Forum topics (`message_thread_id`) are conversations of their own. @default true */
+  telegramForumTopics: boolean;
   twilioAuthToken?: string;
   publicUrl?: string;
   maxBodyBytes: number;
+  /** A request body must have arrived completely within this; else 408. @default 10000 */
+  bodyTimeoutMs: number;
   defaultCountryCode: string;
   sweepIntervalMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
@@ -343,10 +409,12 @@ export function parseConfig(env: Env): Config {
     adminToken: e.LULL_ADMIN_TOKEN,
     whatsappAppSecret: e.WHATSAPP_APP_SECRET,
     whatsappVerifyToken: e.WHATSAPP_VERIFY_TOKEN,
-    telegramWebhookSecret: e.TELEGRAM_WEBHOOK_SECRET,
+    telegramBots: e.TELEGRAM_WEBHOOK_SECRET,
+    telegramForumTopics: e.TELEGRAM_FORUM_TOPICS,
     twilioAuthToken: e.TWILIO_AUTH_TOKEN,
     publicUrl: e.LULL_PUBLIC_URL,
     maxBodyBytes: e.LULL_MAX_BODY_BYTES,
+    bodyTimeoutMs: e.LULL_BODY_TIMEOUT_MS,
     defaultCountryCode: e.LULL_DEFAULT_COUNTRY_CODE,
     sweepIntervalMs: e.LULL_SWEEP_INTERVAL_MS,
     logLevel: e.LULL_LOG_LEVEL,

@@ -8,6 +8,63 @@
 /** Where a message came from. */
 export type Provider = "generic" | "whatsapp" | "telegram" | "twilio";
 
+/** What an attachment is, whatever the provider called it. */
+export type AttachmentKind =
+  | "image"
+  | "audio"
+  | "video"
+  | "document"
+  | "sticker"
+  | "location"
+  | "contact";
+
+/** A shared contact card (WhatsApp `contacts`, Telegram `contact`, a Twilio vCard has a `url`). */
+export interface ContactCard {
+  name?: string;
+  /** Phone numbers as the card lists them (not normalised: they are data, not keys). */
+  phones?: string[];
+  /** The person's id on the provider, when the card names one (WhatsApp wa_id, Telegram user id). */
+  userId?: string;
+  vcard?: string;
+}
+
+/**
+ * One normalised attachment. `id` is the provider's media handle (WhatsApp media id, Telegram
+ * `file_id`): fetch it with the provider's API and your own credentials. `url` is set when the
+ * provider gives a direct link (Twilio `MediaUrlN`, a WhatsApp location's url). Fields the
+ * provider did not send are absent, never null.
+ */
+export interface Attachment {
+  kind: AttachmentKind;
+  id?: string;
+  url?: string;
+  mimeType?: string;
+  caption?: string;
+  filename?: string;
+  /** As the provider sent it (WhatsApp: base64 SHA-256 of the file). */
+  sha256?: string;
+  /** Bytes, when the provider says. */
+  size?: number;
+  width?: number;
+  height?: number;
+  /** Seconds, for audio and video. */
+  durationS?: number;
+  /** A voice note (WhatsApp `audio.voice`, Telegram `voice`). */
+  voice?: boolean;
+  /** Animated sticker or GIF-like video (Telegram `animation`, `video_note` is `round`). */
+  animated?: boolean;
+  /** Telegram `video_note`: a round video message. */
+  round?: boolean;
+  /** A sticker's emoji. */
+  emoji?: string;
+  latitude?: number;
+  longitude?: number;
+  /** A location's (venue's) name. */
+  name?: string;
+  address?: string;
+  contact?: ContactCard;
+}
+
 /** A message normalised at the edge, ready to buffer. */
 export interface InboundMessage {
   /** Normalised conversation key (e.g. `whatsapp:9665...`, `support:42`). */
@@ -19,6 +76,8 @@ export interface InboundMessage {
   sender?: string;
   /** ISO timestamp the provider says the message was sent. */
   sentAt?: string;
+  /** Normalised media, locations and contact cards, in the order the provider listed them. */
+  attachments?: Attachment[];
   meta?: Record<string, unknown>;
 }
 
@@ -30,6 +89,8 @@ export interface BufferedMessage {
   sender?: string;
   sentAt?: string;
   receivedAt: string;
+  /** Always present; `[]` for a text-only message. */
+  attachments: Attachment[];
   meta: Record<string, unknown>;
 }
 

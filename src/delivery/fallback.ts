@@ -5,7 +5,7 @@
  * Idempotency-Key and can drop the repeat.
  */
 import type { Batch, InboundMessage } from "../core/types.ts";
-import { toIso } from "../store/codec.ts";
+import { decodeEntry, encodeMessage, makeEntry, toIso } from "../store/codec.ts";
 
 /** `fb_` + the first 32 hex chars (128 bits) of SHA-256(provider \n conversation \n id). */
 export async function fallbackBatchId(message: InboundMessage): Promise<string> {
@@ -33,14 +33,7 @@ export async function buildFallbackBatch(message: InboundMessage, nowMs: number)
     firstAt: at,
     lastAt: at,
     text: message.text,
-    messages: [{
-      id: message.id,
-      provider: message.provider,
-      text: message.text,
-      ...(message.sender !== undefined ? { sender: message.sender } : {}),
-      ...(message.sentAt !== undefined ? { sentAt: message.sentAt } : {}),
-      receivedAt: at,
-      meta: message.meta ?? {},
-    }],
+    // Through the buffer codec, so a degraded message has exactly the shape of a buffered one.
+    messages: [decodeEntry(makeEntry(nowMs, encodeMessage(message)))],
   };
 }

@@ -70,7 +70,22 @@ export function whatsappRequest(
   };
 }
 
-/** POST /lull/webhooks/telegram: one `message` update with the secret token header. */
+/**
+ * The route and secret of the first bot TELEGRAM_WEBHOOK_SECRET names: one plain secret is the
+ * bot `default` at /webhooks/telegram; a `name=secret,...` list serves each at
+ * /webhooks/telegram/<name>.
+ */
+function firstTelegramBot(secretEnv: string): { path: string; secret: string } {
+  const first = secretEnv.split(",")[0]!.trim();
+  const at = first.indexOf("=");
+  if (at < 0) return { path: "/webhooks/telegram", secret: first };
+  return {
+    path: `/webhooks/telegram/${encodeURIComponent(first.slice(0, at).trim())}`,
+    secret: first.slice(at + 1).trim(),
+  };
+}
+
+/** POST /lull/webhooks/telegram[/<bot>]: one `message` update with the secret token header. */
 export function telegramRequest(
   lullUrl: string,
   secrets: Pick<DevSecrets, "telegramWebhookSecret">,
@@ -87,13 +102,14 @@ export function telegramRequest(
       text: message.text,
     },
   });
+  const bot = firstTelegramBot(secrets.telegramWebhookSecret);
   return {
-    url: `${lullUrl}/webhooks/telegram`,
+    url: `${lullUrl}${bot.path}`,
     init: {
       method: "POST",
       headers: {
         "content-type": "application/json",
-        "x-telegram-bot-api-secret-token": secrets.telegramWebhookSecret,
+        "x-telegram-bot-api-secret-token": bot.secret,
       },
       body,
     },

@@ -1,14 +1,21 @@
 /**
- * Reads a request body with a byte cap. The cap is enforced while streaming, so a huge or
- * never-ending body is cut off at LULL_MAX_BODY_BYTES + one chunk instead of being buffered.
+ * Reads a request body with a byte cap and a deadline. The cap is enforced while streaming, so a
+ * huge or never-ending body is cut off at LULL_MAX_BODY_BYTES + one chunk instead of being
+ * buffered; the deadline (LULL_BODY_TIMEOUT_MS, for the whole body, not per chunk) stops a
+ * client that trickles a byte now and then from holding the request open.
  */
-import { BodyReadError, PayloadTooLargeError } from "./errors.ts";
+import { BodyReadError, BodyTimeoutError, PayloadTooLargeError } from "./errors.ts";
 
 /**
  * The body's bytes, or {@link PayloadTooLargeError} as soon as more than `maxBytes` arrived
- * (or `Content-Length` already says so).
+ * (or `Content-Length` already says so), or {@link BodyTimeoutError} when it has not ended
+ * `timeoutMs` after reading started.
  */
-export async function readBodyCapped(req: Request, maxBytes: number): Promise<Uint8Array> {
+export async function readBodyCapped(
+  req: Request,
+  maxBytes: number,
+  timeoutMs = Infinity,
+): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > maxBytes) {
     // Do not even start reading; cancel so the runtime can drop the connection's input.
@@ -19,13 +26,22 @@ export async function readBodyCapped(req: Request, maxBytes: number): Promise<Ui
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = Number.isFinite(timeoutMs)
+    ? new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)))
+    : new Promise<"timeout">(() => {});
   try {
     for (;;) {
-      let next: ReadableStreamReadResult<Uint8Array>;
+      let next: ReadableStreamReadResult<Uint8Array> | "timeout";
       try {
-        next = await reader.read();
+        next = await Promise.race([reader.read(), expired]);
       } catch (err) {
         throw new BodyReadError(err);
+      }
+      if (next === "timeout") {
+        // Not awaited: a cancel must not wait on the slow client it is getting rid of.
+        void reader.cancel().catch(() => {});
+        throw new BodyTimeoutError(timeoutMs);
       }
       if (next.done) break;
       const chunk = next.value;
@@ -37,6 +53,7 @@ export async function readBodyCapped(req: Request, maxBytes: number): Promise<Ui
       chunks.push(chunk);
     }
   } finally {
+    clearTimeout(timer);
     try {
       reader.releaseLock();
     } catch {

@@ -16,3 +16,12 @@ export class BodyReadError extends LullError {
     super("bad_body", "request body could not be read", {}, { cause });
   }
 }
+
+/** The request body did not arrive completely within LULL_BODY_TIMEOUT_MS (a slow client). */
+export class BodyTimeoutError extends LullError {
+  constructor(timeoutMs: number) {
+    super("request_timeout", `request body did not arrive within ${timeoutMs} ms`, {
+      timeoutMs,
+    });
+  }
+}

@@ -19,7 +19,7 @@ import { handleAdmin, handleMetrics } from "./admin.ts";
 import { bearerMatches } from "./auth.ts";
 import { readBodyCapped } from "./body.ts";
 import type { ServiceContext } from "./context.ts";
-import { BodyReadError, PayloadTooLargeError } from "./errors.ts";
+import { BodyReadError, BodyTimeoutError, PayloadTooLargeError } from "./errors.ts";
 import { ingestMessages } from "./ingest.ts";
 import type { OutboxReplayer, ReplayCounts } from "../outbox/replay.ts";
 import { HEARTBEAT_MS, type Wakeup, type WakeupStatus } from "../wakeup/wakeup.ts";
@@ -75,14 +75,23 @@ async function dispatch(
   if (match.name === "admin") return await handleAdmin(req, match.path, ctx);
 
   const provider = PROVIDER_ROUTES[match.name];
-  // A provider whose secret is unset is not exposed at all: 404 whatever the method.
-  if (provider && !providers[provider].enabled(ctx.config)) return notFound();
+  let account: string | undefined;
+  if (provider && match.param !== undefined) {
+    try {
+      account = decodeURIComponent(match.param);
+    } catch {
+      return notFound();
+    }
+  }
+  // A provider whose secret is unset (or a bot route naming no configured bot) is not exposed
+  // at all: 404 whatever the method.
+  if (provider && !providers[provider].enabled(ctx.config, undefined, account)) return notFound();
   if (match.methods.length > 0 && !match.methods.includes(method)) {
     return jsonError(405, "method_not_allowed", `use ${match.methods.join(" or ")}`, undefined, {
       allow: match.methods.join(", "),
     });
   }
-  if (provider) return await providerRoute(ctx, req, url, provider, method);
+  if (provider) return await providerRoute(ctx, req, url, provider, method, account);
   switch (match.name) {
     case "flush":
       return await flushRoute(ctx, req);
@@ -112,9 +121,11 @@ async function providerRoute(
   url: URL,
   provider: Provider,
   method: string,
+  account: string | undefined,
 ): Promise<Response> {
   const adapter = providers[provider];
-  if (!adapter.enabled(ctx.config, method)) return notFound();
+  if (!adapter.enabled(ctx.config, method, account)) return notFound();
+  const nowMs = ctx.clock.now();
   let rawBody: Uint8Array = new Uint8Array(0);
   if (method === "POST") {
     const wanted = MEDIA_TYPES[provider];
@@ -123,16 +134,33 @@ async function providerRoute(
       await req.body?.cancel().catch(() => {});
       return jsonError(415, "unsupported_media_type", `Content-Type must be ${wanted}`);
     }
-    rawBody = await readBodyCapped(req, ctx.config.maxBodyBytes);
+    rawBody = await readBodyCapped(req, ctx.config.maxBodyBytes, ctx.config.bodyTimeoutMs);
   }
-  const preq: ProviderRequest = { method, url, headers: req.headers, rawBody };
+  const preq: ProviderRequest = {
+    method,
+    url,
+    headers: req.headers,
+    rawBody,
+    nowMs,
+    ...(account !== undefined ? { account } : {}),
+  };
   if (!(await adapter.authenticate(preq, ctx.config))) {
     return jsonError(401, "unauthorized", "caller could not be authenticated");
   }
-  // parse validates the whole request before anything is buffered: a bad message anywhere in
-  // a batch means none of it is appended.
+  // parse validates the whole request before anything is buffered. A multi-message payload
+  // (WhatsApp) names the messages it cannot use in `rejected`; the others are still buffered.
   const parsed = await adapter.parse(preq, ctx.config);
   if (parsed.kind === "response") return parsed.response;
+  const invalid = parsed.rejected.filter((r) => r.reason === "invalid");
+  const stale = parsed.rejected.length - invalid.length;
+  // Nothing usable and something malformed: the payload is bad, say so (nothing is buffered).
+  if (parsed.messages.length === 0 && invalid.length > 0) {
+    throw new ValidationError(
+      `invalid ${provider} webhook payload`,
+      invalid.flatMap((r) => r.issues),
+    );
+  }
+  if (parsed.rejected.length > 0) reportRejected(ctx, provider, invalid.length, stale);
   assertIdentities(parsed.messages, parsed.messages.length > 1 ? ["messages"] : []);
   const result = await ingestMessages(ctx, provider, parsed.messages);
   if (!result.ok) {
@@ -156,15 +184,36 @@ async function providerRoute(
         headers: { "content-type": "text/xml; charset=utf-8" },
       });
     default:
-      // WhatsApp and Telegram only look at the status; the body helps humans debugging.
+      // WhatsApp and Telegram only look at the status; the body helps humans debugging. A
+      // rejected message is answered 200 too: both providers redeliver anything else (Meta for
+      // days), and neither a malformed message nor a replay becomes buffer-able by retrying.
       return json(200, {
         ok: true,
         accepted: result.accepted,
         duplicates: result.duplicates,
         ...(result.outboxed > 0 ? { outboxed: result.outboxed } : {}),
         ignored: parsed.ignored,
+        ...(invalid.length > 0
+          ? { rejected: invalid.length, issues: invalid.flatMap((r) => r.issues) }
+          : {}),
+        ...(stale > 0 ? { stale } : {}),
       });
   }
+}
+
+/** Logs and counts messages a webhook carried that were not buffered (answered 200). */
+function reportRejected(ctx: ServiceContext, provider: Provider, invalid: number, stale: number) {
+  if (invalid > 0) {
+    ctx.metrics.inc("lull_messages_refused_total", { provider, reason: "invalid" }, invalid);
+  }
+  if (stale > 0) {
+    ctx.metrics.inc("lull_messages_refused_total", { provider, reason: "stale" }, stale);
+  }
+  ctx.logger.warn("webhook messages refused (answered 200, not buffered)", {
+    provider,
+    invalid,
+    stale,
+  });
 }
 
 async function flushRoute(ctx: ServiceContext, req: Request): Promise<Response> {
@@ -391,6 +440,9 @@ function errorResponse(ctx: ServiceContext, err: unknown, route: RouteName): Res
   }
   if (err instanceof PayloadTooLargeError) {
     return jsonError(413, err.code, err.message);
+  }
+  if (err instanceof BodyTimeoutError) {
+    return jsonError(408, err.code, err.message, undefined, { connection: "close" });
   }
   if (err instanceof BodyReadError) {
     return jsonError(400, err.code, err.message);

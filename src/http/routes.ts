@@ -23,7 +23,10 @@ export interface RouteMatch {
   methods: readonly string[];
   /** The normalised path (`/lull/...`). */
   path: string;
-  /** `:key` of /lull/conversations/:key, still percent-encoded. */
+  /**
+   * `:key` of /lull/conversations/:key, or `<bot>` of /lull/webhooks/telegram/<bot>; still
+   * percent-encoded.
+   */
   param?: string;
 }
 
@@ -50,6 +53,14 @@ export function matchRoute(pathname: string): RouteMatch | null {
   const path = normalizePath(pathname);
   const exact = EXACT[path];
   if (exact) return { ...exact, path };
+  if (path.startsWith("/lull/webhooks/telegram/")) {
+    // One route per bot (TELEGRAM_WEBHOOK_SECRET name=secret,...); the handler 404s unknown bots.
+    const param = path.slice("/lull/webhooks/telegram/".length);
+    if (param.length > 0 && !param.includes("/")) {
+      return { name: "webhook_telegram", methods: ["POST"], path, param };
+    }
+    return null;
+  }
   if (path.startsWith("/lull/conversations/")) {
     const param = path.slice("/lull/conversations/".length);
     if (param.length > 0 && !param.includes("/")) {

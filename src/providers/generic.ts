@@ -3,7 +3,7 @@
  * providers. Authenticated with `Authorization: Bearer <token>` against LULL_INGEST_TOKEN, a
  * comma list so tokens can be rotated: any listed token is accepted.
  *
- * Body: one message `{ conversation, id, text?, sender?, sentAt?, meta? }` or
+ * Body: one message `{ conversation, id, text?, sender?, sentAt?, attachments?, meta? }` or
  * `{ "messages": [ ...1..100 of them ] }`. The conversation key is used as given (trimmed; no
  * provider namespace is added, the caller owns its key space). Unknown fields are accepted and
  * dropped, so callers can send richer objects without breaking; put anything worth keeping in
@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import type { InboundMessage } from "../core/types.ts";
+import { attachment } from "./attachments.ts";
 import { timingSafeEqual } from "./crypto.ts";
 import { isJsonObject, nestsWithin, parseJsonBody, validate } from "./payload.ts";
 import type { ProviderAdapter } from "./types.ts";
@@ -23,6 +24,52 @@ export const GENERIC_MAX_TEXT_LENGTH = 32 * 1024;
 export const GENERIC_MAX_BATCH = 100;
 /** Deepest nesting accepted inside `meta`. */
 export const GENERIC_MAX_META_DEPTH = 16;
+/** Most attachments on one generic message. */
+export const GENERIC_MAX_ATTACHMENTS = 20;
+
+const field = (name: string, max = 2048) =>
+  z.string({ error: `${name} must be a string` })
+    .max(max, `${name} must be at most ${max} characters`).optional();
+const number = (name: string) =>
+  z.number({ error: `${name} must be a number` }).finite(`${name} must be finite`).optional();
+const whole = (name: string) =>
+  z.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`)
+    .min(0, `${name} must not be negative`).optional();
+const flag = (name: string) => z.boolean({ error: `${name} must be true or false` }).optional();
+
+/**
+ * An attachment as the providers' adapters normalise it (see {@link Attachment}); generic
+ * callers send the same shape. Unknown fields are dropped, like unknown message fields.
+ */
+const attachmentSchema = z.object({
+  kind: z.enum(["image", "audio", "video", "document", "sticker", "location", "contact"], {
+    error: "kind must be image, audio, video, document, sticker, location or contact",
+  }),
+  id: field("id", GENERIC_MAX_KEY_LENGTH),
+  url: field("url"),
+  mimeType: field("mimeType", GENERIC_MAX_KEY_LENGTH),
+  caption: field("caption", GENERIC_MAX_TEXT_LENGTH),
+  filename: field("filename", GENERIC_MAX_KEY_LENGTH),
+  sha256: field("sha256", GENERIC_MAX_KEY_LENGTH),
+  size: whole("size"),
+  width: whole("width"),
+  height: whole("height"),
+  durationS: number("durationS"),
+  voice: flag("voice"),
+  animated: flag("animated"),
+  round: flag("round"),
+  emoji: field("emoji", 64),
+  latitude: number("latitude"),
+  longitude: number("longitude"),
+  name: field("name", GENERIC_MAX_KEY_LENGTH),
+  address: field("address"),
+  contact: z.object({
+    name: field("name", GENERIC_MAX_KEY_LENGTH),
+    phones: z.array(z.string({ error: "phones must be strings" }).max(64)).max(20).optional(),
+    userId: field("userId", GENERIC_MAX_KEY_LENGTH),
+    vcard: field("vcard", GENERIC_MAX_TEXT_LENGTH),
+  }, { error: "contact must be an object" }).optional(),
+});
 
 const key = (name: string) =>
   z.string({
@@ -45,6 +92,9 @@ export const genericMessageSchema = z.object({
   // Normalised to UTC `toISOString()` form so every provider's sentAt looks the same.
   sentAt: z.iso.datetime({ offset: true, error: "sentAt must be an ISO 8601 date-time" })
     .transform((s) => new Date(s).toISOString())
+    .optional(),
+  attachments: z.array(attachmentSchema, { error: "attachments must be an array" })
+    .max(GENERIC_MAX_ATTACHMENTS, `attachments must hold at most ${GENERIC_MAX_ATTACHMENTS}`)
     .optional(),
   // Checked by hand instead of z.record: the object is kept as parsed (no prototype games
   // with a "__proto__" key) and its depth is bounded without recursion.
@@ -69,8 +119,8 @@ function bearer(headers: Headers): string | undefined {
 /** The generic JSON adapter. */
 export const generic: ProviderAdapter = {
   name: "generic",
-  enabled(config) {
-    return config.ingestTokens.length > 0;
+  enabled(config, _method, account) {
+    return account === undefined && config.ingestTokens.length > 0;
   },
   async authenticate(req, config) {
     const given = bearer(req.headers);
@@ -95,8 +145,9 @@ export const generic: ProviderAdapter = {
       };
       if (m.sender !== undefined) msg.sender = m.sender;
       if (m.sentAt !== undefined) msg.sentAt = m.sentAt;
+      if (m.attachments !== undefined) msg.attachments = m.attachments.map((a) => attachment(a));
       return msg;
     });
-    return { kind: "messages", messages, ignored: 0 };
+    return { kind: "messages", messages, ignored: 0, rejected: [] };
   },
 };

@@ -1,6 +1,6 @@
 /**
  * The provider adapters by name, for the HTTP routes: `/lull/messages` uses `generic`,
- * `/lull/webhooks/<name>` the named one.
+ * `/lull/webhooks/<name>` the named one (`/lull/webhooks/telegram/<bot>` for a named bot).
  */
 import type { Provider } from "../core/types.ts";
 import { generic } from "./generic.ts";

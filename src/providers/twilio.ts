@@ -11,15 +11,21 @@
  * or removed, since Twilio may sign either form.
  *
  * Fields: MessageSid (message id), From, To, Body, NumMedia + MediaUrl<n>/MediaContentType<n>,
- * ProfileName/WaId (WhatsApp). `From: whatsapp:+9665...` goes to `whatsapp:<digits>` (the key
- * space shared with the WhatsApp Cloud API adapter: one person, one conversation); a plain
- * number goes to `sms:<digits>`. Status callbacks posted to the same URL
- * (MessageStatus other than `received`) are counted as ignored.
+ * ProfileName/WaId (WhatsApp), Latitude/Longitude/Address/Label (a WhatsApp location).
+ * Conversation key: `<sms|whatsapp>:<To digits>:<From digits>`, so each of the account's
+ * numbers (one auth token signs for all of them) has its own conversations. Status callbacks
+ * posted to the same URL (MessageStatus other than `received`) are counted as ignored.
+ *
+ * Replay: Twilio's signature covers no timestamp, so a captured request stays valid. The
+ * defence is dedup: MessageSid is remembered for LULL_DEDUP_TTL_MS, and a replay inside that
+ * window is a duplicate (answered 200, buffered once). Past it, a replayed message would be
+ * buffered again; keep LULL_DEDUP_TTL_MS at least as long as you would tolerate that.
  */
 import { z } from "zod";
 import type { Config } from "../core/config.ts";
 import { ValidationError } from "../core/errors.ts";
-import type { InboundMessage } from "../core/types.ts";
+import type { Attachment, InboundMessage } from "../core/types.ts";
+import { attachment, compact, kindOfMimeType, senderIdentity } from "./attachments.ts";
 import { hmacBase64, timingSafeEqual } from "./crypto.ts";
 import { parseFormBody, validate } from "./payload.ts";
 import { normalizePhone } from "./phone.ts";
@@ -31,10 +37,22 @@ export const TWILIO_ROUTE_PATH = "/webhooks/twilio";
 /** Most media Twilio attaches to one message. */
 const MAX_MEDIA = 10;
 
+/** A decimal coordinate in a form field, within +-`limit` degrees. */
+const coordinate = (name: string, limit: number) =>
+  z.string().optional().transform((v, ctx) => {
+    if (v === undefined || v.trim() === "") return undefined;
+    const n = /^[-+]?[0-9]{1,3}(\.[0-9]+)?$/.test(v.trim()) ? Number(v) : NaN;
+    if (!(Math.abs(n) <= limit)) {
+      ctx.addIssue({ code: "custom", message: `${name} must be a number within +-${limit}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
 const fields = z.object({
   MessageSid: z.string().min(1, "MessageSid is required").max(64),
   From: z.string().min(1, "From is required").max(128),
-  To: z.string().max(128).optional(),
+  To: z.string({ error: "To is required" }).min(1, "To is required").max(128),
   Body: z.string().default(""),
   NumMedia: z.string().regex(/^[0-9]{1,2}$/, "NumMedia must be a small number").default("0")
     .transform(Number).refine((n) => n <= MAX_MEDIA, `NumMedia must be at most ${MAX_MEDIA}`),
@@ -46,8 +64,8 @@ const fields = z.object({
   WaId: z.string().optional(),
   ButtonText: z.string().optional(),
   ButtonPayload: z.string().optional(),
-  Latitude: z.string().optional(),
-  Longitude: z.string().optional(),
+  Latitude: coordinate("Latitude", 90),
+  Longitude: coordinate("Longitude", 180),
   Address: z.string().optional(),
   Label: z.string().optional(),
 });
@@ -108,13 +126,26 @@ async function authenticate(req: ProviderRequest, config: Config): Promise<boole
 }
 
 /** Splits `whatsapp:+9665...` into channel and number; a bare number is SMS. */
-function channelOf(from: string): { channel: "sms" | "whatsapp"; number: string } {
-  const m = /^([a-z]+):(.*)$/i.exec(from);
-  if (m === null) return { channel: "sms", number: from };
+function channelOf(field: "From" | "To", value: string): {
+  channel: "sms" | "whatsapp";
+  number: string;
+} {
+  const m = /^([a-z]+):(.*)$/i.exec(value);
+  if (m === null) return { channel: "sms", number: value };
   if (m[1]!.toLowerCase() === "whatsapp") return { channel: "whatsapp", number: m[2]! };
   throw new ValidationError("invalid Twilio webhook", [
-    { path: ["From"], message: `unsupported channel '${m[1]}'` },
+    { path: [field], message: `unsupported channel '${m[1]}'` },
   ]);
+}
+
+function phoneOf(field: "From" | "To", number: string, config: Config): string {
+  try {
+    return normalizePhone(number, config.defaultCountryCode);
+  } catch (err) {
+    throw new ValidationError("invalid Twilio webhook", [
+      { path: [field], message: err instanceof Error ? err.message : "invalid phone number" },
+    ]);
+  }
 }
 
 function parse(req: ProviderRequest, config: Config) {
@@ -123,60 +154,75 @@ function parse(req: ProviderRequest, config: Config) {
   const first = Object.fromEntries([...form].map(([k, v]) => [k, v[0]]));
   const f = validate(fields, first, "invalid Twilio webhook");
   if (f.MessageStatus !== undefined && f.MessageStatus !== "received") {
-    return { kind: "messages" as const, messages: [], ignored: 1 };
+    return { kind: "messages" as const, messages: [], ignored: 1, rejected: [] };
   }
-  const { channel, number } = channelOf(f.From);
-  let sender: string;
-  try {
-    sender = normalizePhone(number, config.defaultCountryCode);
-  } catch (err) {
-    throw new ValidationError("invalid Twilio webhook", [
-      { path: ["From"], message: err instanceof Error ? err.message : "invalid phone number" },
-    ]);
-  }
-  const media: { url: string; contentType?: string }[] = [];
+  const { channel, number } = channelOf("From", f.From);
+  const sender = phoneOf("From", number, config);
+  const to = phoneOf("To", channelOf("To", f.To).number, config);
+  const attachments: Attachment[] = [];
   for (let i = 0; i < f.NumMedia; i++) {
     const url = first[`MediaUrl${i}`];
-    if (url === undefined) continue;
-    const contentType = first[`MediaContentType${i}`];
-    media.push(contentType === undefined ? { url } : { url, contentType });
+    if (url === undefined || url === "") {
+      throw new ValidationError("invalid Twilio webhook", [
+        {
+          path: [`MediaUrl${i}`],
+          message: `MediaUrl${i} is required when NumMedia is ${f.NumMedia}`,
+        },
+      ]);
+    }
+    const mimeType = first[`MediaContentType${i}`] || undefined;
+    attachments.push(attachment({ kind: kindOfMimeType(mimeType), url, mimeType }));
   }
-  const location = f.Latitude !== undefined && f.Longitude !== undefined
-    ? ["[location]", f.Label, f.Address, `${f.Latitude},${f.Longitude}`]
-      .filter((p) => p !== undefined && p !== "").join(" ")
+  if ((f.Latitude === undefined) !== (f.Longitude === undefined)) {
+    const missing = f.Latitude === undefined ? "Latitude" : "Longitude";
+    throw new ValidationError("invalid Twilio webhook", [
+      { path: [missing], message: "Latitude and Longitude come together" },
+    ]);
+  }
+  let location: string | undefined;
+  if (f.Latitude !== undefined && f.Longitude !== undefined) {
+    attachments.push(attachment({
+      kind: "location",
+      latitude: f.Latitude,
+      longitude: f.Longitude,
+      name: f.Label || undefined,
+      address: f.Address || undefined,
+    }));
+    location = ["[location]", f.Label, f.Address, `${f.Latitude},${f.Longitude}`]
+      .filter((p) => p !== undefined && p !== "").join(" ");
+  }
+  const mediaLabel = attachments.length > 0
+    ? attachments.map((a) => `[${a.kind}]`).join(" ")
     : undefined;
-  const text = f.Body !== ""
-    ? f.Body
-    : f.ButtonText ?? location ?? (media.length > 0 || f.NumMedia > 0 ? "[media]" : "");
-  const meta = Object.fromEntries(
-    Object.entries({
-      channel,
-      to: f.To,
-      account_sid: f.AccountSid,
-      messaging_service_sid: f.MessagingServiceSid,
-      num_media: f.NumMedia,
-      media: media.length > 0 ? media : undefined,
-      profile_name: f.ProfileName,
-      wa_id: f.WaId,
-      button_payload: f.ButtonPayload,
-    }).filter(([, v]) => v !== undefined),
-  );
+  const text = f.Body !== "" ? f.Body : f.ButtonText ?? location ?? mediaLabel ?? "";
+  const meta = compact({
+    channel,
+    to,
+    account_sid: f.AccountSid,
+    messaging_service_sid: f.MessagingServiceSid,
+    num_media: f.NumMedia,
+    sender: senderIdentity({ phone: sender, name: f.ProfileName }),
+    wa_id: f.WaId,
+    button_payload: f.ButtonPayload,
+  });
   const msg: InboundMessage = {
-    conversation: `${channel}:${sender}`,
+    conversation: `${channel}:${to}:${sender}`,
     id: f.MessageSid,
     provider: "twilio",
     text,
     sender,
+    attachments,
     meta,
   };
-  return { kind: "messages" as const, messages: [msg], ignored: 0 };
+  return { kind: "messages" as const, messages: [msg], ignored: 0, rejected: [] };
 }
 
 /** The Twilio adapter. Needs TWILIO_AUTH_TOKEN and LULL_PUBLIC_URL. */
 export const twilio: ProviderAdapter = {
   name: "twilio",
-  enabled(config) {
-    return config.twilioAuthToken !== undefined && config.publicUrl !== undefined;
+  enabled(config, _method, account) {
+    return account === undefined && config.twilioAuthToken !== undefined &&
+      config.publicUrl !== undefined;
   },
   authenticate,
   parse,

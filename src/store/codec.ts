@@ -17,6 +17,10 @@ export function encodeMessage(message: InboundMessage): string {
   };
   if (message.sender !== undefined) body.sender = message.sender;
   if (message.sentAt !== undefined) body.sentAt = message.sentAt;
+  // Omitted when empty: every entry counts toward MAX_BYTES, and decode restores `[]`.
+  if (message.attachments !== undefined && message.attachments.length > 0) {
+    body.attachments = message.attachments;
+  }
   body.meta = message.meta ?? {};
   return JSON.stringify(body);
 }
@@ -40,12 +44,16 @@ export function toIso(ms: number): string {
 export function decodeEntry(entry: string): BufferedMessage {
   const bar = entry.indexOf("|");
   const receivedAtMs = Number(entry.slice(0, bar));
-  const body = JSON.parse(entry.slice(bar + 1)) as Omit<BufferedMessage, "receivedAt">;
+  // Entries written before attachments existed have none: they decode to `[]`.
+  const body = JSON.parse(entry.slice(bar + 1)) as
+    & Omit<BufferedMessage, "receivedAt" | "attachments">
+    & { attachments?: BufferedMessage["attachments"] };
   const out: BufferedMessage = {
     id: body.id,
     provider: body.provider,
     text: body.text,
     receivedAt: toIso(receivedAtMs),
+    attachments: body.attachments ?? [],
     meta: body.meta ?? {},
   };
   if (body.sender !== undefined) out.sender = body.sender;
@@ -58,6 +66,7 @@ export function decodeEntry(entry: string): BufferedMessage {
     ...(out.sender !== undefined ? { sender: out.sender } : {}),
     ...(out.sentAt !== undefined ? { sentAt: out.sentAt } : {}),
     receivedAt: out.receivedAt,
+    attachments: out.attachments,
     meta: out.meta,
   };
 }

@@ -34,10 +34,16 @@ describe("lull dev without Redis", () => {
       demo.push(await dev.waitFor((e) => e.event === "demo" && !demo.includes(e)));
     }
     expect(demo.map((e) => e.status).filter((s) => s !== 200 && s !== 202)).toEqual([]);
-    for (const conversation of ["whatsapp:966501234567", "telegram:777000111", "support:1042"]) {
+    for (
+      const conversation of [
+        "whatsapp:106540352242922:966501234567",
+        "telegram:default:777000111",
+        "sms:15550001111:15557654321",
+        "support:1042",
+      ]
+    ) {
       await dev.waitFor((e) => e.event === "batch" && e.conversation === conversation);
     }
-    await dev.waitFor((e) => e.event === "batch" && String(e.conversation).endsWith("15557654321"));
   });
 
   it("delivers a burst as one batch, and tail/stats read the store via the admin API", async () => {

@@ -178,7 +178,15 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
 
       it("messages round-trip; receivedAt is store time at append; text is joined", async () => {
         const { store } = await setup();
-        const c = "whatsapp:966501234567";
+        const c = "whatsapp:106540352242922:966501234567";
+        const photo = {
+          kind: "image" as const,
+          id: "1003383421387256",
+          mimeType: "image/jpeg",
+          caption: "hi",
+          sha256: "HgsFkYVbfbo1ycFSCCtWNuK3ByRdqgmWsbWBrVQ2fuo=",
+        };
+        const where = { kind: "location" as const, latitude: 24.7136, longitude: 46.6753 };
         const a = await store.append({
           conversation: c,
           id: "wamid.1",
@@ -186,8 +194,11 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
           text: "hi",
           sender: "966501234567",
           sentAt: "2026-11-22T10:00:00.000Z",
+          attachments: [photo, where],
           meta: { name: "Sara", tags: [1, "x"] },
         });
+        // Pending state shows the attachments too (what a superseding processor reads).
+        expect((await store.inspect(c)).buffer?.messages[0]?.attachments).toEqual([photo, where]);
         const b = await store.append({
           conversation: c,
           id: "wamid.2",
@@ -209,6 +220,7 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
             sender: "966501234567",
             sentAt: "2026-11-22T10:00:00.000Z",
             receivedAt: toIso(a.nowMs),
+            attachments: [photo, where],
             meta: { name: "Sara", tags: [1, "x"] },
           },
           {
@@ -216,6 +228,7 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
             provider: "whatsapp",
             text: "I want\npizza",
             receivedAt: toIso(b.nowMs),
+            attachments: [],
             meta: {},
           },
         ]);

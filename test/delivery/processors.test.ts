@@ -25,6 +25,7 @@ const batch: Batch = {
     provider: "generic",
     text: "hi",
     receivedAt: "2026-11-22T10:00:00.000Z",
+    attachments: [],
     meta: {},
   }],
 };

@@ -284,8 +284,16 @@ describe("e2e: the lull function on Deno with Redis and an HTTP processor", () =
 });
 
 describe("e2e: provider signatures on the real function", () => {
-  const whatsappBody = readFileSync(join(fixtures, "whatsapp", "messages-multi.json"));
-  const telegramBody = readFileSync(join(fixtures, "telegram", "message-text.json"));
+  // Fixture clocks moved to now: a signed message older than LULL_DEDUP_TTL_MS is refused
+  // (test/e2e/providers.test.ts covers that and the payload shapes themselves).
+  const nowS = Math.floor(Date.now() / 1000);
+  const fresh = (path: string) =>
+    readFileSync(join(fixtures, path), "utf8").replace(
+      /("(?:timestamp|date)":\s*"?)(17[0-9]{8})/g,
+      (_, head: string, t: string) => head + String(nowS - 300 + (Number(t) - 1763805600)),
+    );
+  const whatsappBody = fresh("whatsapp/messages-multi.json");
+  const telegramBody = fresh("telegram/message-text.json");
   const twilioBody = readFileSync(join(fixtures, "twilio", "sms.form"), "utf8").trim();
 
   const waSign = (secret: string) =>

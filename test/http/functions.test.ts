@@ -20,12 +20,20 @@ const batch: Batch = {
   lastAt: "2026-11-22T10:00:03.000Z",
   text: "hi\npizza",
   messages: [
-    { id: "m1", provider: "generic", text: "hi", receivedAt: "2026-11-22T10:00:00.000Z", meta: {} },
+    {
+      id: "m1",
+      provider: "generic",
+      text: "hi",
+      receivedAt: "2026-11-22T10:00:00.000Z",
+      attachments: [],
+      meta: {},
+    },
     {
       id: "m2",
       provider: "generic",
       text: "pizza",
       receivedAt: "2026-11-22T10:00:03.000Z",
+      attachments: [],
       meta: {},
     },
   ],

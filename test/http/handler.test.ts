@@ -248,6 +248,7 @@ describe("Redis failures", () => {
       text: "hello",
       sender: "u7",
       receivedAt: new Date(t.clock.now()).toISOString(),
+      attachments: [],
       meta: { a: 1 },
     }]);
     await send();

@@ -62,6 +62,7 @@ describe("generic: messages", () => {
     expect(parse(JSON.parse(fixture("generic/single.json")))).toEqual({
       kind: "messages",
       ignored: 0,
+      rejected: [],
       messages: [{
         conversation: "support:42",
         id: "m-1",
@@ -149,3 +150,51 @@ function deep(levels: number): Record<string, unknown> {
   for (let i = 0; i < levels; i++) v = { v };
   return v;
 }
+
+describe("generic: attachments", () => {
+  const base = { conversation: "support:42", id: "m-1", text: "my receipt" };
+
+  it("are accepted in the normalised shape and delivered as sent (unknown fields dropped)", () => {
+    const attachments = [
+      {
+        kind: "document",
+        url: "https://files.example/r.pdf",
+        mimeType: "application/pdf",
+        filename: "r.pdf",
+        extra: "dropped",
+      },
+      { kind: "location", latitude: 24.7, longitude: 46.6, name: "Shop" },
+      { kind: "contact", contact: { name: "Layla", phones: ["+966551234567"] } },
+    ];
+    const [m] = parse({ ...base, attachments }).messages;
+    expect(m!.attachments).toEqual([
+      {
+        kind: "document",
+        url: "https://files.example/r.pdf",
+        mimeType: "application/pdf",
+        filename: "r.pdf",
+      },
+      { kind: "location", latitude: 24.7, longitude: 46.6, name: "Shop" },
+      { kind: "contact", contact: { name: "Layla", phones: ["+966551234567"] } },
+    ]);
+    expect(parse(base).messages[0]!.attachments).toBeUndefined();
+  });
+
+  it.each([
+    ["not an array", { attachments: "photo.jpg" }, ["attachments"]],
+    ["an unknown kind", { attachments: [{ kind: "gif" }] }, ["attachments", 0, "kind"]],
+    ["a latitude that is text", {
+      attachments: [{ kind: "location", latitude: "north" }],
+    }, ["attachments", 0, "latitude"]],
+    ["a negative size", { attachments: [{ kind: "image", size: -1 }] }, [
+      "attachments",
+      0,
+      "size",
+    ]],
+    ["too many", { attachments: Array.from({ length: 21 }, () => ({ kind: "image" })) }, [
+      "attachments",
+    ]],
+  ])("reject %s, naming the field", (_, extra, path) => {
+    expect(issuesOf({ ...base, ...extra })[0]!.path).toEqual(path);
+  });
+});

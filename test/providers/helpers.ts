@@ -30,16 +30,30 @@ export function configWith(env: Record<string, string | undefined> = {}): Config
 /** A config with no provider secret at all. */
 export const bareConfig = (): Config => parseConfig({});
 
+/**
+ * "Now" for adapter tests: shortly after the fixtures' own timestamps (2025-11-22), so the
+ * replay check (older than LULL_DEDUP_TTL_MS) passes unless a test moves the clock.
+ */
+export const FIXTURE_NOW_MS = Date.parse("2025-11-22T12:00:00Z");
+
 /** Builds a ProviderRequest. */
 export function request(
   body: string | Uint8Array,
-  options: { method?: string; url?: string; headers?: Record<string, string> } = {},
+  options: {
+    method?: string;
+    url?: string;
+    headers?: Record<string, string>;
+    nowMs?: number;
+    account?: string;
+  } = {},
 ): ProviderRequest {
   return {
     method: options.method ?? "POST",
     url: new URL(options.url ?? "http://127.0.0.1:54321/functions/v1/lull/webhooks/x"),
     headers: new Headers(options.headers ?? {}),
     rawBody: typeof body === "string" ? new TextEncoder().encode(body) : body,
+    nowMs: options.nowMs ?? FIXTURE_NOW_MS,
+    ...(options.account !== undefined ? { account: options.account } : {}),
   };
 }
 

@@ -39,44 +39,54 @@ describe("telegram: secret header", () => {
 });
 
 describe("telegram: normalisation", () => {
-  it("message: chat id as the conversation, update_id as the message id", () => {
+  it("message: bot and chat id as the conversation, update_id as the message id", () => {
     expect(parse(fixture("telegram/message-text.json"))).toEqual({
       kind: "messages",
       ignored: 0,
+      rejected: [],
       messages: [{
-        conversation: "telegram:5012345678",
+        conversation: "telegram:default:5012345678",
         id: "871502337",
         provider: "telegram",
         text: "hi there",
         sender: "5012345678",
         sentAt: "2025-11-22T10:00:00.000Z",
+        attachments: [],
         meta: {
           kind: "message",
+          bot: "default",
           message_id: 412,
+          chat_id: 5012345678,
           chat_type: "private",
-          username: "sara_q",
-          first_name: "Sara",
+          sender: { userId: "5012345678", username: "sara_q", name: "Sara" },
         },
       }],
     });
   });
 
-  it("group photo without caption: negative chat id kept, placeholder text", () => {
+  it("group photo without caption: negative chat id kept, the largest size attached", () => {
     expect(parse(fixture("telegram/group-photo.json")).messages).toEqual([{
-      conversation: "telegram:-1001234567890",
+      conversation: "telegram:default:-1001234567890",
       id: "871502338",
       provider: "telegram",
       text: "[photo]",
       sender: "5012345678",
       sentAt: "2025-11-22T10:00:05.000Z",
+      attachments: [{
+        kind: "image",
+        id: "AgACAgQAAxkBAAIBTWXs-large",
+        size: 65420,
+        width: 1280,
+        height: 960,
+      }],
       meta: {
         kind: "message",
+        bot: "default",
         message_id: 77,
+        chat_id: -1001234567890,
         chat_type: "supergroup",
         chat_title: "Pizza Orders",
-        username: "sara_q",
-        first_name: "Sara",
-        media: "photo",
+        sender: { userId: "5012345678", username: "sara_q", name: "Sara" },
       },
     }]);
   });
@@ -84,7 +94,7 @@ describe("telegram: normalisation", () => {
   it("edited_message: a new update_id, sentAt from edit_date", () => {
     const [m] = parse(fixture("telegram/edited-message.json")).messages;
     expect(m).toMatchObject({
-      conversation: "telegram:5012345678",
+      conversation: "telegram:default:5012345678",
       id: "871502339",
       text: "hi there, one large please",
       sentAt: "2025-11-22T10:01:00.000Z",
@@ -94,19 +104,29 @@ describe("telegram: normalisation", () => {
 
   it("channel_post: sender is the channel (sender_chat), caption as text", () => {
     expect(parse(fixture("telegram/channel-post.json")).messages).toEqual([{
-      conversation: "telegram:-1009876543210",
+      conversation: "telegram:default:-1009876543210",
       id: "871502340",
       provider: "telegram",
       text: "new menu is live",
       sender: "-1009876543210",
       sentAt: "2025-11-22T10:01:40.000Z",
+      attachments: [{
+        kind: "video",
+        id: "BAACAgQAAxkBAAIBVGXs",
+        caption: "new menu is live",
+        size: 1048576,
+        width: 1280,
+        height: 720,
+        durationS: 12,
+      }],
       meta: {
         kind: "channel_post",
+        bot: "default",
         message_id: 9,
+        chat_id: -1009876543210,
         chat_type: "channel",
         chat_title: "Lull Announcements",
-        username: "lull_news",
-        media: "video",
+        sender: { userId: "-1009876543210", username: "lull_news", name: "Lull Announcements" },
       },
     }]);
   });
@@ -121,25 +141,166 @@ describe("telegram: normalisation", () => {
       kind: "messages",
       messages: [],
       ignored: 1,
+      rejected: [],
     });
   });
 
+  const file = { file_unique_id: "AgADu", file_size: 2048 };
   it.each([
-    ["location", { location: { latitude: 24.7, longitude: 46.6 } }, "[location] 24.7,46.6"],
-    ["sticker", { sticker: { emoji: "\u{1F355}", file_id: "f" } }, "[sticker] \u{1F355}"],
-    ["voice", { voice: { file_id: "f", duration: 3 } }, "[voice]"],
-    ["document with caption", { document: { file_id: "f" }, caption: "menu" }, "menu"],
+    ["location", { location: { latitude: 24.7, longitude: 46.6 } }, "[location] 24.7,46.6", {
+      kind: "location",
+      latitude: 24.7,
+      longitude: 46.6,
+    }],
+    [
+      "venue (location and venue in one attachment)",
+      {
+        location: { latitude: 24.71, longitude: 46.67 },
+        venue: {
+          location: { latitude: 24.71, longitude: 46.67 },
+          title: "Kingdom Centre",
+          address: "King Fahd Rd",
+        },
+      },
+      "[venue] Kingdom Centre King Fahd Rd",
+      {
+        kind: "location",
+        latitude: 24.71,
+        longitude: 46.67,
+        name: "Kingdom Centre",
+        address: "King Fahd Rd",
+      },
+    ],
+    [
+      "sticker",
+      {
+        sticker: {
+          emoji: "\u{1F355}",
+          file_id: "CAACAgIAAxkBAAIB",
+          ...file,
+          width: 512,
+          height: 512,
+          is_animated: false,
+          is_video: false,
+        },
+      },
+      "[sticker] \u{1F355}",
+      {
+        kind: "sticker",
+        id: "CAACAgIAAxkBAAIB",
+        mimeType: "image/webp",
+        size: 2048,
+        width: 512,
+        height: 512,
+        emoji: "\u{1F355}",
+      },
+    ],
+    [
+      "voice",
+      { voice: { file_id: "AwACAgQAAxkBAAIB", ...file, duration: 3, mime_type: "audio/ogg" } },
+      "[voice]",
+      {
+        kind: "audio",
+        id: "AwACAgQAAxkBAAIB",
+        mimeType: "audio/ogg",
+        size: 2048,
+        durationS: 3,
+        voice: true,
+      },
+    ],
+    [
+      "audio",
+      {
+        audio: {
+          file_id: "CQACAgQAAxkBAAIB",
+          ...file,
+          duration: 200,
+          performer: "Fairuz",
+          title: "Kifak Inta",
+          file_name: "kifak.mp3",
+          mime_type: "audio/mpeg",
+        },
+      },
+      "[audio] Fairuz Kifak Inta",
+      {
+        kind: "audio",
+        id: "CQACAgQAAxkBAAIB",
+        mimeType: "audio/mpeg",
+        filename: "kifak.mp3",
+        size: 2048,
+        durationS: 200,
+        name: "Fairuz Kifak Inta",
+      },
+    ],
+    [
+      "video_note",
+      { video_note: { file_id: "DQACAgQAAxkBAAIB", ...file, length: 240, duration: 7 } },
+      "[video note]",
+      {
+        kind: "video",
+        id: "DQACAgQAAxkBAAIB",
+        size: 2048,
+        width: 240,
+        height: 240,
+        durationS: 7,
+        round: true,
+      },
+    ],
+    [
+      "animation (its document twin is not a second attachment)",
+      {
+        animation: { file_id: "CgACAgQAAxkBAAIB", ...file, mime_type: "video/mp4", duration: 2 },
+        document: { file_id: "CgACAgQAAxkBAAIB", ...file, mime_type: "video/mp4" },
+      },
+      "[animation]",
+      {
+        kind: "video",
+        id: "CgACAgQAAxkBAAIB",
+        mimeType: "video/mp4",
+        size: 2048,
+        durationS: 2,
+        animated: true,
+      },
+    ],
+    [
+      "document with caption",
+      {
+        document: {
+          file_id: "BQACAgQAAxkBAAIB",
+          ...file,
+          file_name: "menu.pdf",
+          mime_type: "application/pdf",
+        },
+        caption: "menu",
+      },
+      "menu",
+      {
+        kind: "document",
+        id: "BQACAgQAAxkBAAIB",
+        mimeType: "application/pdf",
+        caption: "menu",
+        filename: "menu.pdf",
+        size: 2048,
+      },
+    ],
     [
       "contact",
-      { contact: { phone_number: "+966501234567", first_name: "Layla" } },
+      { contact: { phone_number: "+966501234567", first_name: "Layla", user_id: 777 } },
       "[contact] Layla +966501234567",
+      {
+        kind: "contact",
+        name: "Layla",
+        contact: { name: "Layla", phones: ["+966501234567"], userId: "777" },
+      },
     ],
-  ])("%s", (_, content, text) => {
+  ])("%s: readable text and one normalised attachment", (_, content, text, attached) => {
     const body = JSON.stringify({
       update_id: 1,
-      message: { message_id: 1, date: 1, chat: { id: 5, type: "private" }, ...content },
+      message: { message_id: 1, date: 1763805600, chat: { id: 5, type: "private" }, ...content },
     });
-    expect(parse(body).messages[0]!.text).toBe(text);
+    const [m] = parse(body).messages;
+    expect(m!.text).toBe(text);
+    expect(m!.attachments).toEqual([attached]);
   });
 
   it.each([
@@ -155,5 +316,67 @@ describe("telegram: normalisation", () => {
     }],
   ])("rejects %s", (_, payload) => {
     expect(() => parse(JSON.stringify(payload))).toThrow(ValidationError);
+  });
+});
+
+describe("telegram: several bots, forum topics, albums, replays", () => {
+  const bots = configWith({
+    TELEGRAM_WEBHOOK_SECRET: "sales=sales-Secret_1,support=support-Secret_2",
+  });
+  const text = fixture("telegram/message-text.json");
+  const withSecret = (secret: string, account?: string) =>
+    request(text, {
+      headers: { "x-telegram-bot-api-secret-token": secret },
+      ...(account !== undefined ? { account } : {}),
+    });
+
+  it("each bot route takes its own secret only; unknown bots and the bare route are closed", async () => {
+    expect(await telegram.authenticate(withSecret("sales-Secret_1", "sales"), bots)).toBe(true);
+    expect(await telegram.authenticate(withSecret("support-Secret_2", "support"), bots)).toBe(true);
+    expect(await telegram.authenticate(withSecret("support-Secret_2", "sales"), bots)).toBe(false);
+    expect(await telegram.authenticate(withSecret("sales-Secret_1", "nobody"), bots)).toBe(false);
+    expect(telegram.enabled(bots, "POST", "sales")).toBe(true);
+    expect(telegram.enabled(bots, "POST", "nobody")).toBe(false);
+    // Named bots only: the bare route has no `default` bot to serve.
+    expect(telegram.enabled(bots, "POST")).toBe(false);
+    expect(await telegram.authenticate(withSecret("sales-Secret_1"), bots)).toBe(false);
+  });
+
+  it("the same chat writing to two bots is two conversations", () => {
+    const keys = ["sales", "support"].map((account) => {
+      const p = telegram.parse(request(text, { account }), bots) as ProviderParse;
+      if (p.kind !== "messages") throw new Error("expected messages");
+      return p.messages[0]!.conversation;
+    });
+    expect(keys).toEqual(["telegram:sales:5012345678", "telegram:support:5012345678"]);
+  });
+
+  it("a forum topic is its own conversation, unless TELEGRAM_FORUM_TOPICS is false", () => {
+    const body = fixture("telegram/forum-topic.json");
+    const [m] = parse(body).messages;
+    expect(m!.conversation).toBe("telegram:default:-1001987654321:1187");
+    expect(m!.meta).toMatchObject({ topic_id: 1187, sender: { name: "Sara Q" } });
+    const flat = telegram.parse(request(body), configWith({ TELEGRAM_FORUM_TOPICS: "false" }));
+    expect((flat as { messages: { conversation: string }[] }).messages[0]!.conversation)
+      .toBe("telegram:default:-1001987654321");
+  });
+
+  it("an album arrives as one message per photo in one conversation, largest size each", () => {
+    const ms = ["media-group-1.json", "media-group-2.json"]
+      .map((f) => parse(fixture(`telegram/${f}`)).messages[0]!);
+    expect(ms.map((m) => [m.conversation, m.text, m.attachments![0]!.id])).toEqual([
+      ["telegram:default:5012345678", "both pizzas arrived cold", "AgACAgQAAxkBAAIFMWmg-x"],
+      ["telegram:default:5012345678", "[photo]", "AgACAgQAAxkBAAIFMmmg-x"],
+    ]);
+    expect(ms.map((m) => m.meta!.media_group_id)).toEqual([
+      "13857226193858305",
+      "13857226193858305",
+    ]);
+  });
+
+  it("an update older than LULL_DEDUP_TTL_MS is refused as stale", () => {
+    const nowMs = (1763805600 + 86400 + 1) * 1000;
+    const p = telegram.parse(request(text, { nowMs }), configWith()) as ProviderParse;
+    expect(p).toMatchObject({ kind: "messages", messages: [], rejected: [{ reason: "stale" }] });
   });
 });

@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import twilioLib from "twilio";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/core/errors.ts";
 import { hmacBase64 } from "../../src/providers/crypto.ts";
@@ -102,6 +103,32 @@ describe("twilio: X-Twilio-Signature", () => {
     expect(await twilio.authenticate(req, bareConfig())).toBe(false);
   });
 
+  it("accepts signatures made by Twilio's official helper library, for every fixture", async () => {
+    for (
+      const name of [
+        "sms.form",
+        "whatsapp-media.form",
+        "whatsapp-location.form",
+        "mms-second-number.form",
+      ]
+    ) {
+      const body = fixture(`twilio/${name}`);
+      const params = Object.fromEntries(new URLSearchParams(body));
+      const signature = twilioLib.getExpectedTwilioSignature(
+        secrets.twilioAuthToken,
+        PUBLIC,
+        params,
+      );
+      expect(twilioLib.validateRequest(secrets.twilioAuthToken, signature, PUBLIC, params))
+        .toBe(true);
+      expect(await twilio.authenticate(post(body, { "x-twilio-signature": signature }), config))
+        .toBe(true);
+      const other = twilioLib.getExpectedTwilioSignature("another-token", PUBLIC, params);
+      expect(await twilio.authenticate(post(body, { "x-twilio-signature": other }), config))
+        .toBe(false);
+    }
+  });
+
   it("lists the URL variants it tries", () => {
     expect(twilioSignedUrls("https://a.example/fn/", new URL("http://x/y?q=1"))).toEqual([
       "https://a.example/fn/webhooks/twilio?q=1",
@@ -115,48 +142,81 @@ describe("twilio: X-Twilio-Signature", () => {
 });
 
 describe("twilio: normalisation", () => {
-  it("SMS: sms:<digits>, MessageSid as id, Body as text", () => {
+  const media = (sid: string) =>
+    `https://api.twilio.com/2010-04-01/Accounts/ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX/Messages/${sid}/Media/`;
+
+  it("SMS: sms:<To>:<From> digits, MessageSid as id, Body as text", () => {
     expect(parse(fixture("twilio/sms.form"))).toEqual({
       kind: "messages",
       ignored: 0,
+      rejected: [],
       messages: [{
-        conversation: "sms:966501234567",
+        conversation: "sms:14155552671:966501234567",
         id: "SM1f0e8ae6ade43cb3c0ce4525424e404f",
         provider: "twilio",
         text: "Hello \u0645\u0631\u062d\u0628\u0627 & welcome",
         sender: "966501234567",
+        attachments: [],
         meta: {
           channel: "sms",
-          to: "+14155552671",
+          to: "14155552671",
           account_sid: "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
           messaging_service_sid: "MG9752274e9e519418a7406176694466fa",
           num_media: 0,
+          sender: { phone: "966501234567" },
         },
       }],
     });
   });
 
-  it("WhatsApp via Twilio shares the Cloud API key space; media listed, text [media]", () => {
-    const base =
-      "https://api.twilio.com/2010-04-01/Accounts/ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX/Messages/MM0a1b2c3d4e5f60718293a4b5c6d7e8f9/Media/";
+  it("WhatsApp via Twilio: whatsapp:<To>:<From>; every MediaUrlN an attachment", () => {
+    const base = media("MM0a1b2c3d4e5f60718293a4b5c6d7e8f9");
     expect(parse(fixture("twilio/whatsapp-media.form")).messages).toEqual([{
-      conversation: "whatsapp:966501234567",
+      conversation: "whatsapp:14155238886:966501234567",
       id: "MM0a1b2c3d4e5f60718293a4b5c6d7e8f9",
       provider: "twilio",
-      text: "[media]",
+      text: "[image] [document]",
       sender: "966501234567",
+      attachments: [
+        { kind: "image", url: base + "ME11111111111111111111111111111111", mimeType: "image/jpeg" },
+        {
+          kind: "document",
+          url: base + "ME22222222222222222222222222222222",
+          mimeType: "application/pdf",
+        },
+      ],
       meta: {
         channel: "whatsapp",
-        to: "whatsapp:+14155238886",
+        to: "14155238886",
         account_sid: "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
         num_media: 2,
-        media: [
-          { url: base + "ME11111111111111111111111111111111", contentType: "image/jpeg" },
-          { url: base + "ME22222222222222222222222222222222", contentType: "application/pdf" },
-        ],
-        profile_name: "Sara",
+        sender: { phone: "966501234567", name: "Sara" },
         wa_id: "966501234567",
       },
+    }]);
+  });
+
+  it("MMS to a second number: its own conversation; audio, video and a vCard", () => {
+    const base = media("MM9a8b7c6d5e4f30211203948576a5b4c3");
+    const [m] = parse(fixture("twilio/mms-second-number.form")).messages;
+    expect(m!.conversation).toBe("sms:12125550199:966501234567");
+    expect(m!.text).toBe("[audio] [video] [contact]");
+    expect(m!.attachments).toEqual([
+      { kind: "audio", url: base + "ME33333333333333333333333333333333", mimeType: "audio/amr" },
+      { kind: "video", url: base + "ME44444444444444444444444444444444", mimeType: "video/mp4" },
+      { kind: "contact", url: base + "ME55555555555555555555555555555555", mimeType: "text/vcard" },
+    ]);
+  });
+
+  it("a WhatsApp location: Latitude/Longitude as a location attachment", () => {
+    const [m] = parse(fixture("twilio/whatsapp-location.form")).messages;
+    expect(m!.text).toBe("[location] Kingdom Centre King Fahd Rd, Riyadh 24.7113,46.6744");
+    expect(m!.attachments).toEqual([{
+      kind: "location",
+      latitude: 24.7113,
+      longitude: 46.6744,
+      name: "Kingdom Centre",
+      address: "King Fahd Rd, Riyadh",
     }]);
   });
 
@@ -165,17 +225,48 @@ describe("twilio: normalisation", () => {
       kind: "messages",
       messages: [],
       ignored: 1,
+      rejected: [],
     });
   });
 
   it.each([
-    ["no MessageSid", "From=%2B966501234567&Body=hi"],
-    ["no From", "MessageSid=SM1&Body=hi"],
-    ["From not a number", "MessageSid=SM1&From=hello&Body=hi"],
-    ["unknown channel prefix", "MessageSid=SM1&From=messenger%3A12345&Body=hi"],
-    ["NumMedia not a number", "MessageSid=SM1&From=%2B966501234567&NumMedia=lots"],
-  ])("rejects %s", (_, body) => {
+    ["no MessageSid", "To=%2B14155552671&From=%2B966501234567&Body=hi", "MessageSid"],
+    ["no From", "MessageSid=SM1&To=%2B14155552671&Body=hi", "From"],
+    ["no To", "MessageSid=SM1&From=%2B966501234567&Body=hi", "To"],
+    ["From not a number", "MessageSid=SM1&To=%2B14155552671&From=hello&Body=hi", "From"],
+    ["To not a number", "MessageSid=SM1&To=support&From=%2B966501234567&Body=hi", "To"],
+    [
+      "unknown channel prefix",
+      "MessageSid=SM1&To=%2B14155552671&From=messenger%3A12345&Body=hi",
+      "From",
+    ],
+    [
+      "NumMedia not a number",
+      "MessageSid=SM1&To=%2B14155552671&From=%2B966501234567&NumMedia=lots",
+      "NumMedia",
+    ],
+    [
+      "a MediaUrlN missing for NumMedia",
+      "MessageSid=SM1&To=%2B14155552671&From=%2B966501234567&NumMedia=1",
+      "MediaUrl0",
+    ],
+    [
+      "Latitude not a coordinate",
+      "MessageSid=SM1&To=%2B14155552671&From=%2B966501234567&Latitude=north&Longitude=46.6",
+      "Latitude",
+    ],
+    [
+      "Longitude without Latitude",
+      "MessageSid=SM1&To=%2B14155552671&From=%2B966501234567&Longitude=46.6",
+      "Latitude",
+    ],
+  ])("rejects %s, naming the field", (_, body, field) => {
     expect(() => parse(body)).toThrow(ValidationError);
+    try {
+      parse(body);
+    } catch (err) {
+      expect((err as ValidationError).issues[0]!.path).toEqual([field]);
+    }
   });
 
   it("rejects a body that is not UTF-8", () => {

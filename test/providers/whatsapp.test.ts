@@ -117,49 +117,51 @@ describe("whatsapp: normalisation", () => {
       whatsapp.parse(post(fixture("whatsapp/messages-multi.json")), config) as ProviderParse,
     );
     expect(p.ignored).toBe(1);
+    expect(p.rejected).toEqual([]);
     const common = { phone_number_id: "106540352242922", display_phone_number: "15550783881" };
+    const sara = { phone: "966501234567", name: "Sara Al-Qahtani" };
     expect(p.messages).toEqual([
       {
-        conversation: "whatsapp:966501234567",
+        conversation: "whatsapp:106540352242922:966501234567",
         id: "wamid.HBgMOTY2NTAxMjM0NTY3FQIAEhggQTFCMkMzRDRFNUY2MDcwODA5MEExQjJDM0Q0RTVGNgA=",
         provider: "whatsapp",
         text: "hi",
         sender: "966501234567",
         sentAt: "2025-11-22T10:00:00.000Z",
-        meta: { type: "text", ...common, profile_name: "Sara Al-Qahtani" },
+        attachments: [],
+        meta: { type: "text", ...common, sender: sara },
       },
       {
-        conversation: "whatsapp:966501234567",
+        conversation: "whatsapp:106540352242922:966501234567",
         id: "wamid.HBgMOTY2NTAxMjM0NTY3FQIAEhggQjJDM0Q0RTVGNjA3MDgwOTBBMUIyQzNENEU1RjYwNwA=",
         provider: "whatsapp",
         text: "this one please",
         sender: "966501234567",
         sentAt: "2025-11-22T10:00:02.000Z",
-        meta: {
-          type: "image",
-          ...common,
-          profile_name: "Sara Al-Qahtani",
-          media: { id: "1003383421387256", mime_type: "image/jpeg" },
-        },
+        attachments: [{
+          kind: "image",
+          id: "1003383421387256",
+          mimeType: "image/jpeg",
+          caption: "this one please",
+          sha256: "HgsFkYVbfbo1ycFSCCtWNuK3ByRdqgmWsbWBrVQ2fuo=",
+        }],
+        meta: { type: "image", ...common, sender: sara },
       },
       {
-        conversation: "whatsapp:447700900123",
+        conversation: "whatsapp:106540352242922:447700900123",
         id: "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhggQzNENEU1RjYwNzA4MDkwQTFCMkMzRDRFNUY2MDcwOAA=",
         provider: "whatsapp",
         text: "[location] Kingdom Centre King Fahd Rd, Riyadh 24.7136,46.6753",
         sender: "447700900123",
         sentAt: "2025-11-22T10:00:10.000Z",
-        meta: {
-          type: "location",
-          ...common,
-          profile_name: "Omar",
-          location: {
-            latitude: 24.7136,
-            longitude: 46.6753,
-            name: "Kingdom Centre",
-            address: "King Fahd Rd, Riyadh",
-          },
-        },
+        attachments: [{
+          kind: "location",
+          latitude: 24.7136,
+          longitude: 46.6753,
+          name: "Kingdom Centre",
+          address: "King Fahd Rd, Riyadh",
+        }],
+        meta: { type: "location", ...common, sender: { phone: "447700900123", name: "Omar" } },
       },
     ]);
   });
@@ -171,7 +173,7 @@ describe("whatsapp: normalisation", () => {
     expect(p.ignored).toBe(0);
     expect(p.messages.map((m) => [m.id, m.meta?.type, m.text])).toEqual([
       ["wamid.doc1", "document", "[document] invoice-1042.pdf"],
-      ["wamid.audio1", "audio", "[audio]"],
+      ["wamid.audio1", "audio", "[voice]"],
       ["wamid.sticker1", "sticker", "[sticker]"],
       ["wamid.video1", "video", "[video]"],
       ["wamid.button1", "interactive", "Yes, confirm"],
@@ -182,7 +184,22 @@ describe("whatsapp: normalisation", () => {
       ["wamid.unsupported1", "unsupported", "[unsupported]"],
     ]);
     const byId = new Map(p.messages.map((m) => [m.id, m.meta]));
-    expect(byId.get("wamid.audio1")).toMatchObject({ media: { id: "1212300002", voice: true } });
+    const attachmentsOf = new Map(p.messages.map((m) => [m.id, m.attachments]));
+    expect(attachmentsOf.get("wamid.audio1")).toEqual([{
+      kind: "audio",
+      id: "1212300002",
+      mimeType: "audio/ogg; codecs=opus",
+      sha256: "a1m0Zs1l9lGq1Cw5u0Zs2Q1rZ3X8R6cF0b3VfQ9a3y4=",
+      voice: true,
+    }]);
+    expect(attachmentsOf.get("wamid.doc1")).toMatchObject([
+      { kind: "document", id: "1212300001", filename: "invoice-1042.pdf" },
+    ]);
+    expect(attachmentsOf.get("wamid.sticker1")).toMatchObject([
+      { kind: "sticker", id: "1212300003", mimeType: "image/webp", animated: false },
+    ]);
+    expect(attachmentsOf.get("wamid.video1")).toMatchObject([{ kind: "video", id: "1212300004" }]);
+    expect(attachmentsOf.get("wamid.button1")).toEqual([]);
     expect(byId.get("wamid.list1")).toMatchObject({
       interactive_type: "list_reply",
       reply: { id: "size-large", title: "Large", description: "14 inch" },
@@ -190,17 +207,21 @@ describe("whatsapp: normalisation", () => {
     });
     expect(byId.get("wamid.tplbutton1")).toMatchObject({ payload: "STOP_PROMOS" });
     expect(byId.get("wamid.reaction1")).toMatchObject({ reacted_to: "wamid.outbound-menu" });
-    expect(byId.get("wamid.contacts1")).toMatchObject({
-      contacts: [{ name: "Layla Hassan", phones: ["+966 55 123 4567"] }],
-    });
-    for (const m of p.messages) expect(m.conversation).toBe("whatsapp:966501234567");
+    expect(attachmentsOf.get("wamid.contacts1")).toMatchObject([{
+      kind: "contact",
+      name: "Layla Hassan",
+      contact: { name: "Layla Hassan", phones: ["+966 55 123 4567"] },
+    }]);
+    for (const m of p.messages) {
+      expect(m.conversation).toBe("whatsapp:106540352242922:966501234567");
+    }
   });
 
   it("a payload of statuses only yields no messages and counts every status", () => {
     const p = messagesOf(
       whatsapp.parse(post(fixture("whatsapp/statuses-only.json")), config) as ProviderParse,
     );
-    expect(p).toEqual({ kind: "messages", messages: [], ignored: 2 });
+    expect(p).toEqual({ kind: "messages", messages: [], ignored: 2, rejected: [] });
   });
 
   it("a removed reaction (empty emoji) says so", () => {
@@ -208,6 +229,7 @@ describe("whatsapp: normalisation", () => {
       entry: [{
         changes: [{
           value: {
+            metadata: { phone_number_id: "106540352242922" },
             messages: [{
               from: "966501234567",
               id: "wamid.r",
@@ -223,39 +245,152 @@ describe("whatsapp: normalisation", () => {
     expect(p.messages[0]?.text).toBe("[reaction removed]");
   });
 
-  it.each([
-    ["no entry", {}],
-    ["message without id", {
-      entry: [{
-        changes: [{
-          value: { messages: [{ from: "966501234567", timestamp: "1", type: "text" }] },
-        }],
-      }],
-    }],
-    ["timestamp not unix seconds", {
-      entry: [{
-        changes: [{
-          value: {
-            messages: [{ from: "966501234567", id: "w", timestamp: "yesterday", type: "text" }],
-          },
-        }],
-      }],
-    }],
-    ["from not a phone number", {
-      entry: [{
-        changes: [{
-          value: { messages: [{ from: "abc", id: "w", timestamp: "1", type: "text" }] },
-        }],
-      }],
-    }],
-  ])("rejects %s with a ValidationError naming the path", (_, payload) => {
-    const run = () => whatsapp.parse(post(JSON.stringify(payload)), config);
+  it("a broken envelope is a ValidationError naming the path", () => {
+    const run = () => whatsapp.parse(post(JSON.stringify({ entry: "nope" })), config);
     expect(run).toThrow(ValidationError);
     try {
       run();
     } catch (err) {
-      expect((err as ValidationError).issues.length).toBeGreaterThan(0);
-      expect((err as ValidationError).issues[0]!.path.length).toBeGreaterThan(0);
+      expect((err as ValidationError).issues[0]!.path).toEqual(["entry"]);
     }
+  });
+
+  const one = (m: Record<string, unknown>, metadata: unknown = { phone_number_id: "1065" }) =>
+    JSON.stringify({ entry: [{ changes: [{ value: { metadata, messages: [m] } }] }] });
+  const ok = { from: "966501234567", id: "w", timestamp: "1763805600", type: "text" };
+
+  it.each([
+    ["message without id", one({ ...ok, id: undefined }), ["id"]],
+    ["timestamp not unix seconds", one({ ...ok, timestamp: "yesterday" }), ["timestamp"]],
+    ["from not a phone number", one({ ...ok, from: "abc" }), ["from"]],
+    ["neither from nor from_user_id", one({ ...ok, from: undefined }), ["from"]],
+    ["from_user_id not a BSUID", one({ ...ok, from_user_id: "US:1" }), ["from_user_id"]],
+  ])("rejects %s, naming the field", (_, body, field) => {
+    const p = messagesOf(whatsapp.parse(post(body), config) as ProviderParse);
+    expect(p.messages).toEqual([]);
+    expect(p.rejected).toHaveLength(1);
+    expect(p.rejected[0]!.reason).toBe("invalid");
+    expect(p.rejected[0]!.issues[0]!.path).toEqual([
+      "entry",
+      0,
+      "changes",
+      0,
+      "value",
+      "messages",
+      0,
+      ...field,
+    ]);
+  });
+
+  it("rejects messages of a change without metadata.phone_number_id (it names the number)", () => {
+    const p = messagesOf(whatsapp.parse(post(one(ok, {})), config) as ProviderParse);
+    expect(p.messages).toEqual([]);
+    expect(p.rejected[0]!.issues[0]!.path).toEqual([
+      "entry",
+      0,
+      "changes",
+      0,
+      "value",
+      "metadata",
+      "phone_number_id",
+    ]);
+  });
+});
+
+describe("whatsapp: business-scoped user ids, numbers, replays", () => {
+  const config = configWith();
+  const parse = (name: string, nowMs?: number) =>
+    messagesOf(
+      whatsapp.parse(
+        request(fixture(`whatsapp/${name}`), nowMs === undefined ? {} : { nowMs }),
+        config,
+      ) as ProviderParse,
+    );
+
+  it("a user with a username and no phone number: keyed by BSUID, username and name kept", () => {
+    const p = parse("bsuid-only.json");
+    expect(p.rejected).toEqual([]);
+    expect(p.messages.map((m) => [m.conversation, m.sender, m.text])).toEqual([
+      [
+        "whatsapp:106540352242922:US.13491208655302749999",
+        "US.13491208655302749999",
+        "hola, do you deliver to Brooklyn?",
+      ],
+      ["whatsapp:106540352242922:US.13491208655302749999", "US.13491208655302749999", "[voice]"],
+    ]);
+    expect(p.messages[0]!.meta!.sender).toEqual({
+      userId: "US.13491208655302749999",
+      username: "@maria.lopez",
+      name: "Maria Lopez",
+    });
+    expect(p.messages[1]!.attachments).toEqual([{
+      kind: "audio",
+      id: "1812300009",
+      mimeType: "audio/ogg; codecs=opus",
+      sha256: "8yEj0hDqg1H3m7b8mQ0fYcWmB6u8gGQk2n0S0yH0c2Q=",
+      voice: true,
+    }]);
+  });
+
+  it("mixed payload: BSUID preferred, phone only without one, the unusable message rejected", () => {
+    const p = parse("mixed.json");
+    expect(p.messages.map((m) => [m.conversation, m.sender])).toEqual([
+      ["whatsapp:106540352242922:IN.1410018717833190", "IN.1410018717833190"],
+      ["whatsapp:106540352242922:US.13491208655302749999", "US.13491208655302749999"],
+      ["whatsapp:106540352242922:447700900123", "447700900123"],
+    ]);
+    expect(p.messages.map((m) => m.meta!.sender)).toEqual([
+      { phone: "919810218674", userId: "IN.1410018717833190", name: "Krish Thakur" },
+      {
+        userId: "US.13491208655302749999",
+        parentUserId: "US.ENT.11815799212886844830",
+        username: "@maria.lopez",
+        name: "Maria Lopez",
+      },
+      { phone: "447700900123", name: "Omar" },
+    ]);
+    expect(p.rejected).toEqual([{
+      reason: "invalid",
+      id: "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhggNoSenderAtAll0000000000000000000000000A",
+      issues: [{
+        path: ["entry", 0, "changes", 0, "value", "messages", 3, "from"],
+        message: "from or from_user_id is required",
+      }],
+    }]);
+  });
+
+  it("two business numbers under one app: one conversation per number", () => {
+    const p = parse("two-numbers.json");
+    expect(p.messages.map((m) => m.conversation)).toEqual([
+      "whatsapp:106540352242922:SA.2098312003948571",
+      "whatsapp:106540352249999:SA.2098312003948571",
+    ]);
+    expect(p.messages.map((m) => m.meta!.display_phone_number)).toEqual([
+      "15550783881",
+      "15550783999",
+    ]);
+  });
+
+  it("user_changed_user_id: buffered under the old BSUID, the new one in meta.system", () => {
+    const [m] = parse("user-changed-user-id.json").messages;
+    expect(m).toMatchObject({
+      conversation: "whatsapp:106540352242922:US.13491208655302749999",
+      text: "[system] User Maria Lopez changed their user id",
+      attachments: [],
+      meta: {
+        type: "system",
+        system: { type: "user_changed_user_id", newUserId: "US.20771029384756102938" },
+      },
+    });
+  });
+
+  it("a message older than LULL_DEDUP_TTL_MS is refused as stale; a fresh one is kept", () => {
+    // 1763805620 (bsuid-only's first message) + one day + 1 s: the first is 1 s too old.
+    const nowMs = (1763805620 + 86400 + 1) * 1000;
+    const p = parse("bsuid-only.json", nowMs);
+    expect(p.rejected.map((r) => [r.reason, r.id])).toEqual([
+      ["stale", "wamid.HBgLVVMuMTM0OTEyMDg2NTUzMDI3NDk5OTkVAgASGBQzQTAwQkQxQ0IwMEYzNkU0RjBBNAA="],
+    ]);
+    expect(p.messages.map((m) => m.text)).toEqual(["[voice]"]);
   });
 });

@@ -167,6 +167,7 @@ describe("README examples", () => {
         provider: "generic",
         text: "hi",
         receivedAt: new Date().toISOString(),
+        attachments: [],
         meta: {},
       }],
     };
