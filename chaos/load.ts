@@ -133,6 +133,8 @@ export interface LoadStats {
   requestsGivenUp: number;
   /** 2xx answers that said some message was delivered directly (degraded). */
   degradedAnswers: number;
+  /** Messages a 2xx said wait in the durable outbox (Redis down or ambiguous). */
+  outboxedMessages: number;
   redeliveriesSent: number;
   redeliveriesAbandoned: number;
   /** Requests answered a permanent 4xx (not retried), with a few examples. */
@@ -178,6 +180,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     requestsAcked: 0,
     requestsGivenUp: 0,
     degradedAnswers: 0,
+    outboxedMessages: 0,
     redeliveriesSent: 0,
     redeliveriesAbandoned: 0,
     requestsRejected: 0,
@@ -194,7 +197,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const attempt = async (
     rng: Prng,
     request: { path: string; body: string; headers: Record<string, string> },
-  ): Promise<{ accepted: number; duplicates: number; degraded: number } | null | "rejected"> => {
+  ): Promise<
+    { accepted: number; duplicates: number; degraded: number; outboxed: number } | null | "rejected"
+  > => {
     const live = pool.live();
     if (live.length === 0) {
       count("no_isolate");
@@ -231,11 +236,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         accepted?: number;
         duplicates?: number;
         degraded?: number;
+        outboxed?: number;
       };
       return {
         accepted: Number(json.accepted ?? 0),
         duplicates: Number(json.duplicates ?? 0),
         degraded: Number(json.degraded ?? 0),
+        outboxed: Number(json.outboxed ?? 0),
       };
     } catch (err) {
       count((err as Error).name === "TimeoutError" ? "timeout" : "network");
@@ -368,6 +375,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           acked = true;
           const at = options.now();
           if (out.degraded > 0) stats.degradedAnswers++;
+          stats.outboxedMessages += out.outboxed;
           for (const m of r.messages) {
             const rec = messages.get(m.id)!;
             const seq = ackSeq.get(r.conversation) ?? 0;

@@ -24,6 +24,7 @@ import { chaosLullEnv, type ChaosMode, type ChaosPlan, chaosPlan, chaosTimings }
 import { envSchema } from "../src/core/config.ts";
 import { IsolatePool, killAllChildren } from "./isolates.ts";
 import { ChaosPostgres, quitAllPostgres } from "./postgres.ts";
+import { applyLullMigrations } from "../src/dev/postgres-launcher.ts";
 import { buildLoadPlan, type LoadResult, runLoad } from "./load.ts";
 import { type ChaosProcessor, startProcessor } from "./processor.ts";
 import { Prng } from "./prng.ts";
@@ -138,7 +139,9 @@ async function main(): Promise<number> {
     say(`redis-server ${redis.url} (appendonly yes, appendfsync always), dir ${redis.dir}`);
     if (postgres) {
       await postgres.start();
-      say(`postgres ${postgres.url} (LULL_DATABASE_URL, the outbox)`);
+      // The function's database needs the outbox and the wake-up, as `supabase db push` gives it.
+      await applyLullMigrations(postgres.url, join(chaosDir, ".."));
+      say(`postgres ${postgres.url} (LULL_DATABASE_URL: the outbox and the wake-up, migrated)`);
     } else {
       say("no postgres: the core has no LULL_DATABASE_URL yet (or --no-postgres)");
     }

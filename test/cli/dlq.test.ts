@@ -118,7 +118,7 @@ describe("lull dlq", () => {
     const again = await runCli(["dlq", "requeue", dead.batchId], { cwd: dev.cwd });
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("not in the dead-letter queue");
-  });
+  }, 120_000); // a dozen CLI start-ups and a few sweeps; slow on a loaded 2-core machine
 
   it("purge refuses without a terminal unless --yes (exit 2), then empties the DLQ", async () => {
     processor.state.status = 422;
@@ -147,5 +147,5 @@ describe("lull dlq", () => {
     expect(JSON.parse(purged.stdout)).toEqual({ deleted: 1 });
     const after = await runCli(["dlq", "list", "--json"], { cwd: dev.cwd });
     expect(JSON.parse(after.stdout)).toEqual([]);
-  });
+  }, 120_000); // a dozen CLI start-ups and a few sweeps; slow on a loaded 2-core machine
 });
