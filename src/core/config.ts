@@ -7,6 +7,7 @@
 import { redisUrlProblem } from "./redis-url.ts";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
+import type { Provider } from "./types.ts";
 
 /** Raw environment, as `Deno.env.toObject()` or `process.env` give it. */
 export type Env = Record<string, string | undefined>;
@@ -178,6 +179,31 @@ export const envSchema = z.object({
   LULL_PUBLIC_URL: url(["http:", "https:"]),
   LULL_MAX_BODY_BYTES: count(262144, 1024, 64 * 1024 * 1024),
   LULL_BODY_TIMEOUT_MS: ms(10000, 100),
+  LULL_MAX_MESSAGES_PER_MINUTE: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number({ error: "must be a whole number of messages" }).int("must be a whole number")
+      .min(1, "must be at least 1 (leave it unset for no quota)").optional(),
+  ),
+  LULL_PROVIDER_QUOTAS: z.preprocess(
+    emptyToUndefined,
+    z.string().optional().transform((v, ctx) => {
+      const out: Partial<Record<"generic" | "whatsapp" | "telegram" | "twilio", number>> = {};
+      if (v === undefined) return out;
+      for (const part of v.split(",").map((p) => p.trim()).filter((p) => p.length > 0)) {
+        const m = part.match(/^(generic|whatsapp|telegram|twilio)=([1-9][0-9]*)$/);
+        if (!m) {
+          ctx.addIssue({
+            code: "custom",
+            message: `must be provider=messages per minute, comma separated ` +
+              `(e.g. whatsapp=600,telegram=300); '${part}' is not`,
+          });
+          return out;
+        }
+        out[m[1] as keyof typeof out] = Number(m[2]);
+      }
+      return out;
+    }),
+  ),
   LULL_DEFAULT_COUNTRY_CODE: z.preprocess(
     emptyToUndefined,
     z.string().regex(/^[1-9][0-9]{0,3}$/, "must be 1-4 digits without + (e.g. 966)").default("966"),
@@ -246,6 +272,16 @@ export interface Config {
   maxBodyBytes: number;
   /** A request body must have arrived completely within this; else 408. @default 10000 */
   bodyTimeoutMs: number;
+  /**
+   * Messages per minute one conversation may send (fixed windows of store time); 0 = no quota.
+   * @default 0
+   */
+  maxMessagesPerMinute: number;
+  /**
+   * Messages per minute per provider; enforced per partition as ceil(quota / LULL_PARTITIONS)
+   * (one hash slot per script), so the total is about the quota. Empty = no quotas.
+   */
+  providerQuotas: Partial<Record<Provider, number>>;
   defaultCountryCode: string;
   sweepIntervalMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
@@ -415,6 +451,8 @@ export function parseConfig(env: Env): Config {
     publicUrl: e.LULL_PUBLIC_URL,
     maxBodyBytes: e.LULL_MAX_BODY_BYTES,
     bodyTimeoutMs: e.LULL_BODY_TIMEOUT_MS,
+    maxMessagesPerMinute: e.LULL_MAX_MESSAGES_PER_MINUTE ?? 0,
+    providerQuotas: e.LULL_PROVIDER_QUOTAS,
     defaultCountryCode: e.LULL_DEFAULT_COUNTRY_CODE,
     sweepIntervalMs: e.LULL_SWEEP_INTERVAL_MS,
     logLevel: e.LULL_LOG_LEVEL,
@@ -429,20 +467,22 @@ export function parseConfig(env: Env): Config {
 }
 
 /** The buffering knobs the stores need (a subset of {@link Config}). */
-export type BufferSettings = Pick<
-  Config,
-  | "keyPrefix"
-  | "partitions"
-  | "windowMs"
-  | "maxWaitMs"
-  | "maxMessages"
-  | "maxBytes"
-  | "graceMs"
-  | "timerTtlMs"
-  | "processedTtlMs"
-  | "lockTtlMs"
-  | "dedupTtlMs"
-  | "retryMaxAttempts"
-  | "retryMaxAgeMs"
-  | "logPii"
->;
+export type BufferSettings =
+  & Pick<
+    Config,
+    | "keyPrefix"
+    | "partitions"
+    | "windowMs"
+    | "maxWaitMs"
+    | "maxMessages"
+    | "maxBytes"
+    | "graceMs"
+    | "timerTtlMs"
+    | "processedTtlMs"
+    | "lockTtlMs"
+    | "dedupTtlMs"
+    | "retryMaxAttempts"
+    | "retryMaxAgeMs"
+    | "logPii"
+  >
+  & Partial<Pick<Config, "maxMessagesPerMinute" | "providerQuotas">>;

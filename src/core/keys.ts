@@ -44,6 +44,8 @@ export interface PartitionKeys {
   stats: string;
   /** HASH `<dayNumber>:<counter>` -> count (day = floor(ms / 86400000)). */
   daily: string;
+  /** STRING messages of `provider` in this partition in the current minute (quota). */
+  providerRate: (provider: string) => string;
 }
 
 /** Keys of one conversation (all in its partition's slot). */
@@ -68,6 +70,8 @@ export interface ConversationKeys {
   batchMessages: string;
   /** STRING record that batchId was delivered (PX LULL_PROCESSED_TTL_MS). */
   processed: (batchId: string) => string;
+  /** STRING messages of this conversation in the current minute (quota; PEXPIREAT its end). */
+  rate: string;
 }
 
 /** Builds keys for one key prefix and partition count. */
@@ -92,6 +96,7 @@ export class Keys {
       events: `${base}:events`,
       stats: `${base}:stats`,
       daily: `${base}:daily`,
+      providerRate: (provider: string) => `${base}:rate:${encodeConversation(provider)}`,
     };
   }
 
@@ -111,6 +116,7 @@ export class Keys {
       batch: `${base}:batch`,
       batchMessages: `${base}:batch:msgs`,
       processed: (batchId: string) => `${base}:done:${encodeConversation(batchId)}`,
+      rate: `${base}:rate`,
     };
   }
 

@@ -124,7 +124,8 @@ export interface Batch {
 
 /** Result of {@link BufferStore.append}. */
 export interface AppendResult {
-  status: "appended" | "duplicate";
+  /** `refused`: over a quota (LULL_MAX_MESSAGES_PER_MINUTE, LULL_PROVIDER_QUOTAS): not written. */
+  status: "appended" | "duplicate" | "refused";
   /** Messages in the conversation's open buffer after this append. */
   size: number;
   /** When the open buffer becomes claimable (store ms); null if there is no open buffer. */
@@ -138,6 +139,17 @@ export interface AppendResult {
    * durable trigger should know (lull.wakeup). null when the wake-up did not move.
    */
   wakeAtMs: number | null;
+  /** With `refused`: which quota, and when its window ends (ms from now). */
+  refused?: { scope: "conversation" | "provider"; retryAfterMs: number };
+}
+
+/** Options of {@link BufferStore.append}. */
+export interface AppendOptions {
+  /**
+   * Check the quotas. Off for messages that were acknowledged already (an outbox replay): those
+   * must be buffered whatever the rate. @default true
+   */
+  quota?: boolean;
 }
 
 /** A batch handed to one flusher under the conversation's flush lock. */
@@ -317,7 +329,7 @@ export type EventCursor = Record<number, string>;
  */
 export interface BufferStore {
   /** Dedup by message id, buffer, update meta and due index, arm timer marker, count. */
-  append(message: InboundMessage): Promise<AppendResult>;
+  append(message: InboundMessage, options?: AppendOptions): Promise<AppendResult>;
   /**
    * Claim the conversation's next batch under its flush lock: a batch awaiting retry first,
    * else the open buffer if due (past the grace re-check). `force` claims an open buffer even

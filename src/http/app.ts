@@ -193,7 +193,8 @@ export function createApp(options: AppOptions): App {
     });
     outbox = new OutboxReplayer({
       outbox: withOutboxBreaker(options.outbox, postgresBreaker),
-      append: (message) => store.append(message),
+      // Outbox rows were acknowledged already: no quota may refuse them now.
+      append: (message) => store.append(message, { quota: false }),
       logger,
       logPii: config.logPii,
       onReplayed: ({ conversation, result }) => {

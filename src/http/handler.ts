@@ -164,9 +164,15 @@ async function providerRoute(
   assertIdentities(parsed.messages, parsed.messages.length > 1 ? ["messages"] : []);
   const result = await ingestMessages(ctx, provider, parsed.messages);
   if (!result.ok) {
-    return jsonError(503, result.code, result.message, undefined, {
-      "retry-after": String(result.retryAfterSec),
-    });
+    return jsonError(
+      result.code === "quota_exceeded" ? 429 : 503,
+      result.code,
+      result.message,
+      undefined,
+      {
+        "retry-after": String(result.retryAfterSec),
+      },
+    );
   }
   switch (provider) {
     case "generic":

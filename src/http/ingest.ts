@@ -56,8 +56,8 @@ export type IngestResult =
   }
   | {
     ok: false;
-    /** Why the request gets 503. */
-    code: "redis_timeout" | "fallback_failed" | "outbox_failed";
+    /** Why the request gets 503 (429 for `quota_exceeded`). */
+    code: "redis_timeout" | "fallback_failed" | "outbox_failed" | "quota_exceeded";
     message: string;
     retryAfterSec: number;
   };
@@ -203,6 +203,26 @@ export async function ingestMessages(
         buffers.set(conversation, { conversation, size: 0, flushAt: null });
       }
       continue;
+    }
+    if (result.status === "refused") {
+      // Over a quota: refused before it was acknowledged (429, Retry-After: the window's end).
+      // Messages of this request buffered before it are duplicates on the provider's retry.
+      const scope = result.refused?.scope ?? "conversation";
+      ctx.metrics.inc("lull_messages_refused_total", { provider, reason: `quota_${scope}` });
+      ctx.logger.warn("message over its quota: answered 429", {
+        conversation: maskConversation(conversation, ctx.config.logPii),
+        scope,
+      });
+      failure = {
+        ok: false,
+        code: "quota_exceeded",
+        message: scope === "provider"
+          ? `too many ${provider} messages this minute (LULL_PROVIDER_QUOTAS); retry later`
+          : "too many messages from this conversation this minute " +
+            "(LULL_MAX_MESSAGES_PER_MINUTE); retry later",
+        retryAfterSec: Math.max(1, Math.ceil((result.refused?.retryAfterMs ?? 60_000) / 1000)),
+      };
+      break;
     }
     if (result.status === "duplicate") duplicates++;
     else accepted++;

@@ -22,7 +22,7 @@ export const METRIC_HELP: Readonly<Record<string, string>> = {
   lull_messages_accepted_total: "Inbound messages answered 2xx, by provider.",
   lull_messages_duplicate_total: "Redelivered inbound messages recognised as duplicates.",
   lull_messages_refused_total:
-    "Webhook messages answered 200 but not buffered (invalid, or stale: a possible replay).",
+    "Messages not buffered: invalid or stale (answered 200), or over a quota (answered 429).",
   lull_deliveries_total: "Batch deliveries to the processor, by outcome.",
   lull_delivery_duration_ms: "Time one delivery to the processor took, in milliseconds.",
   lull_flush_runs_total: "Flush runs (timer or sweep), by trigger.",

@@ -33,6 +33,8 @@ export function bufferSettings(config: Config): BufferSettings {
     retryMaxAttempts: config.retryMaxAttempts,
     retryMaxAgeMs: config.retryMaxAgeMs,
     logPii: config.logPii,
+    maxMessagesPerMinute: config.maxMessagesPerMinute,
+    providerQuotas: config.providerQuotas,
   };
 }
 

@@ -19,6 +19,7 @@ import {
 import { partitionOf } from "../core/keys.ts";
 import type {
   AckResult,
+  AppendOptions,
   AppendResult,
   BufferEvent,
   BufferEventType,
@@ -189,6 +190,8 @@ export class MemoryStore implements BufferStore {
   private readonly random: () => string;
   private readonly conversations = new Map<string, ConversationRecord>();
   private readonly partitions: PartitionState[];
+  /** Quota windows (the rate STRINGs): key -> this minute's count, until windowEnd. */
+  private readonly rates = new Map<string, { windowEnd: number; count: number }>();
   /** The wake index: partition -> wake-up ms (lower bound of its due and lease scores). */
   private readonly wake = new Map<number, number>();
   /** partition -> number of noteWake calls. */
@@ -216,7 +219,7 @@ export class MemoryStore implements BufferStore {
   // ---------------------------------------------------------------------------------------------
 
   /** appendMessage: dedup, buffer, meta, due index, timer marker, counters. */
-  async append(message: InboundMessage): Promise<AppendResult> {
+  async append(message: InboundMessage, options: AppendOptions = {}): Promise<AppendResult> {
     const now = this.clock.now();
     const s = this.settings;
     const conv = message.conversation;
@@ -229,6 +232,38 @@ export class MemoryStore implements BufferStore {
     for (const [id, at] of rec.seen) {
       if (at > now - s.dedupTtlMs) break;
       rec.seen.delete(id);
+    }
+    // Quotas, before anything is written; a duplicate is never refused.
+    const convQuota = options.quota === false ? 0 : s.maxMessagesPerMinute ?? 0;
+    const providerQuota = options.quota === false ? 0 : s.providerQuotas?.[message.provider] ?? 0;
+    const provQuota = providerQuota > 0 ? Math.ceil(providerQuota / s.partitions) : 0;
+    if ((convQuota > 0 || provQuota > 0) && !rec.seen.has(message.id)) {
+      const windowEnd = (Math.floor(now / 60_000) + 1) * 60_000;
+      const count = (key: string) => {
+        const w = this.rates.get(key);
+        return w && w.windowEnd > now ? w.count : 0;
+      };
+      const convKey = `c\u0000${conv}`;
+      const provKey = `p\u0000${p}\u0000${message.provider}`;
+      const over = convQuota > 0 && count(convKey) >= convQuota
+        ? "conversation"
+        : provQuota > 0 && count(provKey) >= provQuota
+        ? "provider"
+        : null;
+      if (over) {
+        return {
+          status: "refused",
+          size: 0,
+          flushAtMs: null,
+          nowMs: now,
+          armTimer: false,
+          wakeAtMs: null,
+          refused: { scope: over, retryAfterMs: windowEnd - now },
+        };
+      }
+      for (const [key, quota] of [[convKey, convQuota], [provKey, provQuota]] as const) {
+        if (quota > 0) this.rates.set(key, { windowEnd, count: count(key) + 1 });
+      }
     }
     if (rec.seen.has(message.id)) {
       this.emit(p, conv, "duplicate", now, { id: message.id }, "duplicates");
@@ -923,6 +958,7 @@ export class MemoryStore implements BufferStore {
     if (++this.opsSinceGc < 1000) return;
     this.opsSinceGc = 0;
     for (const [conv, rec] of this.conversations) this.prune(conv, rec, now);
+    for (const [key, w] of this.rates) if (w.windowEnd <= now) this.rates.delete(key);
   }
 
   /** INCR fence (no TTL). */

@@ -9,6 +9,7 @@ import type { BufferSettings } from "../core/config.ts";
 import { Keys } from "../core/keys.ts";
 import type {
   AckResult,
+  AppendOptions,
   AppendResult,
   BufferEvent,
   BufferEventType,
@@ -251,18 +252,40 @@ export class RedisStore implements BufferStore {
     };
   }
 
+  /** ARGV of the quotas: per conversation, and the provider's share of this partition. */
+  private quotaArgs(message: InboundMessage, options: AppendOptions): number[] {
+    if (options.quota === false) return [0, 0];
+    const perProvider = this.s.providerQuotas?.[message.provider] ?? 0;
+    return [
+      this.s.maxMessagesPerMinute ?? 0,
+      perProvider > 0 ? Math.ceil(perProvider / this.s.partitions) : 0,
+    ];
+  }
+
   private flushArgs(): number[] {
     const s = this.s;
     return [s.windowMs, s.graceMs, s.maxWaitMs, s.maxMessages, s.maxBytes];
   }
 
-  async append(message: InboundMessage): Promise<AppendResult> {
+  async append(message: InboundMessage, options: AppendOptions = {}): Promise<AppendResult> {
     const k = this.keys.conversation(message.conversation);
     const p = k.partition;
     const s = this.s;
     const r = await this.run(
       scripts.appendMessage,
-      [k.seen, k.buffer, k.meta, k.timer, k.batch, p.due, p.events, p.stats, p.daily],
+      [
+        k.seen,
+        k.buffer,
+        k.meta,
+        k.timer,
+        k.batch,
+        p.due,
+        p.events,
+        p.stats,
+        p.daily,
+        k.rate,
+        p.providerRate(message.provider),
+      ],
       [
         message.conversation,
         this.label(message.conversation),
@@ -271,9 +294,24 @@ export class RedisStore implements BufferStore {
         ...this.flushArgs(),
         s.timerTtlMs,
         s.dedupTtlMs,
+        ...this.quotaArgs(message, options),
       ],
       { conversation: message.conversation },
     ) as unknown[];
+    if (r[0] === "refused") {
+      return {
+        status: "refused",
+        size: 0,
+        flushAtMs: null,
+        nowMs: Number(r[3]),
+        armTimer: false,
+        wakeAtMs: null,
+        refused: {
+          scope: r[1] === "provider" ? "provider" : "conversation",
+          retryAfterMs: Number(r[2]),
+        },
+      };
+    }
     const size = Number(r[1]);
     const flushAt = Number(r[2]);
     // Before the caller acknowledges: the sweep must be able to find the new due entry.

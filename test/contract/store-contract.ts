@@ -954,6 +954,43 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
       });
     });
 
+    describe("quotas (off by default)", () => {
+      it("a conversation over its per-minute quota is refused, and nothing of it is written", async () => {
+        const { store } = await setup({ maxMessagesPerMinute: 2 });
+        const c = "support:flood";
+        expect((await store.append(msg(c, "q1"))).status).toBe("appended");
+        expect((await store.append(msg(c, "q2"))).status).toBe("appended");
+        const refused = await store.append(msg(c, "q3"));
+        expect(refused.status).toBe("refused");
+        expect(refused.refused?.scope).toBe("conversation");
+        expect(refused.refused!.retryAfterMs).toBeGreaterThan(0);
+        expect(refused.refused!.retryAfterMs).toBeLessThanOrEqual(60_000);
+        // A duplicate is never refused; another conversation has its own quota.
+        expect((await store.append(msg(c, "q1"))).status).toBe("duplicate");
+        expect((await store.append(msg("support:calm", "x1"))).status).toBe("appended");
+        // Nothing of the refused message was kept, not even its id.
+        expect((await store.inspect(c)).buffer?.messages.map((m) => m.id)).toEqual(["q1", "q2"]);
+        // Acknowledged messages replayed from the outbox are never refused.
+        expect((await store.append(msg(c, "q4"), { quota: false })).status).toBe("appended");
+      });
+
+      it("a provider over its quota is refused (per partition: ceil(quota / partitions))", async () => {
+        const { store } = await setup({ partitions: 1, providerQuotas: { generic: 3 } });
+        const results = [];
+        for (let i = 0; i < 4; i++) results.push((await store.append(msg(`p:${i}`, "m"))).status);
+        expect(results).toEqual(["appended", "appended", "appended", "refused"]);
+        const other = await store.append({ ...msg("p:wa", "w"), provider: "whatsapp" });
+        expect(other.status).toBe("appended");
+      });
+
+      it("without quotas nothing is ever refused", async () => {
+        const { store } = await setup();
+        for (let i = 0; i < 60; i++) {
+          expect((await store.append(msg("support:many", `n${i}`))).status).toBe("appended");
+        }
+      });
+    });
+
     describe("bounded batches", () => {
       it("a buffer that queued past MAX_MESSAGES behind a batch is split, in order", async () => {
         const { store } = await setup({ maxMessages: 3 });

@@ -121,6 +121,23 @@ describe("parseConfig", () => {
     expect(parseConfig(withoutTwilio).dedupTtlMs).toBe(600000);
   });
 
+  it("parses quotas, and names the variable when they are malformed", () => {
+    const c = parseConfig({
+      LULL_MAX_MESSAGES_PER_MINUTE: "30",
+      LULL_PROVIDER_QUOTAS: "whatsapp=600, telegram=300",
+    });
+    expect(c.maxMessagesPerMinute).toBe(30);
+    expect(c.providerQuotas).toEqual({ whatsapp: 600, telegram: 300 });
+    expect(parseConfig({}).maxMessagesPerMinute).toBe(0);
+    const err = issuesOf({
+      LULL_PROVIDER_QUOTAS: "whatsapp=lots",
+      LULL_MAX_MESSAGES_PER_MINUTE: "0",
+    });
+    expect(err.issues.map((i) => i.variables[0])).toEqual(
+      expect.arrayContaining(["LULL_PROVIDER_QUOTAS", "LULL_MAX_MESSAGES_PER_MINUTE"]),
+    );
+  });
+
   it("rejects a grace period as long as the window", () => {
     const err = issuesOf({ LULL_GRACE_MS: "8000", LULL_WINDOW_MS: "8000" });
     expect(err.issues.map((i) => i.variables)).toContainEqual(["LULL_GRACE_MS", "LULL_WINDOW_MS"]);
