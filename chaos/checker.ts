@@ -58,6 +58,12 @@ export interface RedeliveryRecord {
   /** From the 2xx body: how many of the ids it buffered anew (should be 0). */
   accepted: number;
   duplicates: number;
+  /**
+   * Of `accepted`, how many went to the durable outbox (Redis down). The outbox cannot tell a
+   * redelivery of a message Redis holds; its replay does (dedup), so such an answer is not a
+   * second buffering: `twoBatchIds` is what would show one.
+   */
+  outboxed?: number;
 }
 
 /** Everything the checker reads. */
@@ -117,6 +123,8 @@ export interface CheckResult {
     /** Lost messages carried by failed attempts only (the batch vanished afterwards). */
     lostAfterFailedAttempts: number;
     redeliveries: number;
+    /** Redeliveries the outbox took while Redis was down (deduplicated at replay). */
+    redeliveriesThroughOutbox: number;
     conversationsWithFenceGoingBack: number;
     twoBatchIdsInvolvingDegraded: number;
     twoBatchIdsInvolvingDlq: number;
@@ -354,7 +362,7 @@ export function check(input: CheckInput): CheckResult {
 
   // Redelivered webhooks are buffered once.
   for (const r of input.redeliveries) {
-    if (typeof r.status === "number" && r.status < 300 && r.accepted > 0) {
+    if (typeof r.status === "number" && r.status < 300 && r.accepted > (r.outboxed ?? 0)) {
       const afterDegraded = r.ids.some((id) => sent.get(id)?.degradedAck || degradedIds.has(id));
       flag(afterDegraded ? "redeliveryBufferedAfterDegraded" : "redeliveryBuffered", r);
     }
@@ -383,6 +391,7 @@ export function check(input: CheckInput): CheckResult {
       lostNeverAttempted,
       lostAfterFailedAttempts: violations.lost - lostNeverAttempted,
       redeliveries: input.redeliveries.length,
+      redeliveriesThroughOutbox: input.redeliveries.filter((r) => (r.outboxed ?? 0) > 0).length,
       conversationsWithFenceGoingBack: fenceConversations.size,
       twoBatchIdsInvolvingDegraded: withDegraded,
       twoBatchIdsInvolvingDlq: withDlq,

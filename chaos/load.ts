@@ -339,6 +339,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           status: 202,
           accepted: out.accepted,
           duplicates: out.duplicates,
+          outboxed: out.outboxed,
         });
         return;
       }

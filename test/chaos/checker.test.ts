@@ -146,6 +146,13 @@ describe("chaos checker", () => {
     afterDegraded.redeliveries[0]!.accepted = 1;
     afterDegraded.messages[0]!.degradedAck = true;
     expect(only(afterDegraded)).toEqual(["redeliveryBufferedAfterDegraded"]);
+    // Redis down: the outbox took the redelivery (it cannot tell), the replay deduplicates it;
+    // delivered once, so no violation (a second batch would be twoBatchIds).
+    const outboxed = clean();
+    outboxed.redeliveries[0]!.accepted = 1;
+    outboxed.redeliveries[0]!.outboxed = 1;
+    expect(only(outboxed)).toEqual([]);
+    expect(check(outboxed).counts.redeliveriesThroughOutbox).toBe(1);
   });
 
   it("finds a delivery with a bad signature or headers", () => {
