@@ -314,6 +314,9 @@ export async function idleCost(
       LULL_ADMIN_TOKEN: ADMIN_TOKEN,
       LULL_CRON_SECRET: CRON_SECRET,
       LULL_INGEST_TOKEN: INGEST_TOKEN,
+      // Not read-only (lull dev on a Redis it did not start sweeps only with a processor of the
+      // user's): idle, nothing is ever delivered, so nothing needs to listen there.
+      LULL_PROCESSOR_URL: "http://127.0.0.1:9/",
       LULL_KEY_PREFIX: `idle${Date.now().toString(36)}`,
       NO_COLOR: "1",
     },
