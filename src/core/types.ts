@@ -108,7 +108,15 @@ export interface FailOptions {
   delayMs: number;
   /** Straight to the DLQ (processor said 400/401/403/404/422). */
   permanent: boolean;
+  /**
+   * The processor's response body (at most {@link RESPONSE_BODY_MAX_BYTES}), kept in the dead
+   * letter if this failure dead-letters the batch; the store masks it unless LULL_LOG_PII.
+   */
+  responseBody?: string;
 }
+
+/** How much of a processor's response body a dead letter keeps, in UTF-8 bytes. */
+export const RESPONSE_BODY_MAX_BYTES = 2048;
 
 /** Result of {@link BufferStore.fail}. */
 export type FailResult =
@@ -177,6 +185,11 @@ export interface DeadLetter {
   attempts: number;
   reason: FlushReason;
   lastError: string;
+  /**
+   * The processor's response body to the last attempt (capped at RESPONSE_BODY_MAX_BYTES,
+   * masked as `<N chars>` unless LULL_LOG_PII); "" when there was none (timeout, network error).
+   */
+  responseBody: string;
   firstAt: string;
   lastAt: string;
   createdAt: string;
@@ -342,8 +355,8 @@ export interface BufferStore {
 /** What a processor call came to. */
 export type DeliveryOutcome =
   | { kind: "delivered" }
-  | { kind: "retry"; error: string; retryAfterMs?: number }
-  | { kind: "permanent"; error: string }
+  | { kind: "retry"; error: string; retryAfterMs?: number; responseBody?: string }
+  | { kind: "permanent"; error: string; responseBody?: string }
   | { kind: "supersede" };
 
 /** What {@link BufferStore.dueWakes} found. */

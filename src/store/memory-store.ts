@@ -48,6 +48,7 @@ import {
   buildBatch,
   byteLength,
   computeFlush,
+  deadLetterResponseBody,
   decodeEntry,
   encodeMessage,
   makeEntry,
@@ -109,6 +110,7 @@ interface DeadRecord {
   attempts: number;
   reason: FlushReason;
   lastError: string;
+  responseBody: string;
   firstAtMs: number;
   lastAtMs: number;
   createdAtMs: number;
@@ -445,6 +447,7 @@ export class MemoryStore implements BufferStore {
         attempts: attempt,
         reason: batch.reason,
         lastError: options.error,
+        responseBody: deadLetterResponseBody(options.responseBody, s.logPii),
         firstAtMs: batch.firstAtMs,
         lastAtMs: batch.lastAtMs,
         createdAtMs: batch.createdAtMs,
@@ -985,6 +988,7 @@ export class MemoryStore implements BufferStore {
       attempts: dead.attempts,
       reason: dead.reason,
       lastError: dead.lastError,
+      responseBody: dead.responseBody,
       firstAt: toIso(dead.firstAtMs),
       lastAt: toIso(dead.lastAtMs),
       createdAt: toIso(dead.createdAtMs),

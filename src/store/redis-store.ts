@@ -38,6 +38,7 @@ import { type LuaScript, scripts } from "../scripts/generated.ts";
 import {
   buildBatch,
   computeFlush,
+  deadLetterResponseBody,
   decodeEntry,
   encodeMessage,
   newBatchId,
@@ -416,6 +417,7 @@ export class RedisStore implements BufferStore {
         this.s.retryMaxAttempts,
         this.s.retryMaxAgeMs,
         ...this.flushArgs(),
+        deadLetterResponseBody(options.responseBody, this.s.logPii),
       ],
       { conversation, batchId },
     ) as unknown[];
@@ -587,6 +589,7 @@ export class RedisStore implements BufferStore {
       attempts: Number(h.attempts),
       reason: h.reason as FlushReason,
       lastError: h.lastError ?? "",
+      responseBody: h.responseBody ?? "",
       firstAt: toIso(Number(h.firstAt)),
       lastAt: toIso(Number(h.lastAt)),
       createdAt: toIso(Number(h.createdAt)),

@@ -509,6 +509,42 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(ids(expectClaimed(await store.claim(c, { force: true })))).toEqual(["m2"]);
       });
 
+      it("the dead letter keeps the processor's response body: capped, masked unless logPii", async () => {
+        const body = "لا أفهم " + "x".repeat(4000);
+        const kinds = [{ logPii: false }, { logPii: true }];
+        for (const { logPii } of kinds) {
+          const { store } = await setup({ logPii });
+          const c = "support:body";
+          await store.append(msg(c, "m1"));
+          const claim = expectClaimed(await store.claim(c, { force: true }));
+          await store.fail(c, claim.batch.batchId, claim.token, {
+            error: "processor answered 422",
+            delayMs: 0,
+            permanent: true,
+            responseBody: body,
+          });
+          const dead = await store.dlqGet(claim.batch.batchId);
+          if (logPii) {
+            expect(new TextEncoder().encode(dead!.responseBody).length).toBeLessThanOrEqual(2048);
+            expect(dead!.responseBody.startsWith("لا أفهم xxx")).toBe(true);
+            expect(dead!.responseBody.length).toBeGreaterThan(2000);
+          } else {
+            expect(dead!.responseBody).toMatch(/^<\d+ chars>$/);
+            expect(dead!.responseBody).not.toContain("x");
+          }
+          // A retry that later dead-letters keeps the last attempt's body; none = "".
+          const c2 = "support:nobody";
+          await store.append(msg(c2, "n1"));
+          const claim2 = expectClaimed(await store.claim(c2, { force: true }));
+          await store.fail(c2, claim2.batch.batchId, claim2.token, {
+            error: "processor timed out",
+            delayMs: 0,
+            permanent: true,
+          });
+          expect((await store.dlqGet(claim2.batch.batchId))!.responseBody).toBe("");
+        }
+      });
+
       it("dead by age: a failure after retryMaxAgeMs since the first claim", async () => {
         const { store, advance } = await setup({ retryMaxAgeMs: 100 });
         const c = "support:age";

@@ -426,7 +426,13 @@ function showDetail(title: string, meta: [string, unknown][], messages: MessageV
 async function showDeadLetter(batchId: string): Promise<void> {
   try {
     const d = await api<
-      DeadLetterRow & { messages: MessageView[]; reason: string; fence: number; firstAt: string }
+      DeadLetterRow & {
+        messages: MessageView[];
+        reason: string;
+        fence: number;
+        firstAt: string;
+        responseBody?: string;
+      }
     >("GET", `/dlq/${encodeURIComponent(batchId)}`);
     showDetail(`Dead batch ${d.batchId}`, [
       ["conversation", d.label],
@@ -434,6 +440,7 @@ async function showDeadLetter(batchId: string): Promise<void> {
       ["reason", d.reason],
       ["fence", d.fence],
       ["last error", d.lastError],
+      ["processor response", d.responseBody || "(no body)"],
       ["dead since", fmtTime(d.deadAt)],
     ], d.messages);
   } catch (err) {
