@@ -5,6 +5,7 @@
 import { ConfigError, LullError } from "../core/errors.ts";
 import { ExitCode, UsageError } from "./cli-errors.ts";
 import type { Command, CommandContext } from "./command.ts";
+import { auditCommand } from "./commands/audit.ts";
 import { buffersCommand } from "./commands/buffers.ts";
 import { dashboardCommand } from "./commands/dashboard.ts";
 import { devCommand } from "./commands/dev.ts";
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   statsCommand,
   dlqCommand,
   flushCommand,
+  auditCommand,
   sendCommand,
   envCommand,
   initCommand,

@@ -259,6 +259,43 @@ export interface StatsSnapshot {
   nowMs: number;
 }
 
+/** Admin actions that leave an audit record. */
+export type AuditAction =
+  | "dlq_requeue"
+  | "dlq_delete"
+  | "flush"
+  | "sweep"
+  | "purge_conversation";
+
+/** One admin action to audit (see {@link BufferStore.recordAudit}). */
+export interface AuditEntry {
+  /** Who: `token:<first 8 hex of SHA-256 of the admin token>` or `cli:<os user>`; never a secret. */
+  actor: string;
+  action: AuditAction;
+  /** What it acted on: a batch id, or a conversation's masked label (raw only with LULL_LOG_PII). */
+  target: string;
+  /** `ok`, or what went wrong (`not_found`, `busy`, `error`). */
+  result: string;
+  /** Counts or an error message; "" when there is nothing to add. */
+  detail?: string;
+  /**
+   * Fingerprint of the conversation acted on (first 12 hex of SHA-256 of its key), so a
+   * privacy request can be matched against the log without the log holding the key.
+   */
+  subject?: string;
+}
+
+/** An audit record as read back: the entry plus when it was written (store time). */
+export interface AuditRecord extends Required<AuditEntry> {
+  id: string;
+  at: string;
+}
+
+/** How long an audit record is kept: 90 days. */
+export const AUDIT_RETENTION_MS = 90 * 86_400_000;
+/** At most this many audit records are kept (oldest dropped first). */
+export const AUDIT_MAX_ENTRIES = 10_000;
+
 /** Per-partition stream cursor for {@link BufferStore.readEvents}. */
 export type EventCursor = Record<number, string>;
 
@@ -319,6 +356,13 @@ export interface BufferStore {
     fields: Record<string, string>,
     counter?: CounterName,
   ): Promise<void>;
+  /**
+   * Appends an admin action to the audit log (capped: AUDIT_RETENTION_MS, AUDIT_MAX_ENTRIES).
+   * The entry is stored as given: callers pass fingerprints and masked labels, never secrets.
+   */
+  recordAudit(entry: AuditEntry): Promise<AuditRecord>;
+  /** The newest audit records, newest first. */
+  readAudit(options?: { limit?: number }): Promise<AuditRecord[]>;
   /** Store time in ms. */
   now(): Promise<number>;
   /** Liveness probe for /lull/health (PING or equivalent). */

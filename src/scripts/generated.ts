@@ -218,6 +218,18 @@ export const ping: LuaScript = {
   keyLocking: null,
 };
 
+/** readAudit-1.lua */
+export const readAudit: LuaScript = {
+  name: "readAudit",
+  source: "--[[\n  readAudit: the newest audit entries, newest first.\n\n  KEYS[1]  audit   STREAM audit log of this key prefix\n\n  ARGV[1]  count   most entries to return\n\n  Returns\n    {{id, {field, value...}}...}  newest first\n]]\nlocal auditKey = KEYS[1] -- STREAM audit log\n\nlocal count = tonumber(ARGV[1]) -- entries\n\nreturn redis.call('XREVRANGE', auditKey, '+', '-', 'COUNT', count)\n",
+  sha1: "fbc6e840a47f88b032f801a6adb626d731e9b347",
+  numKeys: 1,
+  keyLocking: {
+    source: "#!lua flags=allow-key-locking\n--[[\n  readAudit: the newest audit entries, newest first.\n\n  KEYS[1]  audit   STREAM audit log of this key prefix\n\n  ARGV[1]  count   most entries to return\n\n  Returns\n    {{id, {field, value...}}...}  newest first\n]]\nlocal auditKey = KEYS[1] -- STREAM audit log\n\nlocal count = tonumber(ARGV[1]) -- entries\n\nreturn redis.call('XREVRANGE', auditKey, '+', '-', 'COUNT', count)\n",
+    sha1: "60c0a86e5e4b0f63a5c84c65a9aafa2d9ce6ce24",
+  },
+};
+
 /** readEvents-1.lua */
 export const readEvents: LuaScript = {
   name: "readEvents",
@@ -261,6 +273,18 @@ export const reapExpiredLeases: LuaScript = {
   keyLocking: {
     source: "#!lua flags=allow-key-locking\n--[[\n  reapExpiredLeases: conversations whose flush lease expired (crashed flusher) are made\n  claimable again; the next claim takes the orphaned batch over. Events for them are written\n  by the caller (recordEvent), because only TS can mask the conversation label.\n\n  KEYS[1] leases  ZSET partition lease expiries\n  KEYS[2] due     ZSET partition due index\n  KEYS[3] stats   HASH partition counters\n  KEYS[4] daily   HASH partition day counters\n\n  ARGV[1] limit   most conversations to reap in one call\n\n  Returns\n    {nowMs, {conversation...}}\n]]\nlocal leasesKey = KEYS[1] -- ZSET leases\nlocal dueKey = KEYS[2] -- ZSET due index\nlocal statsKey = KEYS[3] -- HASH counters\nlocal dailyKey = KEYS[4] -- HASH day counters\n\nlocal limit = tonumber(ARGV[1]) -- conversations\n\n-- Store time in ms from the server clock, so isolate clocks never matter.\nlocal function nowMs()\n  local t = redis.call('TIME')\n  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\nend\n-- Counter names (src/core/types.ts CounterName); the daily hash drops day-8 of each.\nlocal COUNTERS = {'ingested', 'duplicates', 'batches', 'batch_messages', 'retries', 'dead',\n  'superseded', 'reaped', 'fallbacks'}\n\n-- Appends one event to the partition's capped stream. Extra fields come as name, value pairs.\nlocal function emitEvent(eventsKey, eventType, label, now, ...)\n  redis.call('XADD', eventsKey, 'MAXLEN', '~', 10000, '*', 'type', eventType, 'conv', label,\n    'at', string.format('%d', now), ...)\nend\n\n-- Adds n to a counter's total and to today's bucket. The day's first `ingested` also drops\n-- the buckets of day-8, so the daily hash never grows past about a week.\nlocal function countEvent(statsKey, dailyKey, now, counter, n)\n  redis.call('HINCRBY', statsKey, counter, n)\n  local day = math.floor(now / 86400000)\n  local v = redis.call('HINCRBY', dailyKey, string.format('%d:%s', day, counter), n)\n  if counter == 'ingested' and v == n then\n    for _, c in ipairs(COUNTERS) do\n      redis.call('HDEL', dailyKey, string.format('%d:%s', day - 8, c))\n    end\n  end\nend\n\nlocal now = nowMs()\nlocal expired = redis.call('ZRANGEBYSCORE', leasesKey, '-inf', now, 'LIMIT', 0, limit)\nfor _, conversation in ipairs(expired) do\n  redis.call('ZREM', leasesKey, conversation)\n  redis.call('ZADD', dueKey, now, conversation)\nend\nif #expired > 0 then countEvent(statsKey, dailyKey, now, 'reaped', #expired) end\nreturn {now, expired}\n",
     sha1: "e9ca28d5eff8c8dc187227bcd5e71e4737ac74ce",
+  },
+};
+
+/** recordAudit-1.lua */
+export const recordAudit: LuaScript = {
+  name: "recordAudit",
+  source: "--[[\n  recordAudit: appends one admin action to the prefix's audit stream and trims it to its\n  retention: entries older than retentionMs and beyond maxEntries are dropped.\n\n  KEYS[1]  audit         STREAM audit log of this key prefix (its own hash slot)\n\n  ARGV[1]  retentionMs   how long an entry is kept, ms\n  ARGV[2]  maxEntries    most entries kept (approximate trim)\n  ARGV[3]  actor         who: \"token:<fingerprint>\" or \"cli:<os user>\", never a secret\n  ARGV[4]  action        what: dlq_requeue, dlq_delete, flush, sweep, purge_conversation\n  ARGV[5]  target        batch id, masked conversation label, or \"\"\n  ARGV[6]  result        ok, not_found, busy, error, ...\n  ARGV[7]  detail        free text (counts, error message), may be \"\"\n  ARGV[8]  subject       fingerprint of the conversation acted on, or \"\"\n\n  Returns\n    {id, nowMs}  the new entry's stream id and the store time it was written\n]]\nlocal auditKey = KEYS[1] -- STREAM audit log\n\nlocal retentionMs = tonumber(ARGV[1]) -- ms\nlocal maxEntries = tonumber(ARGV[2]) -- entries\nlocal actor = ARGV[3] -- fingerprint, never a secret\nlocal action = ARGV[4] -- action name\nlocal target = ARGV[5] -- batch id or masked label\nlocal result = ARGV[6] -- outcome\nlocal detail = ARGV[7] -- free text\nlocal subject = ARGV[8] -- conversation fingerprint\n\n-- Store time in ms from the server clock, so isolate clocks never matter.\nlocal function nowMs()\n  local t = redis.call('TIME')\n  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\nend\n\nlocal now = nowMs()\nlocal id = redis.call('XADD', auditKey, 'MAXLEN', '~', maxEntries, '*', 'at',\n  string.format('%d', now), 'actor', actor, 'action', action, 'target', target, 'result', result,\n  'detail', detail, 'subject', subject)\n-- Stream ids start with their ms: everything older than the retention goes (Redis >= 6.2).\nredis.call('XTRIM', auditKey, 'MINID', string.format('%d', math.max(0, now - retentionMs)))\nreturn {id, now}\n",
+  sha1: "a5109910791f7558745d0fc90edacf2918e8957a",
+  numKeys: 1,
+  keyLocking: {
+    source: "#!lua flags=allow-key-locking\n--[[\n  recordAudit: appends one admin action to the prefix's audit stream and trims it to its\n  retention: entries older than retentionMs and beyond maxEntries are dropped.\n\n  KEYS[1]  audit         STREAM audit log of this key prefix (its own hash slot)\n\n  ARGV[1]  retentionMs   how long an entry is kept, ms\n  ARGV[2]  maxEntries    most entries kept (approximate trim)\n  ARGV[3]  actor         who: \"token:<fingerprint>\" or \"cli:<os user>\", never a secret\n  ARGV[4]  action        what: dlq_requeue, dlq_delete, flush, sweep, purge_conversation\n  ARGV[5]  target        batch id, masked conversation label, or \"\"\n  ARGV[6]  result        ok, not_found, busy, error, ...\n  ARGV[7]  detail        free text (counts, error message), may be \"\"\n  ARGV[8]  subject       fingerprint of the conversation acted on, or \"\"\n\n  Returns\n    {id, nowMs}  the new entry's stream id and the store time it was written\n]]\nlocal auditKey = KEYS[1] -- STREAM audit log\n\nlocal retentionMs = tonumber(ARGV[1]) -- ms\nlocal maxEntries = tonumber(ARGV[2]) -- entries\nlocal actor = ARGV[3] -- fingerprint, never a secret\nlocal action = ARGV[4] -- action name\nlocal target = ARGV[5] -- batch id or masked label\nlocal result = ARGV[6] -- outcome\nlocal detail = ARGV[7] -- free text\nlocal subject = ARGV[8] -- conversation fingerprint\n\n-- Store time in ms from the server clock, so isolate clocks never matter.\nlocal function nowMs()\n  local t = redis.call('TIME')\n  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\nend\n\nlocal now = nowMs()\nlocal id = redis.call('XADD', auditKey, 'MAXLEN', '~', maxEntries, '*', 'at',\n  string.format('%d', now), 'actor', actor, 'action', action, 'target', target, 'result', result,\n  'detail', detail, 'subject', subject)\n-- Stream ids start with their ms: everything older than the retention goes (Redis >= 6.2).\nredis.call('XTRIM', auditKey, 'MINID', string.format('%d', math.max(0, now - retentionMs)))\nreturn {id, now}\n",
+    sha1: "81940d8c2609adb2acc006634491a35a71431b15",
   },
 };
 
@@ -365,10 +389,12 @@ export const scripts = {
   nextDue,
   noteWake,
   ping,
+  readAudit,
   readEvents,
   readServerInfo,
   readStats,
   reapExpiredLeases,
+  recordAudit,
   recordEvent,
   reindexConversation,
   releaseBatch,

@@ -6,7 +6,13 @@
  * so `receivedAt` is store time, not isolate time.
  */
 import type { BufferSettings } from "../core/config.ts";
-import type { Batch, BufferedMessage, FlushReason, InboundMessage } from "../core/types.ts";
+import type {
+  AuditEntry,
+  Batch,
+  BufferedMessage,
+  FlushReason,
+  InboundMessage,
+} from "../core/types.ts";
 import { RESPONSE_BODY_MAX_BYTES } from "../core/types.ts";
 import { maskText } from "../observability/mask.ts";
 
@@ -146,4 +152,9 @@ export function capUtf8(text: string, maxBytes: number): string {
 export function deadLetterResponseBody(body: string | undefined, logPii: boolean): string {
   if (body === undefined || body === "") return "";
   return maskText(capUtf8(body, RESPONSE_BODY_MAX_BYTES), logPii);
+}
+
+/** An audit entry with its optional fields filled. */
+export function fullAuditEntry(entry: AuditEntry): Required<AuditEntry> {
+  return { ...entry, detail: entry.detail ?? "", subject: entry.subject ?? "" };
 }

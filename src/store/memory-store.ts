@@ -20,6 +20,8 @@ import { partitionOf } from "../core/keys.ts";
 import type {
   AckResult,
   AppendResult,
+  AuditEntry,
+  AuditRecord,
   BufferEvent,
   BufferEventType,
   BufferStore,
@@ -40,7 +42,7 @@ import type {
   StoreFitness,
   SupersedeResult,
 } from "../core/types.ts";
-import { COUNTER_NAMES } from "../core/types.ts";
+import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
 import { maskConversation } from "../observability/mask.ts";
 import {
   type BatchFields,
@@ -51,6 +53,7 @@ import {
   deadLetterResponseBody,
   decodeEntry,
   encodeMessage,
+  fullAuditEntry,
   makeEntry,
   newBatchId,
   toIso,
@@ -190,6 +193,9 @@ export class MemoryStore implements BufferStore {
   private readonly clock: Clock;
   private readonly random: () => string;
   private readonly conversations = new Map<string, ConversationRecord>();
+  /** The audit stream, oldest first (ids `<ms>-<seq>` like the Redis stream's). */
+  private readonly audit: AuditRecord[] = [];
+  private auditSeq = 0;
   private readonly partitions: PartitionState[];
   /** The wake index: partition -> wake-up ms (lower bound of its due and lease scores). */
   private readonly wake = new Map<number, number>();
@@ -837,6 +843,32 @@ export class MemoryStore implements BufferStore {
     const now = this.clock.now();
     this.emit(this.partition(conversation), conversation, type, now, { ...fields }, counter);
     return;
+  }
+
+  /** recordAudit: append, then trim to AUDIT_RETENTION_MS and AUDIT_MAX_ENTRIES. */
+  async recordAudit(entry: AuditEntry): Promise<AuditRecord> {
+    const now = this.clock.now();
+    const last = this.audit.at(-1);
+    const lastMs = last ? Number(last.id.split("-")[0]) : -1;
+    const ms = Math.max(now, lastMs);
+    this.auditSeq = ms === lastMs ? this.auditSeq + 1 : 0;
+    const record: AuditRecord = {
+      ...fullAuditEntry(entry),
+      id: `${ms}-${this.auditSeq}`,
+      at: toIso(now),
+    };
+    this.audit.push(record);
+    while (
+      this.audit.length > AUDIT_MAX_ENTRIES ||
+      (this.audit.length > 0 && Number(this.audit[0]!.id.split("-")[0]) < now - AUDIT_RETENTION_MS)
+    ) this.audit.shift();
+    return { ...record };
+  }
+
+  /** readAudit: newest first. */
+  async readAudit(options: { limit?: number } = {}): Promise<AuditRecord[]> {
+    const limit = Math.max(1, options.limit ?? 100);
+    return this.audit.slice(-limit).reverse().map((r) => ({ ...r }));
   }
 
   /** Store time. */

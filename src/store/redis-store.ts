@@ -10,6 +10,8 @@ import { Keys } from "../core/keys.ts";
 import type {
   AckResult,
   AppendResult,
+  AuditEntry,
+  AuditRecord,
   BufferEvent,
   BufferEventType,
   BufferStore,
@@ -29,7 +31,7 @@ import type {
   StoreFitness,
   SupersedeResult,
 } from "../core/types.ts";
-import { COUNTER_NAMES } from "../core/types.ts";
+import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
 import { DeadLetterNotFoundError, PartitionMismatchError } from "../core/errors.ts";
 import { maskConversation } from "../observability/mask.ts";
 import type { RedisClient } from "../redis/redis-client.ts";
@@ -41,6 +43,7 @@ import {
   deadLetterResponseBody,
   decodeEntry,
   encodeMessage,
+  fullAuditEntry,
   newBatchId,
   toIso,
 } from "./codec.ts";
@@ -777,6 +780,39 @@ export class RedisStore implements BufferStore {
       [p.events, p.stats, p.daily],
       [type, label, counter, ...Object.entries(fields).flat()],
     );
+  }
+
+  async recordAudit(entry: AuditEntry): Promise<AuditRecord> {
+    const full = fullAuditEntry(entry);
+    const r = await this.run(scripts.recordAudit, [this.keys.audit()], [
+      AUDIT_RETENTION_MS,
+      AUDIT_MAX_ENTRIES,
+      full.actor,
+      full.action,
+      full.target,
+      full.result,
+      full.detail,
+      full.subject,
+    ]) as unknown[];
+    return { ...full, id: String(r[0]), at: toIso(Number(r[1])) };
+  }
+
+  async readAudit(options: { limit?: number } = {}): Promise<AuditRecord[]> {
+    const limit = Math.max(1, options.limit ?? 100);
+    const r = await this.run(scripts.readAudit, [this.keys.audit()], [limit]) as unknown[][];
+    return (r ?? []).map((entry) => {
+      const f = pairs(entry[1]);
+      return {
+        id: String(entry[0]),
+        at: toIso(Number(f.at)),
+        actor: f.actor ?? "",
+        action: (f.action ?? "") as AuditRecord["action"],
+        target: f.target ?? "",
+        result: f.result ?? "",
+        detail: f.detail ?? "",
+        subject: f.subject ?? "",
+      };
+    });
   }
 
   async now(): Promise<number> {
