@@ -4,7 +4,10 @@
  * (`--url`, a deployed project without Redis credentials at hand, or a `lull dev` running on the
  * in-memory store, whose state lives only inside the functions process).
  */
-import { runAudited, splitTokens } from "../core/audit.ts";
+import { conversationFingerprint, runAudited, splitTokens } from "../core/audit.ts";
+import { type ConversationPurge, purgeConversationEverywhere, purgeDetail } from "../http/purge.ts";
+import type { Outbox } from "../outbox/outbox.ts";
+import { createPostgresOutbox } from "../outbox/postgres-outbox.ts";
 import { cliActor } from "./cli-actor.ts";
 import type { Config } from "../core/config.ts";
 import { ConversationBusyError, DeadLetterNotFoundError } from "../core/errors.ts";
@@ -50,6 +53,8 @@ export interface CliBackend {
   }>;
   /** The newest audit records, newest first. */
   audit(limit: number): Promise<AuditRecord[]>;
+  /** Privacy request (audited). Throws ConversationBusyError while a batch is in flight. */
+  purgeConversation(conversation: string): Promise<ConversationPurge>;
   close(): Promise<void>;
 }
 
@@ -63,6 +68,8 @@ export function storeBackend(
   actor: string = cliActor(),
 ): CliBackend {
   const label = (conversation: string) => maskConversation(conversation, config.logPii);
+  // The outbox (when a database is configured) is opened only for a purge.
+  let outbox: Outbox | undefined;
   const onAuditError = (err: unknown) =>
     process.stderr.write(
       `lull: warning: could not write the audit record: ${
@@ -106,7 +113,25 @@ export function storeBackend(
       ),
     readEvents: (cursor, limit) => store.readEvents(cursor, { limit }),
     audit: (limit) => store.readAudit({ limit }),
-    close: () => store.close(),
+    async purgeConversation(conversation) {
+      if (config.databaseUrl) outbox ??= createPostgresOutbox({ url: config.databaseUrl });
+      return runAudited(
+        store,
+        {
+          actor,
+          action: "purge_conversation",
+          target: label(conversation),
+          subject: await conversationFingerprint(conversation),
+        },
+        () => purgeConversationEverywhere(store, outbox, conversation),
+        (p) => ({ result: "ok", detail: purgeDetail(p) }),
+        onAuditError,
+      );
+    },
+    async close() {
+      await outbox?.close();
+      await store.close();
+    },
   };
 }
 
@@ -178,6 +203,20 @@ export function httpBackend(lullUrl: string, adminToken: string): CliBackend {
     async audit(limit) {
       const r = await call("GET", `/audit?limit=${clamp(limit)}`) as { audit: AuditRecord[] };
       return r.audit;
+    },
+    async purgeConversation(conversation) {
+      try {
+        const r = await call("DELETE", `/conversations/${encodeURIComponent(conversation)}`) as
+          & ConversationPurge
+          & { purged?: boolean; label?: string };
+        const { purged: _purged, label: _label, ...rest } = r;
+        return rest;
+      } catch (e) {
+        if (e instanceof CommandError && e.code === "conversation_busy") {
+          throw new ConversationBusyError(conversation, "purge");
+        }
+        throw e;
+      }
     },
     close: () => Promise.resolve(),
   };

@@ -13,6 +13,7 @@ import { dlqCommand } from "./commands/dlq.ts";
 import { envCommand } from "./commands/env.ts";
 import { flushCommand } from "./commands/flush.ts";
 import { initCommand } from "./commands/init.ts";
+import { purgeCommand } from "./commands/purge.ts";
 import { repairCommand } from "./commands/repair.ts";
 import { sendCommand } from "./commands/send.ts";
 import { statsCommand } from "./commands/stats.ts";
@@ -27,6 +28,7 @@ export const commands: Command[] = [
   dlqCommand,
   flushCommand,
   auditCommand,
+  purgeCommand,
   sendCommand,
   envCommand,
   initCommand,

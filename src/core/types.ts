@@ -259,6 +259,20 @@ export interface StatsSnapshot {
   nowMs: number;
 }
 
+/** What {@link BufferStore.purgeConversation} removed (counts). */
+export interface PurgeResult {
+  /** Messages of the open buffer. */
+  buffered: number;
+  /** Messages of a batch that was awaiting retry. */
+  batchMessages: number;
+  /** Remembered provider message ids. */
+  dedupIds: number;
+  /** Events naming the raw conversation key (written with LULL_LOG_PII). */
+  events: number;
+  /** Dead letters of the conversation. */
+  deadLetters: number;
+}
+
 /** Admin actions that leave an audit record. */
 export type AuditAction =
   | "dlq_requeue"
@@ -342,6 +356,12 @@ export interface BufferStore {
    */
   dlqRequeue(batchId: string): Promise<{ conversation: string }>;
   dlqDelete(batchId: string): Promise<boolean>;
+  /**
+   * Privacy request: removes the conversation's open buffer, a batch awaiting retry, dedup ids,
+   * timer marker, due entry, dead letters and raw-keyed events. Keeps the fence (fences never
+   * go back). Throws `ConversationBusyError` while a batch is in flight.
+   */
+  purgeConversation(conversation: string): Promise<PurgeResult>;
   /** Counters, day trend, sizes. */
   stats(): Promise<StatsSnapshot>;
   /** Read events after `cursor` (null = only events from now on; returns the cursor to use). */

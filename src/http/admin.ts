@@ -11,7 +11,7 @@
  * `label` (raw only with LULL_LOG_PII) that the dashboard displays, so a screen share or
  * screenshot does not leak numbers.
  */
-import type { Outbox, OutboxDepth } from "../outbox/outbox.ts";
+import { type Outbox, type OutboxDepth, OutboxUnavailableError } from "../outbox/outbox.ts";
 import { z } from "zod";
 import {
   BatchNotFoundError,
@@ -39,6 +39,7 @@ import { createMetrics } from "../observability/metrics.ts";
 import type { AppContext } from "./context.ts";
 import { dashboardCsp, renderDashboardHtml } from "./dashboard/render.ts";
 import { json, jsonError } from "./respond.ts";
+import { purgeConversationEverywhere, purgeDetail } from "./purge.ts";
 
 /**
  * What the admin routes need from the flusher (`src/core/flusher.ts`'s `Flusher` satisfies it).
@@ -60,7 +61,7 @@ export type AdminContext = AppContext & {
    */
   breakers?: Record<string, { readonly state: string }>;
   /** The durable outbox, read for the depth gauges. Optional: omitted means no outbox series. */
-  outbox?: { outbox: Pick<Outbox, "depth"> };
+  outbox?: { outbox: Pick<Outbox, "depth"> & Partial<Pick<Outbox, "purgeConversation">> };
 };
 
 /** Default and ceiling for `?limit=` on list routes. */
@@ -274,7 +275,7 @@ function errorResponse(ctx: AppContext, err: unknown): Response {
   }
   if (
     err instanceof RedisUnavailableError || err instanceof RedisTimeoutError ||
-    err instanceof CircuitOpenError
+    err instanceof CircuitOpenError || err instanceof OutboxUnavailableError
   ) {
     return jsonError(503, err.code, err.message, undefined, { "retry-after": "5" });
   }
@@ -302,6 +303,16 @@ function dashboardResponse(): Response {
   });
 }
 
+/** The outbox a purge must clear, or undefined when no database is configured. */
+function purgeOutbox(ctx: AdminContext): Pick<Outbox, "purgeConversation"> | undefined {
+  const outbox = ctx.outbox?.outbox;
+  if (!outbox) return undefined;
+  if (!outbox.purgeConversation) {
+    throw new LullError("outbox_unsupported", "the configured outbox cannot purge");
+  }
+  return { purgeConversation: (c) => outbox.purgeConversation!(c) };
+}
+
 /** Finds the route for `sub` (the path after `/lull/admin`), or null. */
 function route(req: Request, sub: string, ctx: AdminContext, actor: string): Route | null {
   const url = new URL(req.url);
@@ -320,6 +331,28 @@ function route(req: Request, sub: string, ctx: AdminContext, actor: string): Rou
 
   if (segs.length === 1 && segs[0] === "buffers") {
     return get(async () => json(200, await listBuffers(ctx, parseLimit(url))));
+  }
+  if (segs.length === 2 && segs[0] === "conversations" && req.method.toUpperCase() === "DELETE") {
+    const conversation = decode(segs[1]!);
+    return {
+      run: async () => {
+        const purged = await audited(
+          ctx,
+          {
+            actor,
+            action: "purge_conversation",
+            target: label(ctx, conversation),
+            subject: await conversationFingerprint(conversation),
+          },
+          () => purgeConversationEverywhere(ctx.store, purgeOutbox(ctx), conversation),
+          (p) => ({ result: "ok", detail: purgeDetail(p) }),
+        );
+        ctx.logger.info("conversation purged by admin", {
+          conversation: label(ctx, conversation),
+        });
+        return json(200, { purged: true, ...purged, label: label(ctx, conversation) });
+      },
+    };
   }
   if (segs.length === 2 && segs[0] === "conversations") {
     return get(async () => {

@@ -37,6 +37,7 @@ import type {
   FlushReason,
   InboundMessage,
   PartitionWake,
+  PurgeResult,
   RepairStep,
   StatsSnapshot,
   StoreFitness,
@@ -843,6 +844,41 @@ export class MemoryStore implements BufferStore {
     const now = this.clock.now();
     this.emit(this.partition(conversation), conversation, type, now, { ...fields }, counter);
     return;
+  }
+
+  /** purgeConversation: everything but the fence; busy while a batch is in flight. */
+  async purgeConversation(conversation: string): Promise<PurgeResult> {
+    const now = this.clock.now();
+    const p = this.partition(conversation);
+    const part = this.part(p);
+    const rec = this.peek(conversation, now);
+    if (rec?.lock) throw new ConversationBusyError(conversation, "purgeConversation");
+    const result: PurgeResult = {
+      buffered: rec?.open?.entries.length ?? 0,
+      batchMessages: rec?.batch?.entries.length ?? 0,
+      dedupIds: rec?.seen.size ?? 0,
+      events: 0,
+      deadLetters: 0,
+    };
+    if (rec) {
+      rec.seen.clear();
+      rec.seenExpiresAtMs = null;
+      rec.open = null;
+      rec.timerExpiresAtMs = null;
+      rec.batch = null;
+      this.prune(conversation, rec, now);
+    }
+    part.due.delete(conversation);
+    part.leases.delete(conversation);
+    const before = part.events.length;
+    part.events = part.events.filter((e) => e.conversation !== conversation);
+    result.events = before - part.events.length;
+    for (const [batchId, dead] of part.dlq) {
+      if (dead.conversation !== conversation) continue;
+      part.dlq.delete(batchId);
+      result.deadLetters++;
+    }
+    return result;
   }
 
   /** recordAudit: append, then trim to AUDIT_RETENTION_MS and AUDIT_MAX_ENTRIES. */

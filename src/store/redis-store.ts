@@ -26,6 +26,7 @@ import type {
   FlushReason,
   InboundMessage,
   PartitionWake,
+  PurgeResult,
   RepairStep,
   StatsSnapshot,
   StoreFitness,
@@ -668,6 +669,49 @@ export class RedisStore implements BufferStore {
       }),
     );
     return deleted.includes(true);
+  }
+
+  async purgeConversation(conversation: string): Promise<PurgeResult> {
+    const k = this.keys.conversation(conversation);
+    const p = k.partition;
+    const r = await this.run(
+      scripts.purgeConversation,
+      [
+        k.seen,
+        k.buffer,
+        k.meta,
+        k.timer,
+        k.lock,
+        k.batch,
+        k.batchMessages,
+        p.due,
+        p.leases,
+        p.events,
+      ],
+      [conversation],
+      { conversation },
+    ) as unknown[];
+    // With the batch gone no new dead letter of this data can appear: remove the existing ones.
+    let deadLetters = 0;
+    const ids = strings(await this.run(scripts.listDeadLetters, [p.dlq], [1_000_000]));
+    for (let i = 0; i + 1 < ids.length; i += 2) {
+      const batchId = ids[i]!;
+      const dead = await this.readDeadLetter(p.partition, batchId);
+      if (dead?.conversation !== conversation) continue;
+      const deleted = await this.run(
+        scripts.deleteDeadLetter,
+        [this.keys.deadLetter(p.partition, batchId), p.dlq],
+        [batchId],
+      );
+      if (Number(deleted) === 1) deadLetters++;
+    }
+    return {
+      buffered: Number(r[0]),
+      batchMessages: Number(r[1]),
+      dedupIds: Number(r[2]),
+      events: Number(r[3]),
+      deadLetters,
+    };
   }
 
   async stats(): Promise<StatsSnapshot> {

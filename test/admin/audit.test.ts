@@ -18,6 +18,12 @@ import { RedisStore } from "../../src/store/redis-store.ts";
 import { MemoryStore } from "../../src/store/memory-store.ts";
 import { storeBackend } from "../../src/cli/backend.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
+import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
+import { createPostgresOutbox } from "../../src/outbox/postgres-outbox.ts";
+import { runCli } from "../cli/cli-stack.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
 
 const ORIGIN = "http://127.0.0.1:54321/functions/v1";
 let redis: RedisServer;
@@ -215,5 +221,110 @@ describe("audit log", () => {
     // MAXLEN ~ trims whole nodes: a little over the cap, never unbounded.
     expect(len).toBeGreaterThanOrEqual(AUDIT_MAX_ENTRIES);
     expect(len).toBeLessThan(AUDIT_MAX_ENTRIES + 500);
+  });
+});
+
+describe("purge --conversation", () => {
+  let pg: PostgresServer;
+  beforeAll(async () => {
+    pg = await startPostgresServer();
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  it("DELETE /lull/admin/conversations/:key purges Redis and the outbox rows, audited, others kept", async () => {
+    const h = setup("purge-api");
+    const outbox = createPostgresOutbox({ url: pg.url });
+    try {
+      h.ctx.outbox = { outbox };
+      const c = "telegram:bot1:4242";
+      const other = "telegram:bot1:4343";
+      for (const [conv, id] of [[c, "a"], [c, "b"], [other, "z"]] as const) {
+        await outbox.write({ conversation: conv, id, provider: "telegram", text: `t ${id}` });
+      }
+      await h.append(c, "m1", "my secret words");
+      await h.append(other, "o1", "not mine");
+      const res = await h.admin("DELETE", `/lull/admin/conversations/${encodeURIComponent(c)}`);
+      expect(res.status).toBe(200);
+      const answer = await body(res);
+      expect(answer).toMatchObject({ purged: true, conversation: c, buffered: 1, outboxRows: 2 });
+      const rows = await pg.sql`select conversation from lull.outbox order by seq`;
+      expect(rows.map((r) => r.conversation)).toEqual([other]);
+      expect((await h.store.inspect(c)).buffer).toBeNull();
+      expect((await h.store.inspect(other)).buffer?.messages.map((m) => m.text)).toEqual([
+        "not mine",
+      ]);
+      const [record] = await h.store.readAudit({ limit: 1 });
+      expect(record).toMatchObject({
+        action: "purge_conversation",
+        result: "ok",
+        actor: fingerprint(TOKEN),
+      });
+      expect(record!.detail).toContain("outbox rows 2");
+      expect(await everythingStored(h)).not.toContain("4242");
+      expect(await everythingStored(h)).not.toContain(TOKEN);
+    } finally {
+      await outbox.close();
+    }
+  });
+
+  it("a batch in flight: 409, nothing removed, the refusal audited", async () => {
+    const h = setup("purge-busy");
+    const c = "support:busy";
+    await h.append(c, "m1", "hi");
+    const claim = await h.store.claim(c, { force: true });
+    expect(claim.status).toBe("claimed");
+    const res = await h.admin("DELETE", `/lull/admin/conversations/${encodeURIComponent(c)}`);
+    expect(res.status).toBe(409);
+    expect((await body(res)).error.code).toBe("conversation_busy");
+    expect((await h.store.inspect(c)).batch).not.toBeNull();
+    expect((await h.store.readAudit({ limit: 1 }))[0]).toMatchObject({
+      action: "purge_conversation",
+      result: "busy",
+    });
+  });
+
+  it("lull purge: refuses without a terminal unless --yes, purges on Redis as cli:<user>, lull audit shows it", async () => {
+    const h = setup("purge-cli");
+    const c = "sms:+15550001:+15550002";
+    await h.append(c, "m1", "text me");
+    await h.append("sms:+15550001:+15559999", "k1", "keep");
+    const cwd = mkdtempSync(join(tmpdir(), "lull-purge-"));
+    const env = {
+      LULL_REDIS_URL: redis.url,
+      LULL_KEY_PREFIX: h.config.keyPrefix,
+      LULL_PARTITIONS: "4",
+      LULL_DATABASE_URL: pg.url,
+    };
+    try {
+      const refused = await runCli(["purge", "--conversation", c], { cwd, env });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain("--yes");
+      expect((await h.store.inspect(c)).buffer?.size).toBe(1);
+
+      const done = await runCli(["purge", "--conversation", c, "--yes", "--json"], { cwd, env });
+      expect(done.stderr).toBe("");
+      expect(done.code).toBe(0);
+      expect(JSON.parse(done.stdout)).toMatchObject({
+        conversation: c,
+        buffered: 1,
+        outboxRows: 0,
+      });
+      expect((await h.store.inspect(c)).buffer).toBeNull();
+      expect((await h.store.inspect("sms:+15550001:+15559999")).buffer?.size).toBe(1);
+
+      const audit = await runCli(["audit", "--json"], { cwd, env });
+      expect(audit.code).toBe(0);
+      const records = JSON.parse(audit.stdout) as AuditRecord[];
+      expect(records[0]).toMatchObject({
+        actor: `cli:${userInfo().username}`,
+        action: "purge_conversation",
+        result: "ok",
+      });
+      expect(audit.stdout).not.toContain("15550002");
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
