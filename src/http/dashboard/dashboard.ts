@@ -496,6 +496,38 @@ function renderBatches(): void {
   }));
 }
 
+interface AuditRow {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  result: string;
+  detail: string;
+  subject: string;
+}
+let auditRows: AuditRow[] = [];
+
+function renderAudit(): void {
+  const body = ($("audit") as HTMLTableElement).tBodies[0]!;
+  if (auditRows.length === 0) {
+    body.replaceChildren(emptyRow(6, "No admin action recorded yet."));
+    return;
+  }
+  body.replaceChildren(
+    ...auditRows.map((a) =>
+      el("tr", { attrs: { "data-audit-action": a.action } }, [
+        cell("Time", fmtTime(a.at)),
+        cell("Who", a.actor, "mono"),
+        cell("Action", a.action),
+        cell("Target", a.target + (a.subject ? ` #${a.subject}` : ""), "mono", true),
+        cell("Result", a.result, a.result === "ok" ? "" : "err"),
+        cell("Detail", a.detail || "—", "", true),
+      ])
+    ),
+  );
+}
+
 function renderEvents(): void {
   const list = $("events");
   const shown = events.filter((e) => matchesFilter(e.conversation));
@@ -566,6 +598,7 @@ function renderAll(): void {
   renderBuffers();
   renderDlq();
   renderBatches();
+  renderAudit();
   renderEvents();
 }
 
@@ -574,12 +607,14 @@ async function poll(): Promise<void> {
   polling = true;
   try {
     const q = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
-    const [stats, buf, dlq, ev] = await Promise.all([
+    const [stats, buf, dlq, ev, audit] = await Promise.all([
       api<Stats>("GET", "/stats"),
       api<{ buffers: BufferRow[]; nowMs: number }>("GET", "/buffers"),
       api<{ deadLetters: DeadLetterRow[] }>("GET", "/dlq"),
       api<{ events: LullEvent[]; cursor: string }>("GET", `/events${q}`),
+      api<{ audit: AuditRow[] }>("GET", "/audit?limit=50"),
     ]);
+    auditRows = audit.audit;
     clockOffsetMs = buf.nowMs - Date.now();
     buffers = buf.buffers;
     deadLetters = dlq.deadLetters;
