@@ -8,6 +8,8 @@ import { conversationFingerprint, runAudited, splitTokens } from "../core/audit.
 import { type ConversationPurge, purgeConversationEverywhere, purgeDetail } from "../http/purge.ts";
 import type { Outbox } from "../outbox/outbox.ts";
 import { createPostgresOutbox } from "../outbox/postgres-outbox.ts";
+import { withWakeupMirror } from "../wakeup/mirror.ts";
+import { createPostgresWakeup } from "../wakeup/postgres-wakeup.ts";
 import { cliActor } from "./cli-actor.ts";
 import type { Config } from "../core/config.ts";
 import { ConversationBusyError, DeadLetterNotFoundError } from "../core/errors.ts";
@@ -135,6 +137,39 @@ export function storeBackend(
   };
 }
 
+/**
+ * A store whose wake-up lowerings (a DLQ requeue) reach the durable trigger's lull.wakeup too
+ * when a database is configured, as in the function: otherwise a Cron that only fires when the
+ * wake-up says so (and `lull dev`, which plays it) would not come for a batch requeued from the
+ * CLI until its heartbeat. The lowerings are awaited when the store is closed.
+ */
+export function withCliWakeup(store: BufferStore, config: Config): BufferStore {
+  if (!config.databaseUrl) return store;
+  const wakeup = createPostgresWakeup({ url: config.databaseUrl });
+  const pending: Promise<unknown>[] = [];
+  const mirrored = withWakeupMirror(store, {
+    wakeup,
+    waitUntil: (work) => pending.push(work),
+    now: () => Date.now(),
+    onError: (e) =>
+      process.stderr.write(
+        `lull: warning: could not lower the durable wake-up (the heartbeat covers it): ${
+          e instanceof Error ? e.message : String(e)
+        }\n`,
+      ),
+  });
+  return new Proxy(mirrored, {
+    get(target, prop, receiver) {
+      if (prop !== "close") return Reflect.get(target, prop, receiver);
+      return async () => {
+        await Promise.allSettled(pending);
+        await wakeup.close();
+        await store.close();
+      };
+    },
+  });
+}
+
 /** The admin API's ceiling for `?limit=`. */
 const adminMaxLimit = 1000;
 
@@ -240,7 +275,7 @@ export function openBackend(conn: Connection, urlFlag: string | undefined): CliB
   if (urlFlag !== undefined) return viaHttp(urlFlag);
   if (conn.stack?.store === "memory") return viaHttp(conn.stack.lullUrl);
   if (conn.config.redis.kind !== "none") {
-    return storeBackend(createStore(conn.config).store, conn.config);
+    return storeBackend(withCliWakeup(createStore(conn.config).store, conn.config), conn.config);
   }
   if (conn.config.publicUrl && conn.config.adminToken) return viaHttp(conn.config.publicUrl);
   throw new CommandError(
