@@ -37,6 +37,8 @@ interface AcceptedBody {
   buffers?: { conversation: string; size: number; flushAt: string | null }[];
   /** Messages delivered directly because Redis was down. */
   degraded?: number;
+  /** Of `accepted`, how many wait in the durable outbox (Redis down or ambiguous). */
+  outboxed?: number;
 }
 
 /** `lull send`. */
@@ -89,6 +91,13 @@ export const sendCommand: Command = {
       err(
         `warning: ${down ?? "Redis did not answer"}; the message was delivered directly ` +
           "(degraded: a batch of one), not buffered.",
+      );
+    }
+    if ((answer.outboxed ?? 0) > 0) {
+      const down = await redisDownMessage(conn);
+      err(
+        `warning: ${down ?? "Redis did not answer"}; the message is stored in the durable ` +
+          "outbox (Postgres) and is buffered when Redis answers again.",
       );
     }
     const buffer = answer.buffers?.[0];
