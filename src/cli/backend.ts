@@ -110,7 +110,7 @@ export function storeBackend(
         store,
         { actor, action: "dlq_delete", target: id },
         () => store.dlqDelete(id),
-        (deleted) => ({ result: deleted ? "ok" : "not_found" }),
+        (deleted) => (deleted ? { result: "ok" } : null),
         onAuditError,
       ),
     readEvents: (cursor, limit) => store.readEvents(cursor, { limit }),

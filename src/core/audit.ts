@@ -5,7 +5,12 @@
  * by a fingerprint of its key, so a privacy request can be matched without the log holding it.
  */
 
-import { ConversationBusyError, DeadLetterNotFoundError, LullError } from "./errors.ts";
+import {
+  ConversationBusyError,
+  DeadLetterNotFoundError,
+  LullError,
+  ValidationError,
+} from "./errors.ts";
 import type { AuditEntry, BufferStore } from "./types.ts";
 
 async function sha256Hex(text: string): Promise<string> {
@@ -40,15 +45,26 @@ export function auditResult(err: unknown): string {
 }
 
 /**
- * Runs an admin action, then audits it with its result, whether it succeeded or threw. The
- * audit write is best effort: the action already happened, so a failed write goes to
+ * A refusal: the action found nothing to act on or was not allowed to start (not found, a
+ * batch in flight, invalid input). Like any refused request it changes nothing, so it leaves
+ * no audit record either (the function logs have it).
+ */
+export function isRefusal(err: unknown): boolean {
+  return err instanceof DeadLetterNotFoundError || err instanceof ConversationBusyError ||
+    err instanceof ValidationError;
+}
+
+/**
+ * Runs an admin action, then audits it with its result: done (`resultOf`, which may return
+ * null for "refused, nothing done"), or failed with an error other than a refusal
+ * ({@link isRefusal}), which is recorded as `error:<code>`. The audit write is best effort: the action already happened, so a failed write goes to
  * `onAuditError` (callers log it loudly) rather than turning into the action's failure.
  */
 export async function runAudited<T>(
   store: Pick<BufferStore, "recordAudit">,
   entry: Omit<AuditEntry, "result">,
   run: () => Promise<T>,
-  resultOf: (value: T) => { result: string; detail?: string } = () => ({ result: "ok" }),
+  resultOf: (value: T) => { result: string; detail?: string } | null = () => ({ result: "ok" }),
   onAuditError: (err: unknown) => void = () => {},
 ): Promise<T> {
   const write = async (e: AuditEntry) => {
@@ -62,10 +78,11 @@ export async function runAudited<T>(
   try {
     value = await run();
   } catch (err) {
-    await write({ ...entry, result: auditResult(err) });
+    if (!isRefusal(err)) await write({ ...entry, result: auditResult(err) });
     throw err;
   }
   const r = resultOf(value);
+  if (r === null) return value;
   await write({ ...entry, result: r.result, detail: r.detail ?? entry.detail ?? "" });
   return value;
 }

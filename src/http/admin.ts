@@ -129,7 +129,7 @@ function audited<T>(
   ctx: AppContext,
   entry: Omit<AuditEntry, "result">,
   run: () => Promise<T>,
-  resultOf?: (value: T) => { result: string; detail?: string },
+  resultOf?: (value: T) => { result: string; detail?: string } | null,
 ): Promise<T> {
   return runAudited(
     ctx.store,

@@ -169,14 +169,14 @@ describe("audit log", () => {
     // Newest first.
     expect(audit.map((a) => [a.action, a.result, a.actor])).toEqual([
       ["sweep", "ok", fingerprint(TOKEN)],
-      ["dlq_delete", "not_found", fingerprint(TOKEN)],
       ["dlq_requeue", "ok", fingerprint(OLD_TOKEN)],
       ["flush", "dead", fingerprint(TOKEN)],
     ]);
-    expect(audit[1]!.target).toBe("b_nope");
-    expect(audit[2]!.target).toBe(dead!.batchId);
+    // The refused delete (404) changed nothing and left no record.
+    expect(audit.some((a) => a.target === "b_nope")).toBe(false);
+    expect(audit[1]!.target).toBe(dead!.batchId);
     // A conversation is named by its masked label and a fingerprint of the key, never raw.
-    const flush = audit[3]!;
+    const flush = audit[2]!;
     expect(flush.target).toBe("whatsapp:**************67");
     expect(flush.subject).toBe(createHash("sha256").update(c).digest("hex").slice(0, 12));
     expect(flush.detail).toContain(dead!.batchId);
@@ -186,7 +186,7 @@ describe("audit log", () => {
     for (const secret of [TOKEN, OLD_TOKEN, "966501234567"]) expect(stored).not.toContain(secret);
     // Reads are not audited; an unauthorised call changes nothing and is not either.
     expect((await h.admin("DELETE", `/lull/admin/dlq/x`, { token: "wrong" })).status).toBe(401);
-    expect(await h.store.readAudit({ limit: 100 })).toHaveLength(4);
+    expect(await h.store.readAudit({ limit: 100 })).toHaveLength(3);
   });
 
   it("the CLI acting on Redis directly audits as cli:<os user>", async () => {
@@ -199,9 +199,9 @@ describe("audit log", () => {
     const backend = storeBackend(h.store, h.config, "cli:tester");
     await backend.dlqRequeue(dead!.batchId);
     expect(await backend.dlqDelete("b_missing")).toBe(false);
+    expect(await backend.dlqDelete(dead!.batchId)).toBe(false);
     const audit = await backend.audit(10);
     expect(audit.map((a) => [a.actor, a.action, a.target, a.result])).toEqual([
-      ["cli:tester", "dlq_delete", "b_missing", "not_found"],
       ["cli:tester", "dlq_requeue", dead!.batchId, "ok"],
     ]);
   });
@@ -269,7 +269,7 @@ describe("purge --conversation", () => {
     }
   });
 
-  it("a batch in flight: 409, nothing removed, the refusal audited", async () => {
+  it("a batch in flight: 409, nothing removed, no record (a refusal changes nothing)", async () => {
     const h = setup("purge-busy");
     const c = "support:busy";
     await h.append(c, "m1", "hi");
@@ -279,10 +279,15 @@ describe("purge --conversation", () => {
     expect(res.status).toBe(409);
     expect((await body(res)).error.code).toBe("conversation_busy");
     expect((await h.store.inspect(c)).batch).not.toBeNull();
-    expect((await h.store.readAudit({ limit: 1 }))[0]).toMatchObject({
-      action: "purge_conversation",
-      result: "busy",
-    });
+    expect(await h.store.readAudit({ limit: 10 })).toEqual([]);
+    await h.store.ack(
+      c,
+      claim.status === "claimed" ? claim.claim.batch.batchId : "",
+      claim.status === "claimed" ? claim.claim.token : "",
+    );
+    expect((await h.admin("DELETE", `/lull/admin/conversations/${encodeURIComponent(c)}`)).status)
+      .toBe(200);
+    expect((await h.store.readAudit({ limit: 10 })).map((a) => a.result)).toEqual(["ok"]);
   });
 
   it("lull purge: refuses without a terminal unless --yes, purges on Redis as cli:<user>, lull audit shows it", async () => {
