@@ -4,9 +4,15 @@
  * (`--url`, a deployed project without Redis credentials at hand, or a `lull dev` running on the
  * in-memory store, whose state lives only inside the functions process).
  */
+import { conversationFingerprint, runAudited, splitTokens } from "../core/audit.ts";
+import { type ConversationPurge, purgeConversationEverywhere, purgeDetail } from "../http/purge.ts";
+import type { Outbox } from "../outbox/outbox.ts";
+import { createPostgresOutbox } from "../outbox/postgres-outbox.ts";
+import { cliActor } from "./cli-actor.ts";
 import type { Config } from "../core/config.ts";
 import { ConversationBusyError, DeadLetterNotFoundError } from "../core/errors.ts";
 import type {
+  AuditRecord,
   BufferEvent,
   BufferStore,
   DeadLetter,
@@ -45,12 +51,31 @@ export interface CliBackend {
     events: BufferEvent[];
     cursor: EventCursor;
   }>;
+  /** The newest audit records, newest first. */
+  audit(limit: number): Promise<AuditRecord[]>;
+  /** Privacy request (audited). Throws ConversationBusyError while a batch is in flight. */
+  purgeConversation(conversation: string): Promise<ConversationPurge>;
   close(): Promise<void>;
 }
 
-/** The CLI backend on a store (Redis, read directly). */
-export function storeBackend(store: BufferStore, config: Config): CliBackend {
+/**
+ * The CLI backend on a store (Redis, read directly). Changes are audited here as `actor`
+ * (`cli:<os user>`), since no admin API sees them.
+ */
+export function storeBackend(
+  store: BufferStore,
+  config: Config,
+  actor: string = cliActor(),
+): CliBackend {
   const label = (conversation: string) => maskConversation(conversation, config.logPii);
+  // The outbox (when a database is configured) is opened only for a purge.
+  let outbox: Outbox | undefined;
+  const onAuditError = (err: unknown) =>
+    process.stderr.write(
+      `lull: warning: could not write the audit record: ${
+        err instanceof Error ? err.message : String(err)
+      }\n`,
+    );
   return {
     kind: "redis",
     async buffers(limit) {
@@ -70,10 +95,43 @@ export function storeBackend(store: BufferStore, config: Config): CliBackend {
       );
     },
     dlqGet: (id) => store.dlqGet(id),
-    dlqRequeue: (id) => store.dlqRequeue(id),
-    dlqDelete: (id) => store.dlqDelete(id),
+    dlqRequeue: (id) =>
+      runAudited(
+        store,
+        { actor, action: "dlq_requeue", target: id },
+        () => store.dlqRequeue(id),
+        (r) => ({ result: "ok", detail: `conversation ${label(r.conversation)}` }),
+        onAuditError,
+      ),
+    dlqDelete: (id) =>
+      runAudited(
+        store,
+        { actor, action: "dlq_delete", target: id },
+        () => store.dlqDelete(id),
+        (deleted) => (deleted ? { result: "ok" } : null),
+        onAuditError,
+      ),
     readEvents: (cursor, limit) => store.readEvents(cursor, { limit }),
-    close: () => store.close(),
+    audit: (limit) => store.readAudit({ limit }),
+    async purgeConversation(conversation) {
+      if (config.databaseUrl) outbox ??= createPostgresOutbox({ url: config.databaseUrl });
+      return runAudited(
+        store,
+        {
+          actor,
+          action: "purge_conversation",
+          target: label(conversation),
+          subject: await conversationFingerprint(conversation),
+        },
+        () => purgeConversationEverywhere(store, outbox, conversation),
+        (p) => ({ result: "ok", detail: purgeDetail(p) }),
+        onAuditError,
+      );
+    },
+    async close() {
+      await outbox?.close();
+      await store.close();
+    },
   };
 }
 
@@ -142,6 +200,24 @@ export function httpBackend(lullUrl: string, adminToken: string): CliBackend {
       const r = await call("GET", `/events?${q}`) as { events: BufferEvent[]; cursor: string };
       return { events: r.events, cursor: decodeEventCursor(r.cursor) };
     },
+    async audit(limit) {
+      const r = await call("GET", `/audit?limit=${clamp(limit)}`) as { audit: AuditRecord[] };
+      return r.audit;
+    },
+    async purgeConversation(conversation) {
+      try {
+        const r = await call("DELETE", `/conversations/${encodeURIComponent(conversation)}`) as
+          & ConversationPurge
+          & { purged?: boolean; label?: string };
+        const { purged: _purged, label: _label, ...rest } = r;
+        return rest;
+      } catch (e) {
+        if (e instanceof CommandError && e.code === "conversation_busy") {
+          throw new ConversationBusyError(conversation, "purge");
+        }
+        throw e;
+      }
+    },
     close: () => Promise.resolve(),
   };
 }
@@ -152,7 +228,7 @@ export function httpBackend(lullUrl: string, adminToken: string): CliBackend {
  */
 export function openBackend(conn: Connection, urlFlag: string | undefined): CliBackend {
   const viaHttp = (url: string) => {
-    const token = conn.config.adminToken;
+    const token = splitTokens(conn.config.adminToken)[0];
     if (!token) {
       throw new CommandError(
         "no_token",

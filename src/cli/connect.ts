@@ -45,6 +45,9 @@ export function resolveConnection(env: Env = process.env, cwd = process.cwd()): 
     delete merged.UPSTASH_REDIS_REST_URL;
     delete merged.UPSTASH_REDIS_REST_TOKEN;
   }
+  // The stack's Postgres (outbox, durable wake-up): a purge clears its outbox rows, and a
+  // requeue from here lowers its wake-up, as the function would.
+  if (stack.databaseUrl && !merged.LULL_DATABASE_URL) merged.LULL_DATABASE_URL = stack.databaseUrl;
   return { config: parseConfig(merged), stack, source: "dev" };
 }
 

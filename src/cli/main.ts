@@ -5,6 +5,7 @@
 import { ConfigError, LullError } from "../core/errors.ts";
 import { ExitCode, UsageError } from "./cli-errors.ts";
 import type { Command, CommandContext } from "./command.ts";
+import { auditCommand } from "./commands/audit.ts";
 import { buffersCommand } from "./commands/buffers.ts";
 import { dashboardCommand } from "./commands/dashboard.ts";
 import { devCommand } from "./commands/dev.ts";
@@ -12,6 +13,7 @@ import { dlqCommand } from "./commands/dlq.ts";
 import { envCommand } from "./commands/env.ts";
 import { flushCommand } from "./commands/flush.ts";
 import { initCommand } from "./commands/init.ts";
+import { purgeCommand } from "./commands/purge.ts";
 import { repairCommand } from "./commands/repair.ts";
 import { sendCommand } from "./commands/send.ts";
 import { statsCommand } from "./commands/stats.ts";
@@ -25,6 +27,8 @@ export const commands: Command[] = [
   statsCommand,
   dlqCommand,
   flushCommand,
+  auditCommand,
+  purgeCommand,
   sendCommand,
   envCommand,
   initCommand,

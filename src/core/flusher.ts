@@ -539,6 +539,7 @@ export class Flusher {
 
     let retryAfterMs: number | undefined;
     let retryError: string | undefined;
+    let responseBody: string | undefined;
     if (thrown !== undefined || outcome === undefined) {
       retryError = timedOut
         ? `delivery timed out after ${this.#config.deliveryTimeoutMs} ms`
@@ -547,6 +548,7 @@ export class Flusher {
     } else if (outcome.kind === "retry") {
       retryError = outcome.error;
       retryAfterMs = outcome.retryAfterMs;
+      responseBody = outcome.responseBody;
       permit.failure();
     } else {
       // delivered, permanent and supersede are all answers from a healthy processor.
@@ -594,6 +596,7 @@ export class Flusher {
             error: outcome.error,
             delayMs: 0,
             permanent: true,
+            ...(outcome.responseBody === undefined ? {} : { responseBody: outcome.responseBody }),
           })
         );
         if (failed.status === "dead") await this.#wake(conversation, failed.dueAgainAtMs);
@@ -632,6 +635,7 @@ export class Flusher {
           error,
           delayMs,
           permanent: false,
+          ...(responseBody === undefined ? {} : { responseBody }),
         })
       );
       if (failed.status === "dead") {

@@ -129,6 +129,11 @@ export class Keys {
     return { wake: `${base}:partitions`, epoch: `${base}:epoch` };
   }
 
+  /** STREAM of audit records (admin actions) of this prefix, in a hash slot of its own. */
+  audit(): string {
+    return `${this.prefix}:{${this.prefix}:audit}:log`;
+  }
+
   /** HASH recording the data layout (partition count, version) of this prefix. */
   layout(): string {
     return `${this.prefix}:layout`;

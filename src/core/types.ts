@@ -181,7 +181,15 @@ export interface FailOptions {
   delayMs: number;
   /** Straight to the DLQ (processor said 400/401/403/404/422). */
   permanent: boolean;
+  /**
+   * The processor's response body (at most {@link RESPONSE_BODY_MAX_BYTES}), kept in the dead
+   * letter if this failure dead-letters the batch; the store masks it unless LULL_LOG_PII.
+   */
+  responseBody?: string;
 }
+
+/** How much of a processor's response body a dead letter keeps, in UTF-8 bytes. */
+export const RESPONSE_BODY_MAX_BYTES = 2048;
 
 /** Result of {@link BufferStore.fail}. */
 export type FailResult =
@@ -250,6 +258,11 @@ export interface DeadLetter {
   attempts: number;
   reason: FlushReason;
   lastError: string;
+  /**
+   * The processor's response body to the last attempt (capped at RESPONSE_BODY_MAX_BYTES,
+   * masked as `<N chars>` unless LULL_LOG_PII); "" when there was none (timeout, network error).
+   */
+  responseBody: string;
   firstAt: string;
   lastAt: string;
   createdAt: string;
@@ -319,6 +332,57 @@ export interface StatsSnapshot {
   nowMs: number;
 }
 
+/** What {@link BufferStore.purgeConversation} removed (counts). */
+export interface PurgeResult {
+  /** Messages of the open buffer. */
+  buffered: number;
+  /** Messages of a batch that was awaiting retry. */
+  batchMessages: number;
+  /** Remembered provider message ids. */
+  dedupIds: number;
+  /** Events naming the raw conversation key (written with LULL_LOG_PII). */
+  events: number;
+  /** Dead letters of the conversation. */
+  deadLetters: number;
+}
+
+/** Admin actions that leave an audit record. */
+export type AuditAction =
+  | "dlq_requeue"
+  | "dlq_delete"
+  | "flush"
+  | "sweep"
+  | "purge_conversation";
+
+/** One admin action to audit (see {@link BufferStore.recordAudit}). */
+export interface AuditEntry {
+  /** Who: `token:<first 8 hex of SHA-256 of the admin token>` or `cli:<os user>`; never a secret. */
+  actor: string;
+  action: AuditAction;
+  /** What it acted on: a batch id, or a conversation's masked label (raw only with LULL_LOG_PII). */
+  target: string;
+  /** `ok`, or what went wrong (`not_found`, `busy`, `error`). */
+  result: string;
+  /** Counts or an error message; "" when there is nothing to add. */
+  detail?: string;
+  /**
+   * Fingerprint of the conversation acted on (first 12 hex of SHA-256 of its key), so a
+   * privacy request can be matched against the log without the log holding the key.
+   */
+  subject?: string;
+}
+
+/** An audit record as read back: the entry plus when it was written (store time). */
+export interface AuditRecord extends Required<AuditEntry> {
+  id: string;
+  at: string;
+}
+
+/** How long an audit record is kept: 90 days. */
+export const AUDIT_RETENTION_MS = 90 * 86_400_000;
+/** At most this many audit records are kept (oldest dropped first). */
+export const AUDIT_MAX_ENTRIES = 10_000;
+
 /** Per-partition stream cursor for {@link BufferStore.readEvents}. */
 export type EventCursor = Record<number, string>;
 
@@ -365,6 +429,12 @@ export interface BufferStore {
    */
   dlqRequeue(batchId: string): Promise<{ conversation: string }>;
   dlqDelete(batchId: string): Promise<boolean>;
+  /**
+   * Privacy request: removes the conversation's open buffer, a batch awaiting retry, dedup ids,
+   * timer marker, due entry, dead letters and raw-keyed events. Keeps the fence (fences never
+   * go back). Throws `ConversationBusyError` while a batch is in flight.
+   */
+  purgeConversation(conversation: string): Promise<PurgeResult>;
   /** Counters, day trend, sizes. */
   stats(): Promise<StatsSnapshot>;
   /** Read events after `cursor` (null = only events from now on; returns the cursor to use). */
@@ -379,6 +449,13 @@ export interface BufferStore {
     fields: Record<string, string>,
     counter?: CounterName,
   ): Promise<void>;
+  /**
+   * Appends an admin action to the audit log (capped: AUDIT_RETENTION_MS, AUDIT_MAX_ENTRIES).
+   * The entry is stored as given: callers pass fingerprints and masked labels, never secrets.
+   */
+  recordAudit(entry: AuditEntry): Promise<AuditRecord>;
+  /** The newest audit records, newest first. */
+  readAudit(options?: { limit?: number }): Promise<AuditRecord[]>;
   /** Store time in ms. */
   now(): Promise<number>;
   /** Liveness probe for /lull/health (PING or equivalent). */
@@ -415,8 +492,8 @@ export interface BufferStore {
 /** What a processor call came to. */
 export type DeliveryOutcome =
   | { kind: "delivered" }
-  | { kind: "retry"; error: string; retryAfterMs?: number }
-  | { kind: "permanent"; error: string }
+  | { kind: "retry"; error: string; retryAfterMs?: number; responseBody?: string }
+  | { kind: "permanent"; error: string; responseBody?: string }
   | { kind: "supersede" };
 
 /** What {@link BufferStore.dueWakes} found. */

@@ -7,7 +7,7 @@ import { createClient, FunctionsHttpError, FunctionsRelayError } from "@supabase
 import type { Clock } from "../core/clock.ts";
 import { systemClock } from "../core/clock.ts";
 import type { Processor } from "../core/types.ts";
-import { outcomeFromError, outcomeFromStatus, timeoutSignal } from "./outcome.ts";
+import { outcomeFromError, outcomeFromStatus, readCappedBody, timeoutSignal } from "./outcome.ts";
 import { buildDeliveryRequest } from "./request.ts";
 
 /** Options of {@link createFunctionProcessor}. */
@@ -59,12 +59,21 @@ export function createFunctionProcessor(options: FunctionProcessorOptions): Proc
       if (error instanceof FunctionsHttpError || error instanceof FunctionsRelayError) {
         const res = (error.context ?? response) as Response | undefined;
         if (res) {
-          await res.body?.cancel().catch(() => {});
+          const responseBody = res.bodyUsed ? "" : await readCappedBody(res);
           // A relay error is the platform's, not the processor's verdict: always retry.
           if (error instanceof FunctionsRelayError) {
-            return { kind: "retry", error: `supabase relay error ${res.status}` };
+            return {
+              kind: "retry",
+              error: `supabase relay error ${res.status}`,
+              ...(responseBody === "" ? {} : { responseBody }),
+            };
           }
-          return outcomeFromStatus(res.status, res.headers.get("retry-after"), clock.now());
+          return outcomeFromStatus(
+            res.status,
+            res.headers.get("retry-after"),
+            clock.now(),
+            responseBody,
+          );
         }
       }
       return outcomeFromError(error, signal);

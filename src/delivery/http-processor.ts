@@ -4,7 +4,7 @@
 import type { Clock } from "../core/clock.ts";
 import { systemClock } from "../core/clock.ts";
 import type { Processor } from "../core/types.ts";
-import { outcomeFromError, outcomeFromStatus, timeoutSignal } from "./outcome.ts";
+import { outcomeFromError, outcomeFromStatus, readCappedBody, timeoutSignal } from "./outcome.ts";
 import { buildDeliveryRequest } from "./request.ts";
 
 /** Options of {@link createHttpProcessor}. */
@@ -39,9 +39,18 @@ export function createHttpProcessor(options: HttpProcessorOptions): Processor {
         signal,
         redirect: "manual",
       });
-      // Drain the body so the connection can be reused; its content is not needed.
-      await res.body?.cancel().catch(() => {});
-      return outcomeFromStatus(res.status, res.headers.get("retry-after"), clock.now());
+      const ok = (res.status >= 200 && res.status < 300) || res.status === 409;
+      // A failure's body (capped) goes to the dead letter; a success's is not needed, only
+      // drained so the connection can be reused.
+      const responseBody = ok
+        ? await res.body?.cancel().catch(() => {}).then(() => "") ?? ""
+        : await readCappedBody(res);
+      return outcomeFromStatus(
+        res.status,
+        res.headers.get("retry-after"),
+        clock.now(),
+        responseBody,
+      );
     } catch (err) {
       return outcomeFromError(err, signal);
     } finally {

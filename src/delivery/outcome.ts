@@ -3,7 +3,7 @@
  * shared by the URL and the Supabase-function processors so both behave identically.
  */
 import { parseRetryAfter } from "../core/backoff.ts";
-import type { DeliveryOutcome } from "../core/types.ts";
+import { type DeliveryOutcome, RESPONSE_BODY_MAX_BYTES } from "../core/types.ts";
 
 /** Statuses that will never succeed on retry: the batch goes straight to the DLQ. */
 export const PERMANENT_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 422]);
@@ -21,16 +21,56 @@ export function outcomeFromStatus(
   status: number,
   retryAfter: string | null | undefined,
   nowMs: number,
+  responseBody = "",
 ): DeliveryOutcome {
   if ((status >= 200 && status < 300) || status === 409) return { kind: "delivered" };
   if (status === 425) return { kind: "supersede" };
+  const body = responseBody === "" ? {} : { responseBody };
   if (PERMANENT_STATUSES.has(status)) {
-    return { kind: "permanent", error: `processor answered ${status}` };
+    return { kind: "permanent", error: `processor answered ${status}`, ...body };
   }
   const retryAfterMs = parseRetryAfter(retryAfter, nowMs);
-  const out: DeliveryOutcome = { kind: "retry", error: `processor answered ${status}` };
+  const out: DeliveryOutcome = { kind: "retry", error: `processor answered ${status}`, ...body };
   if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs;
   return out;
+}
+
+/**
+ * Reads at most `maxBytes` of a response body as text and drops the rest (so the connection
+ * can be reused and a huge error page costs nothing). A body that cannot be read counts as
+ * empty: it is diagnostics, never a reason to change the outcome.
+ * @param maxBytes @default RESPONSE_BODY_MAX_BYTES
+ */
+export async function readCappedBody(
+  res: Response,
+  maxBytes: number = RESPONSE_BODY_MAX_BYTES,
+): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    return "";
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(Math.min(size, maxBytes));
+  let at = 0;
+  for (const chunk of chunks) {
+    const part = chunk.subarray(0, bytes.length - at);
+    bytes.set(part, at);
+    at += part.byteLength;
+    if (at >= bytes.length) break;
+  }
+  // Non-fatal decoding: a multi-byte character cut at the cap becomes U+FFFD, not an error.
+  return new TextDecoder().decode(bytes);
 }
 
 /** Maps a thrown fetch error (network failure, abort/timeout) to a retry outcome. */

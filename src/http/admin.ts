@@ -11,7 +11,7 @@
  * `label` (raw only with LULL_LOG_PII) that the dashboard displays, so a screen share or
  * screenshot does not leak numbers.
  */
-import type { Outbox, OutboxDepth } from "../outbox/outbox.ts";
+import { type Outbox, type OutboxDepth, OutboxUnavailableError } from "../outbox/outbox.ts";
 import { z } from "zod";
 import {
   BatchNotFoundError,
@@ -24,7 +24,14 @@ import {
   RedisUnavailableError,
   ValidationError,
 } from "../core/errors.ts";
-import type { ConversationState, EventCursor, StatsSnapshot } from "../core/types.ts";
+import type { AuditEntry, ConversationState, EventCursor, StatsSnapshot } from "../core/types.ts";
+import {
+  conversationFingerprint,
+  flushAuditResult,
+  runAudited,
+  splitTokens,
+  tokenActor,
+} from "../core/audit.ts";
 import { maskConversation, maskText } from "../observability/mask.ts";
 import { type BufferView, bufferView, deadLetterSummary } from "../core/views.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -32,6 +39,7 @@ import { createMetrics } from "../observability/metrics.ts";
 import type { AppContext } from "./context.ts";
 import { dashboardCsp, renderDashboardHtml } from "./dashboard/render.ts";
 import { json, jsonError } from "./respond.ts";
+import { purgeConversationEverywhere, purgeDetail } from "./purge.ts";
 
 /**
  * What the admin routes need from the flusher (`src/core/flusher.ts`'s `Flusher` satisfies it).
@@ -53,7 +61,7 @@ export type AdminContext = AppContext & {
    */
   breakers?: Record<string, { readonly state: string }>;
   /** The durable outbox, read for the depth gauges. Optional: omitted means no outbox series. */
-  outbox?: { outbox: Pick<Outbox, "depth"> };
+  outbox?: { outbox: Pick<Outbox, "depth"> & Partial<Pick<Outbox, "purgeConversation">> };
 };
 
 /** Default and ceiling for `?limit=` on list routes. */
@@ -90,19 +98,51 @@ export async function timingSafeEqualStrings(a: string, b: string): Promise<bool
   return diff === 0;
 }
 
-/** null when authorised, else the response to send. */
-async function authorise(req: Request, ctx: AppContext): Promise<Response | null> {
-  const expected = ctx.config.adminToken;
-  if (!expected) return jsonError(404, "not_found", "not found");
+/**
+ * `{ actor }` when authorised (the audit name of the token presented, see tokenActor), else
+ * `{ denied }`, the response to send. LULL_ADMIN_TOKEN may be a comma list (rotation): any
+ * listed token is accepted; every one is compared, so timing does not tell which matched.
+ */
+async function authorise(
+  req: Request,
+  ctx: AppContext,
+): Promise<{ denied: Response; actor?: undefined } | { denied?: undefined; actor: string }> {
+  const expected = splitTokens(ctx.config.adminToken);
+  if (expected.length === 0) return { denied: jsonError(404, "not_found", "not found") };
   const header = req.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(.+)$/i.exec(header.trim());
   const presented = match?.[1]?.trim() ?? "";
-  if (presented === "" || !(await timingSafeEqualStrings(presented, expected))) {
-    return jsonError(401, "unauthorized", "a valid admin bearer token is required", undefined, {
-      "www-authenticate": 'Bearer realm="lull-admin"',
-    });
+  const matches = await Promise.all(expected.map((t) => timingSafeEqualStrings(presented, t)));
+  const matched = expected.find((_, i) => matches[i]);
+  if (presented === "" || matched === undefined) {
+    return {
+      denied: jsonError(401, "unauthorized", "a valid admin bearer token is required", undefined, {
+        "www-authenticate": 'Bearer realm="lull-admin"',
+      }),
+    };
   }
-  return null;
+  return { actor: await tokenActor(matched) };
+}
+
+/** Runs an admin action and audits it (see runAudited); a failed audit write is logged. */
+function audited<T>(
+  ctx: AppContext,
+  entry: Omit<AuditEntry, "result">,
+  run: () => Promise<T>,
+  resultOf?: (value: T) => { result: string; detail?: string } | null,
+): Promise<T> {
+  return runAudited(
+    ctx.store,
+    entry,
+    run,
+    resultOf,
+    (err) =>
+      ctx.logger.error("could not write the audit record", {
+        action: entry.action,
+        actor: entry.actor,
+        error: err instanceof Error ? err.message : String(err),
+      }),
+  );
 }
 
 function methodNotAllowed(allow: string[]): Response {
@@ -235,7 +275,7 @@ function errorResponse(ctx: AppContext, err: unknown): Response {
   }
   if (
     err instanceof RedisUnavailableError || err instanceof RedisTimeoutError ||
-    err instanceof CircuitOpenError
+    err instanceof CircuitOpenError || err instanceof OutboxUnavailableError
   ) {
     return jsonError(503, err.code, err.message, undefined, { "retry-after": "5" });
   }
@@ -263,8 +303,18 @@ function dashboardResponse(): Response {
   });
 }
 
+/** The outbox a purge must clear, or undefined when no database is configured. */
+function purgeOutbox(ctx: AdminContext): Pick<Outbox, "purgeConversation"> | undefined {
+  const outbox = ctx.outbox?.outbox;
+  if (!outbox) return undefined;
+  if (!outbox.purgeConversation) {
+    throw new LullError("outbox_unsupported", "the configured outbox cannot purge");
+  }
+  return { purgeConversation: (c) => outbox.purgeConversation!(c) };
+}
+
 /** Finds the route for `sub` (the path after `/lull/admin`), or null. */
-function route(req: Request, sub: string, ctx: AdminContext): Route | null {
+function route(req: Request, sub: string, ctx: AdminContext, actor: string): Route | null {
   const url = new URL(req.url);
   const segs = sub.split("/").filter((s) => s !== "");
   const get = (run: () => Promise<Response>): Route => ({
@@ -281,6 +331,28 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
 
   if (segs.length === 1 && segs[0] === "buffers") {
     return get(async () => json(200, await listBuffers(ctx, parseLimit(url))));
+  }
+  if (segs.length === 2 && segs[0] === "conversations" && req.method.toUpperCase() === "DELETE") {
+    const conversation = decode(segs[1]!);
+    return {
+      run: async () => {
+        const purged = await audited(
+          ctx,
+          {
+            actor,
+            action: "purge_conversation",
+            target: label(ctx, conversation),
+            subject: await conversationFingerprint(conversation),
+          },
+          () => purgeConversationEverywhere(ctx.store, purgeOutbox(ctx), conversation),
+          (p) => ({ result: "ok", detail: purgeDetail(p) }),
+        );
+        ctx.logger.info("conversation purged by admin", {
+          conversation: label(ctx, conversation),
+        });
+        return json(200, { purged: true, ...purged, label: label(ctx, conversation) });
+      },
+    };
   }
   if (segs.length === 2 && segs[0] === "conversations") {
     return get(async () => {
@@ -314,7 +386,9 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
           });
         }
         if (m === "DELETE") {
-          if (!(await ctx.store.dlqDelete(batchId))) throw new DeadLetterNotFoundError(batchId);
+          await audited(ctx, { actor, action: "dlq_delete", target: batchId }, async () => {
+            if (!(await ctx.store.dlqDelete(batchId))) throw new DeadLetterNotFoundError(batchId);
+          });
           ctx.logger.info("dead letter deleted by admin", { batchId });
           return json(200, { deleted: true, batchId });
         }
@@ -327,7 +401,12 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
     return {
       run: async (m) => {
         if (m !== "POST") return methodNotAllowed(["POST"]);
-        const { conversation } = await ctx.store.dlqRequeue(batchId);
+        const { conversation } = await audited(
+          ctx,
+          { actor, action: "dlq_requeue", target: batchId },
+          () => ctx.store.dlqRequeue(batchId),
+          (r) => ({ result: "ok", detail: `conversation ${label(ctx, r.conversation)}` }),
+        );
         ctx.logger.info("dead letter requeued by admin", {
           batchId,
           conversation: label(ctx, conversation),
@@ -358,12 +437,34 @@ function route(req: Request, sub: string, ctx: AdminContext): Route | null {
         }
         const conversation = parsed.data.conversation;
         if (conversation !== undefined) {
-          const outcome = await ctx.flusher.flushConversation(conversation, { force: true });
+          const outcome = await audited(
+            ctx,
+            {
+              actor,
+              action: "flush",
+              target: label(ctx, conversation),
+              subject: await conversationFingerprint(conversation),
+            },
+            () => ctx.flusher.flushConversation(conversation, { force: true }),
+            (o) => flushAuditResult(o),
+          );
           return json(200, { conversation, label: label(ctx, conversation), outcome });
         }
-        return json(200, { sweep: await ctx.flusher.flushDue() });
+        const sweep = await audited(
+          ctx,
+          { actor, action: "sweep", target: "" },
+          () => ctx.flusher.flushDue(),
+          (r) => ({ result: "ok", detail: JSON.stringify(r).slice(0, 500) }),
+        );
+        return json(200, { sweep });
       },
     };
+  }
+  if (segs.length === 1 && segs[0] === "audit") {
+    return get(async () => {
+      const records = await ctx.store.readAudit({ limit: parseLimit(url) });
+      return json(200, { audit: records, count: records.length });
+    });
   }
   if (segs.length === 1 && segs[0] === "stats") {
     return get(async () => json(200, await ctx.store.stats()));
@@ -403,11 +504,11 @@ export async function handleAdmin(
     return dashboardResponse();
   }
 
-  const denied = await authorise(req, ctx);
-  if (denied) return denied;
+  const auth = await authorise(req, ctx);
+  if (auth.denied) return auth.denied;
 
   try {
-    const r = route(req, sub, ctx);
+    const r = route(req, sub, ctx, auth.actor);
     if (!r) return jsonError(404, "not_found", `no admin route ${trimmed}`);
     return await r.run(method);
   } catch (err) {
@@ -425,7 +526,7 @@ function isRenderable(m: AppContext["metrics"]): m is Metrics {
  * `lull_store_up` reads 0, which is itself the signal to alert on.
  */
 export async function handleMetrics(req: Request, ctx: AdminContext): Promise<Response> {
-  const denied = await authorise(req, ctx);
+  const { denied } = await authorise(req, ctx);
   if (denied) return denied;
   const method = req.method.toUpperCase();
   if (method !== "GET" && method !== "HEAD") return methodNotAllowed(["GET", "HEAD"]);

@@ -8,6 +8,7 @@
  * Every failure is JSON `{ error: { code, message, issues? } }`; nothing ever answers with a
  * stack trace.
  */
+import { splitTokens } from "../core/audit.ts";
 import type { CircuitBreaker } from "../core/breaker.ts";
 import { CircuitOpenError, ConfigError, LullError, ValidationError } from "../core/errors.ts";
 import { RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
@@ -358,7 +359,7 @@ async function conversationRoute(
   param: string,
 ): Promise<Response> {
   const accepted = [
-    ...(ctx.config.adminToken ? [ctx.config.adminToken] : []),
+    ...splitTokens(ctx.config.adminToken),
     ...ctx.config.processorSecrets,
   ];
   if (accepted.length === 0) return notFound();

@@ -57,6 +57,8 @@ export interface Outbox {
    * after the insert committed.
    */
   write(message: InboundMessage): Promise<{ status: "written" | "duplicate" }>;
+  /** Privacy request: deletes every row of the conversation; resolves to how many. */
+  purgeConversation(conversation: string): Promise<number>;
   /** Whether the conversation has rows waiting (newer messages must not overtake them). */
   hasPending(conversation: string): Promise<boolean>;
   /** Conversations with rows, the one holding the oldest row first. */

@@ -132,6 +132,15 @@ export function createPostgresOutbox(options: PostgresOutboxOptions): Outbox {
       return { status: rows.length === 1 ? "written" : "duplicate" };
     },
 
+    async purgeConversation(conversation) {
+      const rows = await withDeadline(
+        "purge",
+        timeoutMs,
+        sql`delete from lull.outbox where conversation = ${conversation} returning seq`,
+      );
+      return rows.length;
+    },
+
     async hasPending(conversation) {
       const rows = await withDeadline(
         "check",

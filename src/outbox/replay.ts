@@ -252,6 +252,7 @@ export function withOutboxBreaker(outbox: Outbox, breaker: CircuitBreaker): Outb
   };
   return {
     write: (m) => guard("write", () => outbox.write(m)),
+    purgeConversation: (c) => guard("purge", () => outbox.purgeConversation(c)),
     hasPending: (c) => guard("check", () => outbox.hasPending(c)),
     pendingConversations: (n) => guard("list", () => outbox.pendingConversations(n)),
     claimConversation: (c, o, fn) => guard("claim", () => outbox.claimConversation(c, o, fn)),

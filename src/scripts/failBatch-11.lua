@@ -28,6 +28,7 @@
   ARGV[12] maxWaitMs         ms
   ARGV[13] maxMessages       count
   ARGV[14] maxBytes          bytes
+  ARGV[15] responseBody      processor's response body, already capped and masked ("" = none)
 
   Returns
     {'retry', retryAtMs, attempt, nowMs}
@@ -61,6 +62,7 @@ local graceMs = tonumber(ARGV[11]) -- ms
 local maxWaitMs = tonumber(ARGV[12]) -- ms
 local maxMessages = tonumber(ARGV[13]) -- count
 local maxBytes = tonumber(ARGV[14]) -- bytes
+local responseBody = ARGV[15] or '' -- capped, masked response body
 
 --- @include "now"
 --- @include "flush"
@@ -84,7 +86,8 @@ if permanent or attempt >= retryMaxAttempts or now - createdAt >= retryMaxAgeMs 
   redis.call('DEL', deadLetterKey)
   redis.call('HSET', deadLetterKey,
     'batchId', batchId, 'conversation', conversation, 'fence', b[3], 'attempts', attempt,
-    'reason', b[4], 'lastError', lastError, 'firstAt', b[5], 'lastAt', b[6],
+    'reason', b[4], 'lastError', lastError, 'responseBody', responseBody,
+    'firstAt', b[5], 'lastAt', b[6],
     'createdAt', createdAt, 'deadAt', now, 'messages', messages)
   redis.call('ZADD', dlqKey, now, batchId)
   redis.call('DEL', batchKey, batchMessagesKey, lockKey)

@@ -6,7 +6,15 @@
  * so `receivedAt` is store time, not isolate time.
  */
 import type { BufferSettings } from "../core/config.ts";
-import type { Batch, BufferedMessage, FlushReason, InboundMessage } from "../core/types.ts";
+import type {
+  AuditEntry,
+  Batch,
+  BufferedMessage,
+  FlushReason,
+  InboundMessage,
+} from "../core/types.ts";
+import { RESPONSE_BODY_MAX_BYTES } from "../core/types.ts";
+import { maskText } from "../observability/mask.ts";
 
 /** The JSON part of a buffer entry (everything but receivedAt). */
 export function encodeMessage(message: InboundMessage): string {
@@ -128,4 +136,34 @@ export function computeFlush(
 /** A new batch id: sortable by time, unguessable. */
 export function newBatchId(nowMs: number, randomHex: string): string {
   return `b_${nowMs.toString(36)}_${randomHex}`;
+}
+
+/** Caps text at `maxBytes` UTF-8 bytes without splitting a character. */
+export function capUtf8(text: string, maxBytes: number): string {
+  const enc = new TextEncoder();
+  if (enc.encode(text).length <= maxBytes) return text;
+  let out = "";
+  let used = 0;
+  for (const ch of text) {
+    const n = enc.encode(ch).length;
+    if (used + n > maxBytes) break;
+    out += ch;
+    used += n;
+  }
+  return out;
+}
+
+/**
+ * What a dead letter keeps of the processor's response body: at most RESPONSE_BODY_MAX_BYTES,
+ * masked like message text (`<N chars>`) unless LULL_LOG_PII, since an agent's error page may
+ * echo the customer's words. "" when there was no body.
+ */
+export function deadLetterResponseBody(body: string | undefined, logPii: boolean): string {
+  if (body === undefined || body === "") return "";
+  return maskText(capUtf8(body, RESPONSE_BODY_MAX_BYTES), logPii);
+}
+
+/** An audit entry with its optional fields filled. */
+export function fullAuditEntry(entry: AuditEntry): Required<AuditEntry> {
+  return { ...entry, detail: entry.detail ?? "", subject: entry.subject ?? "" };
 }

@@ -21,6 +21,8 @@ import type {
   AckResult,
   AppendOptions,
   AppendResult,
+  AuditEntry,
+  AuditRecord,
   BufferEvent,
   BufferEventType,
   BufferStore,
@@ -36,12 +38,13 @@ import type {
   FlushReason,
   InboundMessage,
   PartitionWake,
+  PurgeResult,
   RepairStep,
   StatsSnapshot,
   StoreFitness,
   SupersedeResult,
 } from "../core/types.ts";
-import { COUNTER_NAMES } from "../core/types.ts";
+import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
 import { maskConversation } from "../observability/mask.ts";
 import {
   type BatchFields,
@@ -49,8 +52,10 @@ import {
   buildBatch,
   byteLength,
   computeFlush,
+  deadLetterResponseBody,
   decodeEntry,
   encodeMessage,
+  fullAuditEntry,
   makeEntry,
   newBatchId,
   toIso,
@@ -110,6 +115,7 @@ interface DeadRecord {
   attempts: number;
   reason: FlushReason;
   lastError: string;
+  responseBody: string;
   firstAtMs: number;
   lastAtMs: number;
   createdAtMs: number;
@@ -189,6 +195,9 @@ export class MemoryStore implements BufferStore {
   private readonly clock: Clock;
   private readonly random: () => string;
   private readonly conversations = new Map<string, ConversationRecord>();
+  /** The audit stream, oldest first (ids `<ms>-<seq>` like the Redis stream's). */
+  private readonly audit: AuditRecord[] = [];
+  private auditSeq = 0;
   private readonly partitions: PartitionState[];
   /** Quota windows (the rate STRINGs): key -> this minute's count, until windowEnd. */
   private readonly rates = new Map<string, { windowEnd: number; count: number }>();
@@ -480,6 +489,7 @@ export class MemoryStore implements BufferStore {
         attempts: attempt,
         reason: batch.reason,
         lastError: options.error,
+        responseBody: deadLetterResponseBody(options.responseBody, s.logPii),
         firstAtMs: batch.firstAtMs,
         lastAtMs: batch.lastAtMs,
         createdAtMs: batch.createdAtMs,
@@ -871,6 +881,67 @@ export class MemoryStore implements BufferStore {
     return;
   }
 
+  /** purgeConversation: everything but the fence; busy while a batch is in flight. */
+  async purgeConversation(conversation: string): Promise<PurgeResult> {
+    const now = this.clock.now();
+    const p = this.partition(conversation);
+    const part = this.part(p);
+    const rec = this.peek(conversation, now);
+    if (rec?.lock) throw new ConversationBusyError(conversation, "purgeConversation");
+    const result: PurgeResult = {
+      buffered: rec?.open?.entries.length ?? 0,
+      batchMessages: rec?.batch?.entries.length ?? 0,
+      dedupIds: rec?.seen.size ?? 0,
+      events: 0,
+      deadLetters: 0,
+    };
+    if (rec) {
+      rec.seen.clear();
+      rec.seenExpiresAtMs = null;
+      rec.open = null;
+      rec.timerExpiresAtMs = null;
+      rec.batch = null;
+      this.prune(conversation, rec, now);
+    }
+    part.due.delete(conversation);
+    part.leases.delete(conversation);
+    const before = part.events.length;
+    part.events = part.events.filter((e) => e.conversation !== conversation);
+    result.events = before - part.events.length;
+    for (const [batchId, dead] of part.dlq) {
+      if (dead.conversation !== conversation) continue;
+      part.dlq.delete(batchId);
+      result.deadLetters++;
+    }
+    return result;
+  }
+
+  /** recordAudit: append, then trim to AUDIT_RETENTION_MS and AUDIT_MAX_ENTRIES. */
+  async recordAudit(entry: AuditEntry): Promise<AuditRecord> {
+    const now = this.clock.now();
+    const last = this.audit.at(-1);
+    const lastMs = last ? Number(last.id.split("-")[0]) : -1;
+    const ms = Math.max(now, lastMs);
+    this.auditSeq = ms === lastMs ? this.auditSeq + 1 : 0;
+    const record: AuditRecord = {
+      ...fullAuditEntry(entry),
+      id: `${ms}-${this.auditSeq}`,
+      at: toIso(now),
+    };
+    this.audit.push(record);
+    while (
+      this.audit.length > AUDIT_MAX_ENTRIES ||
+      (this.audit.length > 0 && Number(this.audit[0]!.id.split("-")[0]) < now - AUDIT_RETENTION_MS)
+    ) this.audit.shift();
+    return { ...record };
+  }
+
+  /** readAudit: newest first. */
+  async readAudit(options: { limit?: number } = {}): Promise<AuditRecord[]> {
+    const limit = Math.max(1, options.limit ?? 100);
+    return this.audit.slice(-limit).reverse().map((r) => ({ ...r }));
+  }
+
   /** Store time. */
   async now(): Promise<number> {
     return this.clock.now();
@@ -1021,6 +1092,7 @@ export class MemoryStore implements BufferStore {
       attempts: dead.attempts,
       reason: dead.reason,
       lastError: dead.lastError,
+      responseBody: dead.responseBody,
       firstAt: toIso(dead.firstAtMs),
       lastAt: toIso(dead.lastAtMs),
       createdAt: toIso(dead.createdAtMs),

@@ -11,6 +11,8 @@ import type {
   AckResult,
   AppendOptions,
   AppendResult,
+  AuditEntry,
+  AuditRecord,
   BufferEvent,
   BufferEventType,
   BufferStore,
@@ -25,12 +27,13 @@ import type {
   FlushReason,
   InboundMessage,
   PartitionWake,
+  PurgeResult,
   RepairStep,
   StatsSnapshot,
   StoreFitness,
   SupersedeResult,
 } from "../core/types.ts";
-import { COUNTER_NAMES } from "../core/types.ts";
+import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
 import { DeadLetterNotFoundError, PartitionMismatchError } from "../core/errors.ts";
 import { maskConversation } from "../observability/mask.ts";
 import type { RedisClient } from "../redis/redis-client.ts";
@@ -39,8 +42,10 @@ import { type LuaScript, scripts } from "../scripts/generated.ts";
 import {
   buildBatch,
   computeFlush,
+  deadLetterResponseBody,
   decodeEntry,
   encodeMessage,
+  fullAuditEntry,
   newBatchId,
   toIso,
 } from "./codec.ts";
@@ -454,6 +459,7 @@ export class RedisStore implements BufferStore {
         this.s.retryMaxAttempts,
         this.s.retryMaxAgeMs,
         ...this.flushArgs(),
+        deadLetterResponseBody(options.responseBody, this.s.logPii),
       ],
       { conversation, batchId },
     ) as unknown[];
@@ -625,6 +631,7 @@ export class RedisStore implements BufferStore {
       attempts: Number(h.attempts),
       reason: h.reason as FlushReason,
       lastError: h.lastError ?? "",
+      responseBody: h.responseBody ?? "",
       firstAt: toIso(Number(h.firstAt)),
       lastAt: toIso(Number(h.lastAt)),
       createdAt: toIso(Number(h.createdAt)),
@@ -700,6 +707,49 @@ export class RedisStore implements BufferStore {
       }),
     );
     return deleted.includes(true);
+  }
+
+  async purgeConversation(conversation: string): Promise<PurgeResult> {
+    const k = this.keys.conversation(conversation);
+    const p = k.partition;
+    const r = await this.run(
+      scripts.purgeConversation,
+      [
+        k.seen,
+        k.buffer,
+        k.meta,
+        k.timer,
+        k.lock,
+        k.batch,
+        k.batchMessages,
+        p.due,
+        p.leases,
+        p.events,
+      ],
+      [conversation],
+      { conversation },
+    ) as unknown[];
+    // With the batch gone no new dead letter of this data can appear: remove the existing ones.
+    let deadLetters = 0;
+    const ids = strings(await this.run(scripts.listDeadLetters, [p.dlq], [1_000_000]));
+    for (let i = 0; i + 1 < ids.length; i += 2) {
+      const batchId = ids[i]!;
+      const dead = await this.readDeadLetter(p.partition, batchId);
+      if (dead?.conversation !== conversation) continue;
+      const deleted = await this.run(
+        scripts.deleteDeadLetter,
+        [this.keys.deadLetter(p.partition, batchId), p.dlq],
+        [batchId],
+      );
+      if (Number(deleted) === 1) deadLetters++;
+    }
+    return {
+      buffered: Number(r[0]),
+      batchMessages: Number(r[1]),
+      dedupIds: Number(r[2]),
+      events: Number(r[3]),
+      deadLetters,
+    };
   }
 
   async stats(): Promise<StatsSnapshot> {
@@ -812,6 +862,39 @@ export class RedisStore implements BufferStore {
       [p.events, p.stats, p.daily],
       [type, label, counter, ...Object.entries(fields).flat()],
     );
+  }
+
+  async recordAudit(entry: AuditEntry): Promise<AuditRecord> {
+    const full = fullAuditEntry(entry);
+    const r = await this.run(scripts.recordAudit, [this.keys.audit()], [
+      AUDIT_RETENTION_MS,
+      AUDIT_MAX_ENTRIES,
+      full.actor,
+      full.action,
+      full.target,
+      full.result,
+      full.detail,
+      full.subject,
+    ]) as unknown[];
+    return { ...full, id: String(r[0]), at: toIso(Number(r[1])) };
+  }
+
+  async readAudit(options: { limit?: number } = {}): Promise<AuditRecord[]> {
+    const limit = Math.max(1, options.limit ?? 100);
+    const r = await this.run(scripts.readAudit, [this.keys.audit()], [limit]) as unknown[][];
+    return (r ?? []).map((entry) => {
+      const f = pairs(entry[1]);
+      return {
+        id: String(entry[0]),
+        at: toIso(Number(f.at)),
+        actor: f.actor ?? "",
+        action: (f.action ?? "") as AuditRecord["action"],
+        target: f.target ?? "",
+        result: f.result ?? "",
+        detail: f.detail ?? "",
+        subject: f.subject ?? "",
+      };
+    });
   }
 
   async now(): Promise<number> {

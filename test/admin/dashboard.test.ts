@@ -30,7 +30,11 @@ let browser: Browser | undefined;
 let baseUrl: string;
 let store: MemoryStore;
 let deadBatchId: string;
-let outcome: DeliveryOutcome = { kind: "permanent", error: "processor answered 422" };
+let outcome: DeliveryOutcome = {
+  kind: "permanent",
+  error: "processor answered 422",
+  responseBody: '{"error":"unknown intent"}',
+};
 const delivered: Batch[] = [];
 
 /** node:http -> Request -> handleAdmin -> Response -> node:http, under /functions/v1 like Supabase. */
@@ -156,6 +160,18 @@ describe("admin dashboard", () => {
 
     // Live events picked the requeue up (events are read from when the page opened).
     await page.locator("#events li", { hasText: "requeued" }).waitFor();
+    // The DLQ detail shows the processor's response body, masked like text (PII is off here).
+    const second = (await store.dlqList())[0]!.batchId;
+    await page.getByRole("button", { name: `Details of batch ${second}` }).click();
+    await page.locator("#detail-meta dt", { hasText: "processor response" }).waitFor();
+    expect(await page.locator("#detail-meta").textContent()).toContain("<26 chars>");
+    // The audit view shows who requeued it: the token's fingerprint, never the token.
+    const auditRow = page.locator('#audit tbody tr[data-audit-action="dlq_requeue"]', {
+      hasText: deadBatchId,
+    });
+    await auditRow.waitFor();
+    expect(await auditRow.textContent()).toMatch(/token:[0-9a-f]{8}/);
+    expect(await page.locator("#audit").textContent()).not.toContain(TOKEN);
     // The stats cards show the store's totals.
     await page.locator('#counters .card:has(.name:text-is("ingested")) .value:text-is("5")')
       .waitFor();

@@ -522,6 +522,42 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(ids(expectClaimed(await store.claim(c, { force: true })))).toEqual(["m2"]);
       });
 
+      it("the dead letter keeps the processor's response body: capped, masked unless logPii", async () => {
+        const body = "لا أفهم " + "x".repeat(4000);
+        const kinds = [{ logPii: false }, { logPii: true }];
+        for (const { logPii } of kinds) {
+          const { store } = await setup({ logPii });
+          const c = "support:body";
+          await store.append(msg(c, "m1"));
+          const claim = expectClaimed(await store.claim(c, { force: true }));
+          await store.fail(c, claim.batch.batchId, claim.token, {
+            error: "processor answered 422",
+            delayMs: 0,
+            permanent: true,
+            responseBody: body,
+          });
+          const dead = await store.dlqGet(claim.batch.batchId);
+          if (logPii) {
+            expect(new TextEncoder().encode(dead!.responseBody).length).toBeLessThanOrEqual(2048);
+            expect(dead!.responseBody.startsWith("لا أفهم xxx")).toBe(true);
+            expect(dead!.responseBody.length).toBeGreaterThan(2000);
+          } else {
+            expect(dead!.responseBody).toMatch(/^<\d+ chars>$/);
+            expect(dead!.responseBody).not.toContain("x");
+          }
+          // A retry that later dead-letters keeps the last attempt's body; none = "".
+          const c2 = "support:nobody";
+          await store.append(msg(c2, "n1"));
+          const claim2 = expectClaimed(await store.claim(c2, { force: true }));
+          await store.fail(c2, claim2.batch.batchId, claim2.token, {
+            error: "processor timed out",
+            delayMs: 0,
+            permanent: true,
+          });
+          expect((await store.dlqGet(claim2.batch.batchId))!.responseBody).toBe("");
+        }
+      });
+
       it("dead by age: a failure after retryMaxAgeMs since the first claim", async () => {
         const { store, advance } = await setup({ retryMaxAgeMs: 100 });
         const c = "support:age";
@@ -592,6 +628,86 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(await store.dlqDelete(y.batch.batchId)).toBe(false);
         expect(await store.dlqGet(y.batch.batchId)).toBeNull();
         expect(await store.dlqList()).toEqual([]);
+      });
+    });
+
+    describe("purgeConversation (privacy request)", () => {
+      it("removes buffer, waiting batch, dedup ids, dead letters and raw-keyed events; keeps the fence; others untouched", async () => {
+        const { store, settings } = await setup({ logPii: true });
+        const c = "whatsapp:111:966500000001";
+        const other = "whatsapp:111:966500000002";
+        // A dead letter, a batch awaiting retry and an open buffer behind it.
+        await store.append(msg(c, "d1", "dead text"));
+        const d = expectClaimed(await store.claim(c, { force: true }));
+        await store.fail(c, d.batch.batchId, d.token, {
+          error: "processor answered 400",
+          delayMs: 0,
+          permanent: true,
+        });
+        await store.append(msg(c, "r1", "retry text"));
+        const r = expectClaimed(await store.claim(c, { force: true }));
+        await store.fail(c, r.batch.batchId, r.token, {
+          error: "processor answered 500",
+          delayMs: 60_000,
+          permanent: false,
+        });
+        await store.append(msg(c, "o1", "open text"));
+        // The other conversation has the same shapes in the same store.
+        await store.append(msg(other, "x1", "keep me"));
+        const od = expectClaimed(await store.claim(other, { force: true }));
+        await store.fail(other, od.batch.batchId, od.token, {
+          error: "processor answered 400",
+          delayMs: 0,
+          permanent: true,
+        });
+        await store.append(msg(other, "x2", "keep me too"));
+        const eventsBefore = (await store.readEvents({}, { limit: 1000 })).events;
+        expect(eventsBefore.some((e) => e.conversation === c)).toBe(true);
+
+        const purged = await store.purgeConversation(c);
+        expect(purged).toEqual({
+          buffered: 1,
+          batchMessages: 1,
+          dedupIds: 3,
+          events: eventsBefore.filter((e) => e.conversation === c).length,
+          deadLetters: 1,
+        });
+        const state = await store.inspect(c);
+        expect(state.buffer).toBeNull();
+        expect(state.batch).toBeNull();
+        expect(state.dueAtMs).toBeNull();
+        expect(await store.dlqGet(d.batch.batchId)).toBeNull();
+        const p = partitionOf(c, settings.partitions);
+        expect(await store.listConversations(p, 100)).not.toContain(c);
+        const after = (await store.readEvents({}, { limit: 1000 })).events;
+        expect(after.filter((e) => e.conversation === c)).toEqual([]);
+        // The other conversation is exactly as it was.
+        expect(after.filter((e) => e.conversation === other)).toEqual(
+          eventsBefore.filter((e) => e.conversation === other),
+        );
+        expect((await store.dlqGet(od.batch.batchId))?.messages.map((m) => m.text)).toEqual([
+          "keep me",
+        ]);
+        expect((await store.inspect(other)).buffer?.messages.map((m) => m.id)).toEqual(["x2"]);
+        // Dedup ids are gone (a redelivery is buffered again); the fence went on, never back.
+        expect((await store.append(msg(c, "o1", "again"))).status).toBe("appended");
+        const next = expectClaimed(await store.claim(c, { force: true }));
+        expect(next.batch.fence).toBeGreaterThan(r.batch.fence);
+        expect(ids(next)).toEqual(["o1"]);
+      });
+
+      it("refuses while a batch is in flight, changing nothing", async () => {
+        const { store } = await setup();
+        const c = "support:inflight";
+        await store.append(msg(c, "m1"));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        await store.append(msg(c, "m2"));
+        await expect(store.purgeConversation(c)).rejects.toBeInstanceOf(ConversationBusyError);
+        const state = await store.inspect(c);
+        expect(state.batch?.batchId).toBe(claim.batch.batchId);
+        expect(state.buffer?.size).toBe(1);
+        await store.ack(c, claim.batch.batchId, claim.token);
+        expect((await store.purgeConversation(c)).buffered).toBe(1);
       });
     });
 

@@ -99,9 +99,28 @@ describe("createHttpProcessor", () => {
   });
 
   it.each(cases)("maps %i to its outcome", async (status, headers, outcome) => {
-    server.respond(() => ({ status, headers }));
+    server.respond(() => ({ status, headers, body: "" }));
     const processor = createHttpProcessor({ url: server.url, secrets: ["s"], timeoutMs: 2000 });
     expect(await processor(batch, signal())).toEqual(outcome);
+  });
+
+  it("a failure carries the processor's response body, capped at 2 KiB; a success does not", async () => {
+    const processor = createHttpProcessor({ url: server.url, secrets: ["s"], timeoutMs: 2000 });
+    server.respond(() => ({ status: 422, body: '{"error":"bad"}' + " ".repeat(5000) + "TAIL" }));
+    const permanent = await processor(batch, signal());
+    expect(permanent).toMatchObject({ kind: "permanent", error: "processor answered 422" });
+    const body = (permanent as { responseBody?: string }).responseBody ?? "";
+    expect(body.startsWith('{"error":"bad"}')).toBe(true);
+    expect(body.length).toBe(2048);
+    expect(body).not.toContain("TAIL");
+    server.respond(() => ({ status: 503, body: "upstream down" }));
+    expect(await processor(batch, signal())).toEqual({
+      kind: "retry",
+      error: "processor answered 503",
+      responseBody: "upstream down",
+    });
+    server.respond(() => ({ status: 200, body: "fine" }));
+    expect(await processor(batch, signal())).toEqual({ kind: "delivered" });
   });
 
   it("a processor slower than the timeout is a retry", async () => {
@@ -167,7 +186,7 @@ describe("createFunctionProcessor (supabase-js functions.invoke)", () => {
   it.each(cases)(
     "maps %i to its outcome like the URL processor",
     async (status, headers, outcome) => {
-      server.respond(() => ({ status, headers }));
+      server.respond(() => ({ status, headers, body: "" }));
       expect(await make()(batch, signal())).toEqual(outcome);
     },
   );
@@ -177,6 +196,13 @@ describe("createFunctionProcessor (supabase-js functions.invoke)", () => {
     expect(await make()(batch, signal())).toEqual({
       kind: "retry",
       error: "supabase relay error 400",
+      responseBody: "{}",
+    });
+    server.respond(() => ({ status: 422, body: "no such tool" }));
+    expect(await make()(batch, signal())).toEqual({
+      kind: "permanent",
+      error: "processor answered 422",
+      responseBody: "no such tool",
     });
   });
 });

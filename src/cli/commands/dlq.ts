@@ -36,7 +36,15 @@ without a terminal and without --yes).`;
 /** Masks the personal parts of a dead letter unless `showPii`. */
 function maskDeadLetter(d: DeadLetter, showPii: boolean): DeadLetter {
   if (showPii) return d;
-  return { ...d, ...maskSummary(d, false), messages: maskMessages(d, showPii) };
+  return {
+    ...d,
+    ...maskSummary(d, false),
+    messages: maskMessages(d, showPii),
+    // Masked at the source unless LULL_LOG_PII; a body stored in clear is masked here too.
+    responseBody: /^<\d+ chars>$/.test(d.responseBody ?? "")
+      ? d.responseBody
+      : maskText(d.responseBody ?? "", false),
+  };
 }
 
 /** Masks a list entry's conversation unless `showPii`. */
@@ -141,6 +149,7 @@ export const dlqCommand: Command = {
           out(`${p.bold("attempts")}      ${shown.attempts}`);
           out(`${p.bold("reason")}        ${shown.reason}`);
           out(`${p.bold("last error")}    ${p.red(shown.lastError)}`);
+          out(`${p.bold("response")}      ${shown.responseBody || p.dim("(no body)")}`);
           out(`${p.bold("first/last")}    ${shown.firstAt} … ${shown.lastAt}`);
           out(`${p.bold("created")}       ${shown.createdAt}`);
           out(`${p.bold("dead at")}       ${shown.deadAt}`);

@@ -2,6 +2,14 @@
  * `lull flush [conversation]`: force a flush now through the admin route of a running lull
  * (the local `lull dev`, or a deployed function with --url / LULL_PUBLIC_URL).
  */
+import {
+  conversationFingerprint,
+  flushAuditResult,
+  runAudited,
+  splitTokens,
+} from "../../core/audit.ts";
+import { maskConversation } from "../../observability/mask.ts";
+import { cliActor } from "../cli-actor.ts";
 import { parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
 import { type Command, err, out, outJson } from "../command.ts";
@@ -123,11 +131,34 @@ async function directTarget(conn: Connection): Promise<FlushTarget> {
   }
   const store = openCliStore(config);
   const flusher = new Flusher({ store, processor: await directProcessor(config), config });
+  // No admin API sees a direct flush: audit it here, as the OS user.
+  const actor = cliActor();
+  const onAuditError = (e: unknown) =>
+    err(`warning: could not write the audit record: ${e instanceof Error ? e.message : e}`);
   return {
-    sweep: () => flusher.flushDue(),
+    sweep: () =>
+      runAudited(
+        store,
+        { actor, action: "sweep", target: "" },
+        () => flusher.flushDue(),
+        (r) => ({ result: "ok", detail: JSON.stringify(r).slice(0, 500) }),
+        onAuditError,
+      ),
     buffered: async () =>
       (await storeBackend(store, config).buffers(1000)).map((b) => b.conversation),
-    flushOne: (conversation) => flusher.flushConversation(conversation, { force: true }),
+    flushOne: async (conversation) =>
+      runAudited(
+        store,
+        {
+          actor,
+          action: "flush",
+          target: maskConversation(conversation, config.logPii),
+          subject: await conversationFingerprint(conversation),
+        },
+        () => flusher.flushConversation(conversation, { force: true }),
+        flushAuditResult,
+        onAuditError,
+      ),
     close: () => store.close(),
   };
 }
@@ -152,7 +183,7 @@ async function chooseTarget(
         "LULL_PROCESSOR_URL).",
     );
   }
-  const token = conn.config.adminToken;
+  const token = splitTokens(conn.config.adminToken)[0];
   if (!token) {
     throw new CommandError(
       "no_token",

@@ -426,7 +426,13 @@ function showDetail(title: string, meta: [string, unknown][], messages: MessageV
 async function showDeadLetter(batchId: string): Promise<void> {
   try {
     const d = await api<
-      DeadLetterRow & { messages: MessageView[]; reason: string; fence: number; firstAt: string }
+      DeadLetterRow & {
+        messages: MessageView[];
+        reason: string;
+        fence: number;
+        firstAt: string;
+        responseBody?: string;
+      }
     >("GET", `/dlq/${encodeURIComponent(batchId)}`);
     showDetail(`Dead batch ${d.batchId}`, [
       ["conversation", d.label],
@@ -434,6 +440,7 @@ async function showDeadLetter(batchId: string): Promise<void> {
       ["reason", d.reason],
       ["fence", d.fence],
       ["last error", d.lastError],
+      ["processor response", d.responseBody || "(no body)"],
       ["dead since", fmtTime(d.deadAt)],
     ], d.messages);
   } catch (err) {
@@ -487,6 +494,38 @@ function renderBatches(): void {
       cell("Outcome", BATCH_EVENTS[e.type]),
     ]);
   }));
+}
+
+interface AuditRow {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  result: string;
+  detail: string;
+  subject: string;
+}
+let auditRows: AuditRow[] = [];
+
+function renderAudit(): void {
+  const body = ($("audit") as HTMLTableElement).tBodies[0]!;
+  if (auditRows.length === 0) {
+    body.replaceChildren(emptyRow(6, "No admin action recorded yet."));
+    return;
+  }
+  body.replaceChildren(
+    ...auditRows.map((a) =>
+      el("tr", { attrs: { "data-audit-action": a.action } }, [
+        cell("Time", fmtTime(a.at)),
+        cell("Who", a.actor, "mono"),
+        cell("Action", a.action),
+        cell("Target", a.target + (a.subject ? ` #${a.subject}` : ""), "mono", true),
+        cell("Result", a.result, a.result === "ok" ? "" : "err"),
+        cell("Detail", a.detail || "—", "", true),
+      ])
+    ),
+  );
 }
 
 function renderEvents(): void {
@@ -559,6 +598,7 @@ function renderAll(): void {
   renderBuffers();
   renderDlq();
   renderBatches();
+  renderAudit();
   renderEvents();
 }
 
@@ -567,12 +607,14 @@ async function poll(): Promise<void> {
   polling = true;
   try {
     const q = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
-    const [stats, buf, dlq, ev] = await Promise.all([
+    const [stats, buf, dlq, ev, audit] = await Promise.all([
       api<Stats>("GET", "/stats"),
       api<{ buffers: BufferRow[]; nowMs: number }>("GET", "/buffers"),
       api<{ deadLetters: DeadLetterRow[] }>("GET", "/dlq"),
       api<{ events: LullEvent[]; cursor: string }>("GET", `/events${q}`),
+      api<{ audit: AuditRow[] }>("GET", "/audit?limit=50"),
     ]);
+    auditRows = audit.audit;
     clockOffsetMs = buf.nowMs - Date.now();
     buffers = buf.buffers;
     deadLetters = dlq.deadLetters;
