@@ -233,6 +233,8 @@ export class Flusher {
     } catch (error) {
       counts.errors++;
       this.#logger.warn("sweep: reading the wake index failed", { error: describe(error) });
+      // Unknown: the durable trigger must come back soon rather than wait for a heartbeat.
+      counts.nextWakeAtMs = this.#clock.now();
       return counts;
     }
     counts.partitions = wakes.length;
@@ -283,10 +285,9 @@ export class Flusher {
         });
       }
     }
-    // Nothing visited: the index as read. A settle failed: that partition is still due, so
-    // "now" (the trigger comes back soon) is the only safe answer.
-    if (wakes.length === 0) counts.nextWakeAtMs = earliestWakeAtMs;
-    else if (!settledAll) counts.nextWakeAtMs = earliestWakeAtMs;
+    // Nothing visited: the index as read. A settle failed: that partition is still due, and the
+    // index as read (its earliest wake-up had passed) says so.
+    if (wakes.length === 0 || !settledAll) counts.nextWakeAtMs = earliestWakeAtMs;
     if (counts.claimed > 0 || counts.errors > 0 || counts.reaped > 0) {
       this.#logger.info("sweep done", { ...counts, durationMs: this.#clock.now() - startedMs });
     }

@@ -390,6 +390,32 @@ describe("Flusher.flushDue", () => {
     expect(peak).toBe(4);
   });
 
+  it("a wake index it cannot read makes the trigger come back now, not idle", async () => {
+    const { clock, memory, flusher } = setup({
+      store: (m) => {
+        const broken = Object.create(m) as MemoryStore;
+        broken.dueWakes = () => Promise.reject(new Error("ECONNREFUSED"));
+        return broken;
+      },
+    });
+    await memory.append(msg("c:1", "a"));
+    const counts = await clock.run(flusher.flushDue());
+    expect(counts).toMatchObject({ errors: 1, partitions: 0, nextWakeAtMs: clock.now() });
+  });
+
+  it("idle: nothing visited, no next wake-up; pending: the earliest one", async () => {
+    const { clock, memory, flusher } = setup();
+    expect(await clock.run(flusher.flushDue())).toMatchObject({
+      partitions: 0,
+      nextWakeAtMs: null,
+    });
+    const appended = await memory.append(msg("c:1", "a"));
+    expect(await clock.run(flusher.flushDue())).toMatchObject({
+      partitions: 0,
+      nextWakeAtMs: appended.flushAtMs,
+    });
+  });
+
   it("counts store failures and keeps going", async () => {
     const { clock, memory, flusher } = setup({
       store: (m) => {
