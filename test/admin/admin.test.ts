@@ -3,21 +3,15 @@
  * a real Flusher and a scripted fake processor. Each test has its own key prefix.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { systemClock } from "../../src/core/clock.ts";
-import { type Config, parseConfig } from "../../src/core/config.ts";
-import { Flusher } from "../../src/core/flusher.ts";
 import { partitionOf } from "../../src/core/keys.ts";
-import type { Batch, DeliveryOutcome, InboundMessage } from "../../src/core/types.ts";
-import { type AdminContext, handleAdmin, handleMetrics } from "../../src/http/admin.ts";
-import type { Logger, ServiceContext } from "../../src/http/context.ts";
+import { type AdminContext, handleMetrics } from "../../src/http/admin.ts";
+import type { ServiceContext } from "../../src/http/context.ts";
 import { maskConversation } from "../../src/observability/mask.ts";
-import { createMetrics, type Metrics } from "../../src/observability/metrics.ts";
-import { createTcpClient } from "../../src/redis/tcp-client.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
-import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
+import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { adminHarness, type Harness, ORIGIN } from "./harness.ts";
 
 const TOKEN = "admin-token-for-tests";
-const ORIGIN = "http://127.0.0.1:54321/functions/v1";
 
 let redis: RedisServer;
 const opened: RedisStore[] = [];
@@ -37,91 +31,8 @@ afterAll(async () => {
 /** Compile-time check: the full route context the edge function builds fits the admin routes. */
 export const serviceContextFits = (c: ServiceContext): AdminContext => c;
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** A processor whose answer the test scripts; it records every batch it is handed. */
-function fakeProcessor() {
-  const delivered: Batch[] = [];
-  const state = {
-    next: { kind: "delivered" } as DeliveryOutcome,
-    delivered,
-    processor: (batch: Batch): Promise<DeliveryOutcome> => {
-      delivered.push(batch);
-      return Promise.resolve(state.next);
-    },
-  };
-  return state;
-}
-
-interface Harness {
-  ctx: AdminContext & { metrics: Metrics };
-  config: Config;
-  store: RedisStore;
-  proc: ReturnType<typeof fakeProcessor>;
-  admin(method: string, path: string, init?: { body?: unknown; token?: string | null }): Promise<
-    Response
-  >;
-  append(conversation: string, id: string, text: string): Promise<void>;
-}
-
-function setup(name: string, env: Record<string, string> = {}): Harness {
-  const config = parseConfig({
-    LULL_REDIS_URL: redis.url,
-    LULL_KEY_PREFIX: testPrefix(name),
-    LULL_PARTITIONS: "4",
-    LULL_ADMIN_TOKEN: TOKEN,
-    ...env,
-  });
-  const store = new RedisStore({ client: createTcpClient({ url: redis.url }), settings: config });
-  opened.push(store);
-  const proc = fakeProcessor();
-  const metrics = createMetrics();
-  const flusher = new Flusher({
-    store,
-    processor: proc.processor,
-    config,
-    logger: silent,
-    // Wired the way the edge function wires it, so the scrape has delivery series to show.
-    onOutcome: (r) => {
-      metrics.inc("lull_deliveries_total", { outcome: r.outcome });
-      metrics.observe("lull_delivery_duration_ms", r.durationMs);
-    },
-  });
-  const ctx: AdminContext & { metrics: Metrics } = {
-    config,
-    store,
-    processor: proc.processor,
-    clock: systemClock,
-    logger: silent,
-    waitUntil: () => {},
-    metrics,
-    flusher,
-    breakers: { redis: { state: "closed" }, processor: { state: "open" } },
-  };
-  return {
-    ctx,
-    config,
-    store,
-    proc,
-    admin(method, path, init = {}) {
-      const headers = new Headers();
-      const token = init.token === undefined ? TOKEN : init.token;
-      if (token !== null) headers.set("authorization", `Bearer ${token}`);
-      let body: string | undefined;
-      if (init.body !== undefined) {
-        body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
-        headers.set("content-type", "application/json");
-      }
-      const req = new Request(ORIGIN + path, { method, headers, body });
-      const route = new URL(req.url).pathname.replace(/^\/functions\/v1/, "");
-      return route === "/lull/metrics" ? handleMetrics(req, ctx) : handleAdmin(req, route, ctx);
-    },
-    async append(conversation, id, text) {
-      const msg: InboundMessage = { conversation, id, provider: "generic", text };
-      await store.append(msg);
-    },
-  };
-}
+const setup = (name: string, env: Record<string, string> = {}): Harness =>
+  adminHarness({ redisUrl: redis.url, name, token: TOKEN, env, opened });
 
 async function body<T = any>(res: Response): Promise<T> {
   return await res.json() as T;

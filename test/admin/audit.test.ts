@@ -5,27 +5,20 @@
  */
 import { createHash } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { systemClock } from "../../src/core/clock.ts";
-import { type Config, parseConfig } from "../../src/core/config.ts";
-import { Flusher } from "../../src/core/flusher.ts";
-import type { AuditRecord, Batch, DeliveryOutcome, InboundMessage } from "../../src/core/types.ts";
+import type { AuditRecord } from "../../src/core/types.ts";
 import { AUDIT_MAX_ENTRIES } from "../../src/core/types.ts";
-import { type AdminContext, handleAdmin, handleMetrics } from "../../src/http/admin.ts";
-import type { Logger } from "../../src/http/context.ts";
-import { createMetrics, type Metrics } from "../../src/observability/metrics.ts";
-import { createTcpClient } from "../../src/redis/tcp-client.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
 import { MemoryStore } from "../../src/store/memory-store.ts";
 import { storeBackend } from "../../src/cli/backend.ts";
-import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
+import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
 import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
 import { createPostgresOutbox } from "../../src/outbox/postgres-outbox.ts";
 import { runCli } from "../cli/cli-stack.ts";
+import { adminHarness, type Harness } from "./harness.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 
-const ORIGIN = "http://127.0.0.1:54321/functions/v1";
 let redis: RedisServer;
 const opened: RedisStore[] = [];
 
@@ -44,91 +37,14 @@ afterAll(async () => {
 const TOKEN = "admin-token-for-tests-0123456789";
 const OLD_TOKEN = "older-admin-token-still-accepted";
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** A processor whose answer the test scripts; it records every batch it is handed. */
-function fakeProcessor() {
-  const delivered: Batch[] = [];
-  const state = {
-    next: { kind: "delivered" } as DeliveryOutcome,
-    delivered,
-    processor: (batch: Batch): Promise<DeliveryOutcome> => {
-      delivered.push(batch);
-      return Promise.resolve(state.next);
-    },
-  };
-  return state;
-}
-
-interface Harness {
-  ctx: AdminContext & { metrics: Metrics };
-  config: Config;
-  store: RedisStore;
-  proc: ReturnType<typeof fakeProcessor>;
-  admin(method: string, path: string, init?: { body?: unknown; token?: string | null }): Promise<
-    Response
-  >;
-  append(conversation: string, id: string, text: string): Promise<void>;
-}
-
-function setup(name: string, env: Record<string, string> = {}): Harness {
-  const config = parseConfig({
-    LULL_REDIS_URL: redis.url,
-    LULL_KEY_PREFIX: testPrefix(name),
-    LULL_PARTITIONS: "4",
-    LULL_ADMIN_TOKEN: `${TOKEN},${OLD_TOKEN}`,
-    ...env,
+const setup = (name: string, env: Record<string, string> = {}): Harness =>
+  adminHarness({
+    redisUrl: redis.url,
+    name,
+    token: TOKEN,
+    env: { LULL_ADMIN_TOKEN: `${TOKEN},${OLD_TOKEN}`, ...env },
+    opened,
   });
-  const store = new RedisStore({ client: createTcpClient({ url: redis.url }), settings: config });
-  opened.push(store);
-  const proc = fakeProcessor();
-  const metrics = createMetrics();
-  const flusher = new Flusher({
-    store,
-    processor: proc.processor,
-    config,
-    logger: silent,
-    // Wired the way the edge function wires it, so the scrape has delivery series to show.
-    onOutcome: (r) => {
-      metrics.inc("lull_deliveries_total", { outcome: r.outcome });
-      metrics.observe("lull_delivery_duration_ms", r.durationMs);
-    },
-  });
-  const ctx: AdminContext & { metrics: Metrics } = {
-    config,
-    store,
-    processor: proc.processor,
-    clock: systemClock,
-    logger: silent,
-    waitUntil: () => {},
-    metrics,
-    flusher,
-    breakers: { redis: { state: "closed" }, processor: { state: "open" } },
-  };
-  return {
-    ctx,
-    config,
-    store,
-    proc,
-    admin(method, path, init = {}) {
-      const headers = new Headers();
-      const token = init.token === undefined ? TOKEN : init.token;
-      if (token !== null) headers.set("authorization", `Bearer ${token}`);
-      let body: string | undefined;
-      if (init.body !== undefined) {
-        body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
-        headers.set("content-type", "application/json");
-      }
-      const req = new Request(ORIGIN + path, { method, headers, body });
-      const route = new URL(req.url).pathname.replace(/^\/functions\/v1/, "");
-      return route === "/lull/metrics" ? handleMetrics(req, ctx) : handleAdmin(req, route, ctx);
-    },
-    async append(conversation, id, text) {
-      const msg: InboundMessage = { conversation, id, provider: "generic", text };
-      await store.append(msg);
-    },
-  };
-}
 
 async function body<T = any>(res: Response): Promise<T> {
   return await res.json() as T;
