@@ -153,6 +153,7 @@ export const envSchema = z.object({
   LULL_GRACE_MS: ms(2000, 0),
   /** Removed in 0.2 (live buffers never expire); set, it is refused so nobody relies on it. */
   LULL_BUFFER_TTL_MS: optionalString,
+  /** Unused since 0.3: the append that opens a burst arms its timer (no marker key). */
   LULL_TIMER_TTL_MS: ms(30000),
   LULL_PROCESSED_TTL_MS: ms(300000),
   LULL_LOCK_TTL_MS: ms(30000, 100),
@@ -215,6 +216,7 @@ export const envSchema = z.object({
       .default("info"),
   ),
   LULL_LOG_PII: bool(false),
+  LULL_MESSAGE_EVENTS: bool(false),
   LULL_ALERT_WEBHOOK_URL: url(["http:", "https:"]),
   /** Set by the Supabase platform; needed only for LULL_PROCESSOR_FUNCTION. */
   SUPABASE_URL: url(["http:", "https:"]),
@@ -245,6 +247,7 @@ export interface Config {
   maxBytes: number;
   /** Grace-period double check after the due time. @default 2000 */
   graceMs: number;
+  /** @deprecated Unused since 0.3 (the burst's first append arms its timer); still parsed. */
   timerTtlMs: number;
   processedTtlMs: number;
   lockTtlMs: number;
@@ -286,6 +289,12 @@ export interface Config {
   sweepIntervalMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
   logPii: boolean;
+  /**
+   * Also write an `appended`/`duplicate` event per message (one more Redis command each) for
+   * `lull tail` and the dashboard's live view; batch events are always written. `lull dev`
+   * turns it on. @default false
+   */
+  messageEvents: boolean;
   alertWebhookUrl?: string;
   supabaseUrl?: string;
   supabaseServiceRoleKey?: string;
@@ -363,12 +372,6 @@ function invariants(c: Config & { bufferTtlRemoved?: string }): ConfigIssue[] {
     c.bufferTtlRemoved === undefined,
     ["LULL_BUFFER_TTL_MS"],
     "LULL_BUFFER_TTL_MS was removed: live buffers never expire (unset it)",
-  );
-  rule(
-    c.timerTtlMs >= c.windowMs + c.graceMs,
-    ["LULL_TIMER_TTL_MS", "LULL_WINDOW_MS", "LULL_GRACE_MS"],
-    `LULL_TIMER_TTL_MS (${c.timerTtlMs}) must be >= LULL_WINDOW_MS + LULL_GRACE_MS ` +
-      `(${c.windowMs + c.graceMs}) or every message of a burst arms its own timer`,
   );
   rule(
     c.retryMaxMs >= c.retryBaseMs,
@@ -457,6 +460,7 @@ export function parseConfig(env: Env): Config {
     sweepIntervalMs: e.LULL_SWEEP_INTERVAL_MS,
     logLevel: e.LULL_LOG_LEVEL,
     logPii: e.LULL_LOG_PII,
+    messageEvents: e.LULL_MESSAGE_EVENTS,
     alertWebhookUrl: e.LULL_ALERT_WEBHOOK_URL,
     supabaseUrl: e.SUPABASE_URL,
     supabaseServiceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
@@ -485,4 +489,4 @@ export type BufferSettings =
     | "retryMaxAgeMs"
     | "logPii"
   >
-  & Partial<Pick<Config, "maxMessagesPerMinute" | "providerQuotas">>;
+  & Partial<Pick<Config, "maxMessagesPerMinute" | "providerQuotas" | "messageEvents">>;

@@ -58,8 +58,6 @@ export interface ConversationKeys {
   buffer: string;
   /** HASH firstAt, lastAt, count, bytes of the open buffer. */
   meta: string;
-  /** STRING marker: an in-isolate timer is armed for this burst (SET NX PX). */
-  timer: string;
   /** STRING flush lock token (SET NX PX). */
   lock: string;
   /** STRING fencing counter (INCR). */
@@ -110,7 +108,6 @@ export class Keys {
       seen: `${base}:seen`,
       buffer: `${base}:buf`,
       meta: `${base}:meta`,
-      timer: `${base}:timer`,
       lock: `${base}:lock`,
       fence: `${base}:fence`,
       batch: `${base}:batch`,

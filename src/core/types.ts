@@ -392,7 +392,11 @@ export type EventCursor = Record<number, string>;
  * `BatchNotFoundError` when the batch named is not the conversation's current batch.
  */
 export interface BufferStore {
-  /** Dedup by message id, buffer, update meta and due index, arm timer marker, count. */
+  /**
+   * Dedup by message id, buffer, update meta; index the burst when it opens or fills. The
+   * append that opens a burst arms its in-isolate timer. A duplicate reports its buffer's size
+   * and due time only if its first delivery opened or filled the burst (else 0 and null).
+   */
   append(message: InboundMessage, options?: AppendOptions): Promise<AppendResult>;
   /**
    * Claim the conversation's next batch under its flush lock: a batch awaiting retry first,
@@ -408,8 +412,6 @@ export interface BufferStore {
   >;
   /** Renew the lease to now + LULL_LOCK_TTL_MS. */
   extend(conversation: string, batchId: string, token: string): Promise<{ leaseUntilMs: number }>;
-  /** Give the batch back without counting an attempt; claimable again after `delayMs`. */
-  release(conversation: string, batchId: string, token: string, delayMs: number): Promise<void>;
   /** Processor answered 425: put the batch back ahead of newer messages, no attempt counted. */
   supersede(conversation: string, batchId: string, token: string): Promise<SupersedeResult>;
   /** Conversations in `partition` whose lease expired: made claimable again. */

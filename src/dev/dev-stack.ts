@@ -295,6 +295,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     else delete functionsEnv.LULL_DATABASE_URL;
     // Local data is the developer's own test data: show it, unless they chose otherwise.
     if ((userEnv.LULL_LOG_PII ?? "").trim() === "") functionsEnv.LULL_LOG_PII = "true";
+    // Every message on `lull tail` and the dashboard: locally the extra command is free.
+    if ((userEnv.LULL_MESSAGE_EVENTS ?? "").trim() === "") {
+      functionsEnv.LULL_MESSAGE_EVENTS = "true";
+    }
     if (readOnly) delete functionsEnv.LULL_PROCESSOR_URL;
     else if (!userFunction) functionsEnv.LULL_PROCESSOR_URL = processorUrl;
     else {

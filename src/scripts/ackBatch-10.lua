@@ -19,11 +19,7 @@
   ARGV[3]  batchId         batch being acknowledged
   ARGV[4]  token           lock token from the claim
   ARGV[5]  processedTtlMs  processed record TTL, ms
-  ARGV[6]  windowMs        ms
-  ARGV[7]  graceMs         ms
-  ARGV[8]  maxWaitMs       ms
-  ARGV[9]  maxMessages     count
-  ARGV[10] maxBytes        bytes
+  ARGV[6]   flushRules   windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
 
   Returns
     {dueAgainAtMs (0 = no open buffer), nowMs, 0}
@@ -47,17 +43,15 @@ local label = ARGV[2] -- masked label
 local batchId = ARGV[3] -- batch id
 local token = ARGV[4] -- lock token
 local processedTtlMs = tonumber(ARGV[5]) -- ms
-local windowMs = tonumber(ARGV[6]) -- ms
-local graceMs = tonumber(ARGV[7]) -- ms
-local maxWaitMs = tonumber(ARGV[8]) -- ms
-local maxMessages = tonumber(ARGV[9]) -- count
-local maxBytes = tonumber(ARGV[10]) -- bytes
+local packedRules = ARGV[6] -- flush rules, packed
 
 --- @include "now"
 --- @include "flush"
 --- @include "events"
 --- @include "lock"
 --- @include "reschedule"
+
+local rules = decodeRules(packedRules)
 
 local owner = checkOwner(lockKey, batchKey, token, batchId)
 if owner ~= 0 then
@@ -77,6 +71,5 @@ emitEvent(eventsKey, 'delivered', label, now, 'batchId', batchId, 'size', count)
 countEvent(statsKey, dailyKey, now, 'batches', 1)
 countEvent(statsKey, dailyKey, now, 'batch_messages', count)
 
-local dueAgain = rescheduleOpenBuffer(metaKey, dueKey, conversation, now, windowMs, graceMs,
-  maxWaitMs, maxMessages, maxBytes)
+local dueAgain = rescheduleOpenBuffer(metaKey, dueKey, conversation, now, rules)
 return {dueAgain or 0, now, 0}

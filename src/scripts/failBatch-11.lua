@@ -23,12 +23,8 @@
   ARGV[7]  permanent         "1": dead-letter now
   ARGV[8]  retryMaxAttempts  attempts before dead-lettering
   ARGV[9]  retryMaxAgeMs     age (since createdAt) before dead-lettering, ms
-  ARGV[10] windowMs          ms
-  ARGV[11] graceMs           ms
-  ARGV[12] maxWaitMs         ms
-  ARGV[13] maxMessages       count
-  ARGV[14] maxBytes          bytes
-  ARGV[15] responseBody      processor's response body, already capped and masked ("" = none)
+  ARGV[10]  flushRules   windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
+  ARGV[11] responseBody      processor's response body, already capped and masked ("" = none)
 
   Returns
     {'retry', retryAtMs, attempt, nowMs}
@@ -57,18 +53,16 @@ local delayMs = tonumber(ARGV[6]) -- ms
 local permanent = ARGV[7] == '1' -- straight to the DLQ
 local retryMaxAttempts = tonumber(ARGV[8]) -- attempts
 local retryMaxAgeMs = tonumber(ARGV[9]) -- ms
-local windowMs = tonumber(ARGV[10]) -- ms
-local graceMs = tonumber(ARGV[11]) -- ms
-local maxWaitMs = tonumber(ARGV[12]) -- ms
-local maxMessages = tonumber(ARGV[13]) -- count
-local maxBytes = tonumber(ARGV[14]) -- bytes
-local responseBody = ARGV[15] or '' -- capped, masked response body
+local packedRules = ARGV[10] -- flush rules, packed
+local responseBody = ARGV[11] or '' -- capped, masked response body
 
 --- @include "now"
 --- @include "flush"
 --- @include "events"
 --- @include "lock"
 --- @include "reschedule"
+
+local rules = decodeRules(packedRules)
 
 local owner = checkOwner(lockKey, batchKey, token, batchId)
 if owner ~= 0 then return owner end
@@ -95,8 +89,7 @@ if permanent or attempt >= retryMaxAttempts or now - createdAt >= retryMaxAgeMs 
   emitEvent(eventsKey, 'dead_lettered', label, now, 'batchId', batchId, 'attempt', attempt,
     'size', #entries, 'error', lastError)
   countEvent(statsKey, dailyKey, now, 'dead', 1)
-  local dueAgain = rescheduleOpenBuffer(metaKey, dueKey, conversation, now, windowMs, graceMs,
-    maxWaitMs, maxMessages, maxBytes)
+  local dueAgain = rescheduleOpenBuffer(metaKey, dueKey, conversation, now, rules)
   return {'dead', dueAgain or 0, attempt, now}
 end
 

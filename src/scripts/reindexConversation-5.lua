@@ -12,11 +12,7 @@
   KEYS[5] leases  ZSET partition lease expiries
 
   ARGV[1] conversation  raw conversation key
-  ARGV[2] windowMs      ms
-  ARGV[3] graceMs       ms
-  ARGV[4] maxWaitMs     ms
-  ARGV[5] maxMessages   count
-  ARGV[6] maxBytes      bytes
+  ARGV[2]   flushRules   windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
 
   Returns
     'ok'         reachable already (or nothing live)
@@ -30,14 +26,12 @@ local dueKey = KEYS[4] -- ZSET due index
 local leasesKey = KEYS[5] -- ZSET leases
 
 local conversation = ARGV[1] -- raw conversation key
-local windowMs = tonumber(ARGV[2]) -- ms
-local graceMs = tonumber(ARGV[3]) -- ms
-local maxWaitMs = tonumber(ARGV[4]) -- ms
-local maxMessages = tonumber(ARGV[5]) -- count
-local maxBytes = tonumber(ARGV[6]) -- bytes
+local packedRules = ARGV[2] -- flush rules, packed
 
 --- @include "now"
 --- @include "flush"
+
+local rules = decodeRules(packedRules)
 
 if redis.call('ZSCORE', dueKey, conversation) or redis.call('ZSCORE', leasesKey, conversation) then
   return 'ok'
@@ -49,7 +43,7 @@ if redis.call('EXISTS', batchKey) == 1 then
 end
 local meta = readMeta(metaKey)
 if meta and redis.call('EXISTS', bufferKey) == 1 then
-  local flushAt = computeFlush(meta, now, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
+  local flushAt = computeFlush(meta, now, rules)
   redis.call('ZADD', dueKey, flushAt, conversation)
   return 'buffer'
 end

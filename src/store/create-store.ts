@@ -35,6 +35,7 @@ export function bufferSettings(config: Config): BufferSettings {
     logPii: config.logPii,
     maxMessagesPerMinute: config.maxMessagesPerMinute,
     providerQuotas: config.providerQuotas,
+    messageEvents: config.messageEvents,
   };
 }
 

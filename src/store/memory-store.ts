@@ -54,6 +54,7 @@ import {
   computeFlush,
   deadLetterResponseBody,
   decodeEntry,
+  DEDUP_CLOCK_SLACK_MS,
   encodeMessage,
   fullAuditEntry,
   makeEntry,
@@ -80,7 +81,8 @@ interface OpenBuffer {
   entries: string[];
   meta: BufferMeta;
   /** Carried over by a supersede: the first batch's createdAt and its attempts so far. */
-  carried?: { createdAtMs: number; attempts: number };
+  /** What a supersede carried over; `counted`: its messages already counted as ingested. */
+  carried?: { createdAtMs: number; attempts: number; counted: number };
 }
 
 /** `batch` HASH + `batchMessages` LIST (no TTL). */
@@ -96,10 +98,9 @@ interface BatchRecord extends BatchFields {
 
 interface ConversationRecord {
   /** `seen` ZSET: message id -> first seen ms. */
-  seen: Map<string, number>;
+  seen: Map<string, { atMs: number; woke: boolean }>;
   seenExpiresAtMs: number | null;
   open: OpenBuffer | null;
-  timerExpiresAtMs: number | null;
   lock: { token: string; expiresAtMs: number } | null;
   /** `fence` STRING (INCR, no TTL: fences never go back). */
   fence: number;
@@ -235,13 +236,7 @@ export class MemoryStore implements BufferStore {
     const p = this.partition(conv);
     const rec = this.record(conv, now);
 
-    // 1. Trim ids older than the dedup window, then check.
-    // Ids are inserted in time order (a duplicate never re-inserts), so trimming stops at the
-    // first id still inside the window instead of scanning them all.
-    for (const [id, at] of rec.seen) {
-      if (at > now - s.dedupTtlMs) break;
-      rec.seen.delete(id);
-    }
+    // 1. Ids are trimmed by the claim that empties the buffer (claimDueBuffer), not here.
     // Quotas, before anything is written; a duplicate is never refused.
     const convQuota = options.quota === false ? 0 : s.maxMessagesPerMinute ?? 0;
     const providerQuota = options.quota === false ? 0 : s.providerQuotas?.[message.provider] ?? 0;
@@ -274,9 +269,12 @@ export class MemoryStore implements BufferStore {
         if (quota > 0) this.rates.set(key, { windowEnd, count: count(key) + 1 });
       }
     }
-    if (rec.seen.has(message.id)) {
-      this.emit(p, conv, "duplicate", now, { id: message.id }, "duplicates");
-      const open = rec.open;
+    const seen = rec.seen.get(message.id);
+    if (seen !== undefined) {
+      this.countTotal(p, "duplicates", 1);
+      if (s.messageEvents) this.emit(p, conv, "duplicate", now, { id: message.id });
+      // Only the redelivery of an append that noted a wake reads the buffer (and notes it again).
+      const open = seen.woke ? rec.open : null;
       const dueAtMs = open ? computeFlush(open.meta, s, open.meta.lastAtMs).flushAtMs : null;
       if (dueAtMs !== null) this.lowerWake(p, dueAtMs);
       return {
@@ -289,8 +287,8 @@ export class MemoryStore implements BufferStore {
       };
     }
     // 2. Remember the id.
-    rec.seen.set(message.id, now);
-    rec.seenExpiresAtMs = now + s.dedupTtlMs;
+    const record = { atMs: now, woke: false };
+    rec.seen.set(message.id, record);
 
     // 3. Buffer the entry and update meta.
     const entry = makeEntry(now, encodeMessage(message));
@@ -301,43 +299,38 @@ export class MemoryStore implements BufferStore {
       };
     }
     const open = rec.open;
+    // A new burst: its ids are remembered for as long as the buffer is open (PERSIST).
+    if (open.entries.length === 0) rec.seenExpiresAtMs = null;
+    const wasFull = open.meta.count >= s.maxMessages || open.meta.bytes >= s.maxBytes;
     open.entries.push(entry);
     open.meta.lastAtMs = now;
     open.meta.count += 1;
     open.meta.bytes += byteLength(entry);
     const { flushAtMs } = computeFlush(open.meta, s, now);
 
-    // 4. Queued behind an outstanding batch, the buffer is reachable through it; the batch's
-    // owner reschedules it.
+    // 4. The burst's first message indexes it, and so does the one that fills it; later ones
+    // only move the due time later, so the entry stays a lower bound that the claim re-scores.
+    // Queued behind an outstanding batch, the buffer is reachable through it.
     let wakeAtMs: number | null = null;
-    if (!rec.batch) {
+    const opens = open.meta.count === 1;
+    if ((opens || (flushAtMs === now && !wasFull)) && !rec.batch) {
       this.part(p).due.set(conv, flushAtMs);
-      // Later messages only move the due time later: the wake-up stays a lower bound.
-      if (open.meta.count === 1 || flushAtMs === now) {
-        this.lowerWake(p, flushAtMs);
-        wakeAtMs = flushAtMs;
-      }
+      this.lowerWake(p, flushAtMs);
+      wakeAtMs = flushAtMs;
+      record.woke = true;
     }
 
-    // 5. One in-isolate timer per burst.
-    let armTimer = false;
-    if (rec.timerExpiresAtMs === null) {
-      rec.timerExpiresAtMs = now + s.timerTtlMs;
-      armTimer = true;
+    // 5. The append that opens the burst arms its one in-isolate timer; events if asked for.
+    if (s.messageEvents) {
+      this.emit(p, conv, "appended", now, { id: message.id, size: String(open.meta.count) });
     }
-
-    // 6. Event and counters.
-    this.emit(p, conv, "appended", now, {
-      id: message.id,
-      size: String(open.meta.count),
-    }, "ingested");
     this.maybeGc(now);
     return {
       status: "appended",
       size: open.meta.count,
       flushAtMs,
       nowMs: now,
-      armTimer,
+      armTimer: opens,
       wakeAtMs,
     };
   }
@@ -372,10 +365,15 @@ export class MemoryStore implements BufferStore {
       // Generation swap: later appends start a fresh buffer. A buffer over the limits gives
       // its oldest entries that fit (at least one); the rest stays open, in order.
       const taken = takeBounded(open.entries, s.maxMessages, s.maxBytes);
-      rec.timerExpiresAtMs = null;
       const carried = open.carried;
       if (taken.length === open.entries.length) {
         rec.open = null;
+        // No open buffer: the dedup records start their TTL; ids past it (with the slack for
+        // the appending isolate's clock) go now.
+        for (const [id, seen] of rec.seen) {
+          if (seen.atMs < now - s.dedupTtlMs - DEDUP_CLOCK_SLACK_MS) rec.seen.delete(id);
+        }
+        rec.seenExpiresAtMs = now + s.dedupTtlMs;
       } else {
         const rest = open.entries.slice(taken.length);
         rec.open = {
@@ -410,6 +408,9 @@ export class MemoryStore implements BufferStore {
         reason: batch.reason,
         size: String(batch.count),
       });
+      // A superseded batch's messages were counted at its own claim.
+      const fresh = batch.count - Math.min(batch.count, carried?.counted ?? 0);
+      if (fresh > 0) this.count(p, "ingested", fresh, now);
     } else {
       // 4. Nothing here.
       part.due.delete(conversation);
@@ -538,28 +539,6 @@ export class MemoryStore implements BufferStore {
     return { leaseUntilMs };
   }
 
-  /** releaseBatch: give the batch back, the claim does not count as an attempt. */
-  async release(
-    conversation: string,
-    batchId: string,
-    token: string,
-    delayMs: number,
-  ): Promise<void> {
-    const now = this.clock.now();
-    const p = this.partition(conversation);
-    const part = this.part(p);
-    const rec = this.record(conversation, now);
-    const batch = this.checkOwner(rec, conversation, batchId, token, "releaseBatch");
-    batch.attempt -= 1;
-    batch.nextAtMs = now + Math.max(0, delayMs);
-    batch.inFlight = false;
-    rec.lock = null;
-    part.leases.delete(conversation);
-    part.due.set(conversation, batch.nextAtMs);
-    this.emit(p, conversation, "released", now, { batchId });
-    return;
-  }
-
   /** supersedeBatch: put the batch back ahead of the newer buffer; they flush together. */
   async supersede(conversation: string, batchId: string, token: string): Promise<SupersedeResult> {
     const now = this.clock.now();
@@ -578,7 +557,13 @@ export class MemoryStore implements BufferStore {
       bytes: batch.bytes + open.meta.bytes,
     };
     // The superseded delivery is not an attempt; MAX_AGE keeps counting from the first batch.
-    open.carried = { createdAtMs: batch.createdAtMs, attempts: Math.max(0, batch.attempt - 1) };
+    open.carried = {
+      createdAtMs: batch.createdAtMs,
+      attempts: Math.max(0, batch.attempt - 1),
+      counted: batch.count,
+    };
+    // The buffer is open again: its ids are remembered until it is claimed.
+    rec.seenExpiresAtMs = null;
     this.dropBatch(rec, p, conversation);
     const { flushAtMs } = computeFlush(open.meta, s, now);
     this.part(p).due.set(conversation, flushAtMs);
@@ -899,7 +884,6 @@ export class MemoryStore implements BufferStore {
       rec.seen.clear();
       rec.seenExpiresAtMs = null;
       rec.open = null;
-      rec.timerExpiresAtMs = null;
       rec.batch = null;
       this.prune(conversation, rec, now);
     }
@@ -987,7 +971,6 @@ export class MemoryStore implements BufferStore {
       seen: new Map(),
       seenExpiresAtMs: null,
       open: null,
-      timerExpiresAtMs: null,
       lock: null,
       fence: 0,
       batch: null,
@@ -1003,9 +986,6 @@ export class MemoryStore implements BufferStore {
       rec.seen.clear();
       rec.seenExpiresAtMs = null;
     }
-    if (rec.timerExpiresAtMs !== null && !alive(rec.timerExpiresAtMs, now)) {
-      rec.timerExpiresAtMs = null;
-    }
     if (rec.lock && !alive(rec.lock.expiresAtMs, now)) rec.lock = null;
     for (const [id, exp] of rec.processed) if (!alive(exp, now)) rec.processed.delete(id);
   }
@@ -1017,7 +997,7 @@ export class MemoryStore implements BufferStore {
   private prune(conversation: string, rec: ConversationRecord, now: number): void {
     this.expire(rec, now);
     if (
-      rec.seen.size === 0 && !rec.open && rec.timerExpiresAtMs === null && !rec.lock &&
+      rec.seen.size === 0 && !rec.open && !rec.lock &&
       rec.fence === 0 && !rec.batch && rec.processed.size === 0
     ) {
       this.conversations.delete(conversation);
@@ -1129,6 +1109,12 @@ export class MemoryStore implements BufferStore {
       part.events.splice(0, part.events.length - EVENT_STREAM_MAX_LENGTH);
     }
     if (counter) this.count(p, counter, 1, now);
+  }
+
+  /** HINCRBY stats only (a duplicate: the daily buckets count batches' messages). */
+  private countTotal(p: number, counter: CounterName, by: number): void {
+    const part = this.part(p);
+    part.stats.set(counter, (part.stats.get(counter) ?? 0) + by);
   }
 
   /** HINCRBY stats and the day's counter; a day's first `ingested` drops the day-8 fields. */

@@ -44,6 +44,7 @@ import {
   computeFlush,
   deadLetterResponseBody,
   decodeEntry,
+  DEDUP_CLOCK_SLACK_MS,
   encodeMessage,
   fullAuditEntry,
   newBatchId,
@@ -215,7 +216,7 @@ export class RedisStore implements BufferStore {
       const what = await this.run(
         scripts.reindexConversation,
         [k.meta, k.buffer, k.batch, k.partition.due, k.partition.leases],
-        [conversation, ...this.flushArgs()],
+        [conversation, this.flushRules()],
         { conversation },
       );
       if (what === "batch" || what === "buffer") {
@@ -267,27 +268,26 @@ export class RedisStore implements BufferStore {
     ];
   }
 
-  private flushArgs(): number[] {
+  /** The flush rules as the scripts take them: one packed ARGV (the flush include decodes it). */
+  private flushRules(): string {
     const s = this.s;
-    return [s.windowMs, s.graceMs, s.maxWaitMs, s.maxMessages, s.maxBytes];
+    return [s.windowMs, s.graceMs, s.maxWaitMs, s.maxMessages, s.maxBytes]
+      .map((n) => Math.max(0, Math.round(n))).join(",");
   }
 
   async append(message: InboundMessage, options: AppendOptions = {}): Promise<AppendResult> {
     const k = this.keys.conversation(message.conversation);
     const p = k.partition;
-    const s = this.s;
     const r = await this.run(
       scripts.appendMessage,
       [
         k.seen,
         k.buffer,
         k.meta,
-        k.timer,
         k.batch,
         p.due,
         p.events,
         p.stats,
-        p.daily,
         k.rate,
         p.providerRate(message.provider),
       ],
@@ -296,10 +296,10 @@ export class RedisStore implements BufferStore {
         this.label(message.conversation),
         message.id,
         encodeMessage(message),
-        ...this.flushArgs(),
-        s.timerTtlMs,
-        s.dedupTtlMs,
+        this.flushRules(),
         ...this.quotaArgs(message, options),
+        Date.now(),
+        this.s.messageEvents ? "1" : "0",
       ],
       { conversation: message.conversation },
     ) as unknown[];
@@ -345,11 +345,13 @@ export class RedisStore implements BufferStore {
         k.batchMessages,
         k.meta,
         k.buffer,
-        k.timer,
         k.fence,
         p.due,
         p.leases,
         p.events,
+        k.seen,
+        p.stats,
+        p.daily,
       ],
       [
         conversation,
@@ -357,8 +359,10 @@ export class RedisStore implements BufferStore {
         batchId,
         token,
         options.force ? "1" : "0",
-        ...this.flushArgs(),
+        this.flushRules(),
         this.s.lockTtlMs,
+        this.s.dedupTtlMs,
+        DEDUP_CLOCK_SLACK_MS,
       ],
       { conversation, batchId },
     ) as unknown[];
@@ -417,7 +421,7 @@ export class RedisStore implements BufferStore {
         batchId,
         token,
         this.s.processedTtlMs,
-        ...this.flushArgs(),
+        this.flushRules(),
       ],
       { conversation, batchId },
     ) as unknown[];
@@ -458,7 +462,7 @@ export class RedisStore implements BufferStore {
         options.permanent ? "1" : "0",
         this.s.retryMaxAttempts,
         this.s.retryMaxAgeMs,
-        ...this.flushArgs(),
+        this.flushRules(),
         deadLetterResponseBody(options.responseBody, this.s.logPii),
       ],
       { conversation, batchId },
@@ -489,22 +493,6 @@ export class RedisStore implements BufferStore {
     return { leaseUntilMs: Number(r) };
   }
 
-  async release(
-    conversation: string,
-    batchId: string,
-    token: string,
-    delayMs: number,
-  ): Promise<void> {
-    const k = this.keys.conversation(conversation);
-    const p = k.partition;
-    await this.run(
-      scripts.releaseBatch,
-      [k.lock, k.batch, p.due, p.leases, p.events],
-      [conversation, this.label(conversation), batchId, token, Math.max(0, Math.round(delayMs))],
-      { conversation, batchId },
-    );
-  }
-
   async supersede(conversation: string, batchId: string, token: string): Promise<SupersedeResult> {
     const k = this.keys.conversation(conversation);
     const p = k.partition;
@@ -521,6 +509,7 @@ export class RedisStore implements BufferStore {
         p.events,
         p.stats,
         p.daily,
+        k.seen,
       ],
       [
         conversation,
@@ -528,7 +517,7 @@ export class RedisStore implements BufferStore {
         batchId,
         token,
         this.s.retryMaxAgeMs,
-        ...this.flushArgs(),
+        this.flushRules(),
       ],
       { conversation, batchId },
     ) as unknown[];
@@ -718,7 +707,6 @@ export class RedisStore implements BufferStore {
         k.seen,
         k.buffer,
         k.meta,
-        k.timer,
         k.lock,
         k.batch,
         k.batchMessages,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { byteLength, encodeMessage } from "../../src/store/codec.ts";
+import { byteLength, DEDUP_CLOCK_SLACK_MS, encodeMessage } from "../../src/store/codec.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
 import { counters, fixture, msg, streamEvents } from "./helpers.ts";
 
@@ -12,7 +12,7 @@ afterAll(async () => {
 });
 
 describe("appendMessage-9.lua", () => {
-  it("buffers a new message: entry, meta, due score, TTLs, timer armed once", async () => {
+  it("buffers a new message: entry, meta, due score, no TTLs, timer armed by the burst's first", async () => {
     const f = fixture(server, "append-new");
     const conv = "support:42";
     const k = f.keys.conversation(conv);
@@ -33,19 +33,27 @@ describe("appendMessage-9.lua", () => {
     });
     expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(first.flushAtMs);
     // Live data carries no TTL: nothing but a claim ever removes the buffer.
-    for (const key of [k.buffer, k.meta]) expect(await f.raw.pttl(key)).toBe(-1);
-    expect(await f.raw.pttl(k.timer)).toBeGreaterThan(f.s.timerTtlMs - 5_000);
-    expect(await f.raw.pttl(k.seen)).toBeGreaterThan(f.s.dedupTtlMs - 5_000);
+    // Nor do the dedup records while the buffer is open (the emptying claim starts their TTL).
+    for (const key of [k.buffer, k.meta, k.seen]) expect(await f.raw.pttl(key)).toBe(-1);
 
     const second = await f.store.append(msg(conv, "m-2", "there"));
     expect(second).toMatchObject({ status: "appended", size: 2, armTimer: false });
     expect(await f.raw.hget(k.meta, "firstAt")).toBe(String(first.nowMs));
     expect(await f.raw.hget(k.meta, "lastAt")).toBe(String(second.nowMs));
     expect(await f.raw.lrange(k.buffer, 0, -1)).toHaveLength(2);
+    // Later messages leave the due entry alone: it stays a lower bound of the due time.
+    expect(second.flushAtMs).toBeGreaterThanOrEqual(first.flushAtMs!);
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(first.flushAtMs);
 
-    // A new burst (timer marker gone) arms a timer again.
-    await f.raw.del(k.timer);
-    expect((await f.store.append(msg(conv, "m-3"))).armTimer).toBe(true);
+    // The claim that empties the buffer starts the dedup TTL; the next burst arms a timer again.
+    const claim = await f.store.claim(conv, { force: true });
+    expect(claim.status).toBe("claimed");
+    const pttl = await f.raw.pttl(k.seen);
+    expect(pttl).toBeGreaterThan(f.s.dedupTtlMs - 5_000);
+    expect(pttl).toBeLessThanOrEqual(f.s.dedupTtlMs);
+    const third = await f.store.append(msg(conv, "m-3"));
+    expect(third).toMatchObject({ status: "appended", size: 1, armTimer: true });
+    expect(await f.raw.pttl(k.seen)).toBe(-1);
     await f.close();
   });
 
@@ -59,11 +67,18 @@ describe("appendMessage-9.lua", () => {
     expect(dup.size).toBe(1);
     expect(dup.flushAtMs).toBe(first.flushAtMs);
     expect(dup.armTimer).toBe(false);
-    expect(await f.raw.llen(k.buffer)).toBe(1);
+    expect(dup.wakeAtMs).toBe(first.flushAtMs);
+    // m-2 noted no wake (the burst was open): its redelivery is answered without a read.
+    await f.store.append(msg(conv, "m-2"));
+    const dup2 = await f.store.append(msg(conv, "m-2"));
+    expect(dup2).toMatchObject({ status: "duplicate", size: 0, flushAtMs: null, wakeAtMs: null });
+    expect(await f.raw.llen(k.buffer)).toBe(2);
     const p = k.partition.partition;
-    expect(await counters(f, p)).toMatchObject({ ingested: "1", duplicates: "1" });
+    // Ingested messages are counted when their burst becomes a batch.
+    expect(await counters(f, p)).toMatchObject({ duplicates: "2" });
+    expect((await counters(f, p)).ingested).toBeUndefined();
     const types = (await streamEvents(f, p)).map((e) => e.type);
-    expect(types).toEqual(["appended", "duplicate"]);
+    expect(types).toEqual(["appended", "duplicate", "appended", "duplicate"]);
     await f.close();
   });
 
@@ -78,15 +93,33 @@ describe("appendMessage-9.lua", () => {
     await f.close();
   });
 
-  it("forgets ids older than the dedup TTL (trimmed on append)", async () => {
+  it("forgets ids older than the dedup TTL (and its clock slack) at the emptying claim", async () => {
     const f = fixture(server, "append-trim", { dedupTtlMs: 60_000 });
     const conv = "support:9";
     const k = f.keys.conversation(conv);
     const first = await f.store.append(msg(conv, "old"));
-    await f.raw.zadd(k.seen, first.nowMs - 120_000, "old"); // seen two minutes ago
+    await f.store.append(msg(conv, "recent"));
+    // "old" was seen past the window and the slack; "recent" inside the slack.
+    await f.raw.zadd(k.seen, first.nowMs - 60_000 - DEDUP_CLOCK_SLACK_MS - 1_000, "old");
+    await f.raw.zadd(k.seen, first.nowMs - 60_000 - 1_000, "recent");
+    // Still remembered while the buffer is open.
+    expect((await f.store.append(msg(conv, "old"))).status).toBe("duplicate");
+    expect((await f.store.claim(conv, { force: true })).status).toBe("claimed");
+    expect(await f.raw.zrange(k.seen, 0, -1)).toEqual(["recent"]);
     const again = await f.store.append(msg(conv, "old"));
-    expect(again.status).toBe("appended");
-    expect(again.size).toBe(2);
+    expect(again).toMatchObject({ status: "appended", size: 1 });
+    expect((await f.store.append(msg(conv, "recent"))).status).toBe("duplicate");
+    await f.close();
+  });
+
+  it("writes no per-message event unless messageEvents is on", async () => {
+    const f = fixture(server, "append-no-events", { messageEvents: false });
+    const conv = "c:quiet-stream";
+    const p = f.keys.partitionOf(conv);
+    await f.store.append(msg(conv, "1"));
+    await f.store.append(msg(conv, "1"));
+    expect(await streamEvents(f, p)).toEqual([]);
+    expect((await counters(f, p)).duplicates).toBe("1");
     await f.close();
   });
 
@@ -146,7 +179,7 @@ describe("appendMessage-9.lua", () => {
     await f.close();
   });
 
-  it("writes events with the masked label (raw only with logPii) and counts per day", async () => {
+  it("writes events with the masked label (raw only with logPii); the claim counts per day", async () => {
     const masked = fixture(server, "append-events");
     const conv = "whatsapp:966501234567";
     const p = masked.keys.partitionOf(conv);
@@ -154,10 +187,13 @@ describe("appendMessage-9.lua", () => {
     const [ev] = await streamEvents(masked, p);
     expect(ev).toMatchObject({ type: "appended", conv: "whatsapp:**********67", id: "m-1" });
     expect(ev!.size).toBe("1");
+    await masked.store.append(msg(conv, "m-2"));
+    expect((await masked.store.claim(conv, { force: true })).status).toBe("claimed");
     const now = await masked.store.now();
     const day = Math.floor(now / 86_400_000);
     const daily = await masked.raw.hgetall(masked.keys.partition(p).daily);
-    expect(daily[`${day}:ingested`]).toBe("1");
+    expect(daily[`${day}:ingested`]).toBe("2");
+    expect((await counters(masked, p)).ingested).toBe("2");
     await masked.close();
 
     const clear = fixture(server, "append-pii", { logPii: true });
@@ -167,7 +203,7 @@ describe("appendMessage-9.lua", () => {
     await clear.close();
   });
 
-  it("the day's first ingested drops day-8 buckets, keeps the last week", async () => {
+  it("the day's first ingested (at a claim) drops day-8 buckets, keeps the last week", async () => {
     const f = fixture(server, "append-daily");
     const conv = "c:daily";
     const daily = f.keys.partition(f.keys.partitionOf(conv)).daily;
@@ -182,6 +218,7 @@ describe("appendMessage-9.lua", () => {
       2,
     );
     await f.store.append(msg(conv, "1"));
+    expect((await f.store.claim(conv, { force: true })).status).toBe("claimed");
     const after = await f.raw.hgetall(daily);
     expect(after[`${day - 8}:ingested`]).toBeUndefined();
     expect(after[`${day - 8}:dead`]).toBeUndefined();

@@ -68,8 +68,8 @@ describe("claimDueBuffer-10.lua", () => {
     expect(batch.messages.map((m) => m.id)).toEqual(["1", "2"]);
     expect(createdAtMs).toBe(nowMs);
     expect(leaseUntilMs).toBe(nowMs + f.s.lockTtlMs);
-    // Generation swap: buffer and meta gone, entries moved, timer cleared, no TTL on the batch.
-    expect(await f.raw.exists(k.buffer, k.meta, k.timer)).toBe(0);
+    // Generation swap: buffer and meta gone, entries moved, no TTL on the batch.
+    expect(await f.raw.exists(k.buffer, k.meta)).toBe(0);
     expect(await f.raw.llen(k.batchMessages)).toBe(2);
     expect(await f.raw.pttl(k.batchMessages)).toBe(-1);
     expect(await f.raw.pttl(k.batch)).toBe(-1);

@@ -29,6 +29,8 @@ export function settings(prefix: string, overrides: Partial<BufferSettings> = {}
     retryMaxAttempts: 3,
     retryMaxAgeMs: 86_400_000,
     logPii: false,
+    // The script tests read the per-message events too (deployed, they are off by default).
+    messageEvents: true,
     ...overrides,
   };
 }

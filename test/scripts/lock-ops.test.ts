@@ -29,43 +29,7 @@ describe("extendLock-3.lua", () => {
   });
 });
 
-describe("releaseBatch-5.lua", () => {
-  it("gives the batch back without counting an attempt, claimable after delayMs", async () => {
-    const f = fixture(server, "release");
-    const conv = "c:release";
-    const k = f.keys.conversation(conv);
-    const c = await claimOne(f, conv, ["1"]);
-    await f.store.release(conv, c.batch.batchId, c.token, 30_000);
-    const h = await f.raw.hgetall(k.batch);
-    expect(h).toMatchObject({ attempt: "0", inFlight: "0" });
-    expect(await f.raw.exists(k.lock)).toBe(0);
-    expect(await f.raw.zscore(k.partition.leases, conv)).toBeNull();
-    expect(await f.raw.zscore(k.partition.due, conv)).toBe(h.nextAt);
-    expect((await streamEvents(f, k.partition.partition)).at(-1)).toMatchObject({
-      type: "released",
-      batchId: c.batch.batchId,
-    });
-    expect((await f.store.claim(conv)).status).toBe("not_due");
-    const again = await f.store.claim(conv, { force: true });
-    expect(again.status === "claimed" && again.claim.batch.attempt).toBe(1);
-    await expect(f.store.release(conv, c.batch.batchId, c.token, 0)).rejects.toBeInstanceOf(
-      LockLostError,
-    );
-    await f.close();
-  });
-
-  it("BATCH_NOT_FOUND for another batch id", async () => {
-    const f = fixture(server, "release-nf");
-    const conv = "c:release-nf";
-    const c = await claimOne(f, conv, ["1"]);
-    await expect(f.store.release(conv, "b_other", c.token, 0)).rejects.toBeInstanceOf(
-      BatchNotFoundError,
-    );
-    await f.close();
-  });
-});
-
-describe("supersedeBatch-10.lua", () => {
+describe("supersedeBatch-11.lua", () => {
   it("nothing_newer: no open buffer, state unchanged", async () => {
     const f = fixture(server, "supersede-none");
     const conv = "c:sup-none";

@@ -167,7 +167,6 @@ describe("parseConfig", () => {
   it("rejects other contradictions", () => {
     const err = issuesOf({
       LULL_DEDUP_TTL_MS: "1000",
-      LULL_TIMER_TTL_MS: "100",
       LULL_RETRY_BASE_MS: "5000",
       LULL_RETRY_MAX_MS: "1000",
       LULL_PROCESSOR_URL: "https://p.example/x",
@@ -178,13 +177,21 @@ describe("parseConfig", () => {
     const first = err.issues.map((i) => i.variables[0]);
     expect(first).toEqual(expect.arrayContaining([
       "LULL_DEDUP_TTL_MS",
-      "LULL_TIMER_TTL_MS",
       "LULL_RETRY_MAX_MS",
       "LULL_PROCESSOR_URL",
       "LULL_PROCESSOR_FUNCTION",
       "TWILIO_AUTH_TOKEN",
       "UPSTASH_REDIS_REST_URL",
     ]));
+  });
+
+  it("still parses LULL_TIMER_TTL_MS (unused since 0.3) whatever the window", () => {
+    expect(parseConfig({ LULL_TIMER_TTL_MS: "100", LULL_WINDOW_MS: "8000" }).timerTtlMs).toBe(100);
+  });
+
+  it("LULL_MESSAGE_EVENTS is off unless set", () => {
+    expect(parseConfig({}).messageEvents).toBe(false);
+    expect(parseConfig({ LULL_MESSAGE_EVENTS: "true" }).messageEvents).toBe(true);
   });
 
   it("accepts a small-window configuration that satisfies every invariant", () => {

@@ -38,7 +38,6 @@ describe("keys", () => {
         k.seen,
         k.buffer,
         k.meta,
-        k.timer,
         k.lock,
         k.fence,
         k.batch,

@@ -1,10 +1,18 @@
+-- Flush rules as the caller packs them (one ARGV): "windowMs,graceMs,maxWaitMs,maxMessages,maxBytes".
+local function decodeRules(packed)
+  local w, g, mw, mm, mb = string.match(packed, '^(%d+),(%d+),(%d+),(%d+),(%d+)$')
+  if not w then error('lull: bad flush rules ' .. tostring(packed)) end
+  return {windowMs = tonumber(w), graceMs = tonumber(g), maxWaitMs = tonumber(mw),
+    maxMessages = tonumber(mm), maxBytes = tonumber(mb)}
+end
+
 -- Due time and reason of an open buffer (docs/state-machine.md "Buffer due time").
 -- fullAt: when a full buffer became claimable (the append's now, or now when rescheduling).
-local function computeFlush(meta, fullAt, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
-  if meta.count >= maxMessages then return fullAt, 'max_messages' end
-  if meta.bytes >= maxBytes then return fullAt, 'max_bytes' end
-  local quietDue = meta.lastAt + windowMs + graceMs
-  local capDue = meta.firstAt + maxWaitMs
+local function computeFlush(meta, fullAt, rules)
+  if meta.count >= rules.maxMessages then return fullAt, 'max_messages' end
+  if meta.bytes >= rules.maxBytes then return fullAt, 'max_bytes' end
+  local quietDue = meta.lastAt + rules.windowMs + rules.graceMs
+  local capDue = meta.firstAt + rules.maxWaitMs
   if capDue <= quietDue then return capDue, 'max_wait' end
   return quietDue, 'quiet'
 end

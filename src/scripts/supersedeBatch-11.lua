@@ -3,7 +3,8 @@
   back in front of the open buffer's, order kept, so they flush together; no attempt counted.
   The old batchId is gone; the merged buffer becomes a new batch at its next claim. The
   merged buffer's meta keeps the batch's `createdAt` and its attempts so far (less this one),
-  so MAX_AGE and MAX_ATTEMPTS still end a batch that is superseded forever.
+  so MAX_AGE and MAX_ATTEMPTS still end a batch that is superseded forever, and how many of its
+  messages were already counted as ingested.
 
   KEYS[1]  lock           STRING flush lock token
   KEYS[2]  batch          HASH outstanding batch
@@ -15,17 +16,15 @@
   KEYS[8]  events         STREAM partition events
   KEYS[9]  stats          HASH partition counters
   KEYS[10] daily          HASH partition day counters
+  KEYS[11] seen           ZSET the conversation's dedup records (persisted again: the buffer
+                          is open)
 
   ARGV[1]  conversation  raw conversation key
   ARGV[2]  label         masked conversation label for events
   ARGV[3]  batchId       batch held
   ARGV[4]  token         lock token from the claim
   ARGV[5]  retryMaxAgeMs age (since createdAt) past which a supersede is refused, ms
-  ARGV[6]  windowMs      ms
-  ARGV[7]  graceMs       ms
-  ARGV[8]  maxWaitMs     ms
-  ARGV[9]  maxMessages   count
-  ARGV[10] maxBytes      bytes
+  ARGV[6]   flushRules   windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
 
   Returns
     {'merged', size, flushAtMs, nowMs}
@@ -45,22 +44,21 @@ local leasesKey = KEYS[7] -- ZSET leases
 local eventsKey = KEYS[8] -- STREAM events
 local statsKey = KEYS[9] -- HASH counters
 local dailyKey = KEYS[10] -- HASH day counters
+local seenKey = KEYS[11] -- ZSET dedup records
 
 local conversation = ARGV[1] -- raw conversation key
 local label = ARGV[2] -- masked label
 local batchId = ARGV[3] -- batch id
 local token = ARGV[4] -- lock token
 local retryMaxAgeMs = tonumber(ARGV[5]) -- ms
-local windowMs = tonumber(ARGV[6]) -- ms
-local graceMs = tonumber(ARGV[7]) -- ms
-local maxWaitMs = tonumber(ARGV[8]) -- ms
-local maxMessages = tonumber(ARGV[9]) -- count
-local maxBytes = tonumber(ARGV[10]) -- bytes
+local packedRules = ARGV[6] -- flush rules, packed
 
 --- @include "now"
 --- @include "flush"
 --- @include "events"
 --- @include "lock"
+
+local rules = decodeRules(packedRules)
 
 local owner = checkOwner(lockKey, batchKey, token, batchId)
 if owner ~= 0 then return owner end
@@ -80,18 +78,22 @@ for i = 1, #newer, chunk do
   redis.call('RPUSH', batchMessagesKey, unpack(newer, i, math.min(i + chunk - 1, #newer)))
 end
 redis.call('RENAME', batchMessagesKey, bufferKey)
+-- The buffer is open again, so its conversation's ids are remembered until it is claimed.
+redis.call('PERSIST', seenKey)
 
 meta.firstAt = tonumber(b[1]) or meta.firstAt
 meta.count = meta.count + (tonumber(b[2]) or 0)
 meta.bytes = meta.bytes + (tonumber(b[3]) or 0)
 -- The superseded delivery is not an attempt: the next claim starts from the ones before it.
 local attempts = math.max(0, (tonumber(b[5]) or 1) - 1)
+-- `counted`: the batch's messages were counted as ingested at its claim; the next claim of the
+-- merged buffer counts only the rest.
 redis.call('HSET', metaKey, 'firstAt', meta.firstAt, 'count', meta.count, 'bytes', meta.bytes,
-  'createdAt', createdAt, 'attempts', attempts)
+  'createdAt', createdAt, 'attempts', attempts, 'counted', tonumber(b[2]) or 0)
 
 redis.call('DEL', batchKey, lockKey)
 redis.call('ZREM', leasesKey, conversation)
-local flushAt = computeFlush(meta, now, windowMs, graceMs, maxWaitMs, maxMessages, maxBytes)
+local flushAt = computeFlush(meta, now, rules)
 redis.call('ZADD', dueKey, flushAt, conversation)
 
 emitEvent(eventsKey, 'superseded', label, now, 'batchId', batchId, 'size', meta.count)

@@ -1,6 +1,6 @@
 --[[
   purgeConversation: a privacy request. Removes everything of one conversation in its slot:
-  the open buffer, a batch awaiting retry, the dedup ids, the timer marker, its due entry, and
+  the open buffer, a batch awaiting retry, the dedup ids, its due entry, and
   every event naming the raw conversation key (events written with LULL_LOG_PII; masked labels
   name no one). Refuses while a batch is in flight (lock held): the purge would race the
   delivery, so the caller retries once it settled. The fence is KEPT: fences never go back,
@@ -11,13 +11,12 @@
   KEYS[1]  seen           ZSET dedup ids
   KEYS[2]  buffer         LIST open buffer
   KEYS[3]  meta           HASH open buffer meta
-  KEYS[4]  timer          STRING armed-timer marker
-  KEYS[5]  lock           STRING flush lock token
-  KEYS[6]  batch          HASH outstanding batch
-  KEYS[7]  batchMessages  LIST outstanding batch entries
-  KEYS[8]  due            ZSET partition due index
-  KEYS[9]  leases         ZSET partition lease expiries
-  KEYS[10] events         STREAM partition events
+  KEYS[4]  lock           STRING flush lock token
+  KEYS[5]  batch          HASH outstanding batch
+  KEYS[6]  batchMessages  LIST outstanding batch entries
+  KEYS[7]  due            ZSET partition due index
+  KEYS[8]  leases         ZSET partition lease expiries
+  KEYS[9]  events         STREAM partition events
 
   ARGV[1]  conversation   raw conversation key
 
@@ -28,13 +27,12 @@
 local seenKey = KEYS[1] -- ZSET dedup ids
 local bufferKey = KEYS[2] -- LIST buffer
 local metaKey = KEYS[3] -- HASH meta
-local timerKey = KEYS[4] -- STRING timer marker
-local lockKey = KEYS[5] -- STRING lock
-local batchKey = KEYS[6] -- HASH batch
-local batchMessagesKey = KEYS[7] -- LIST batch entries
-local dueKey = KEYS[8] -- ZSET due index
-local leasesKey = KEYS[9] -- ZSET leases
-local eventsKey = KEYS[10] -- STREAM events
+local lockKey = KEYS[4] -- STRING lock
+local batchKey = KEYS[5] -- HASH batch
+local batchMessagesKey = KEYS[6] -- LIST batch entries
+local dueKey = KEYS[7] -- ZSET due index
+local leasesKey = KEYS[8] -- ZSET leases
+local eventsKey = KEYS[9] -- STREAM events
 
 local conversation = ARGV[1] -- raw conversation key
 
@@ -43,7 +41,7 @@ if redis.call('EXISTS', lockKey) == 1 then return -4 end
 local buffered = redis.call('LLEN', bufferKey)
 local batchMessages = redis.call('LLEN', batchMessagesKey)
 local dedupIds = redis.call('ZCARD', seenKey)
-redis.call('DEL', seenKey, bufferKey, metaKey, timerKey, batchKey, batchMessagesKey)
+redis.call('DEL', seenKey, bufferKey, metaKey, batchKey, batchMessagesKey)
 redis.call('ZREM', dueKey, conversation)
 redis.call('ZREM', leasesKey, conversation)
 

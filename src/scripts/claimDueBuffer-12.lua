@@ -6,29 +6,34 @@
   than maxMessages/maxBytes (it queued behind a retrying or in-flight batch, or was merged by a
   supersede) gives only its oldest entries that fit; the rest stays the open buffer, in order,
   and becomes the next batch. A single entry larger than maxBytes goes alone.
+  The append writes the due index only when a burst starts or fills, so a claim that finds the
+  buffer not due yet re-scores it (the entry is a lower bound). The burst's messages count as
+  ingested here, once per batch. A claim that empties the buffer starts the dedup records'
+  LULL_DEDUP_TTL_MS (and drops the ids older than that, with some slack for the clock of the
+  isolate that scored them).
 
   KEYS[1]  lock           STRING flush lock token
   KEYS[2]  batch          HASH outstanding batch
   KEYS[3]  batchMessages  LIST outstanding batch entries
   KEYS[4]  meta           HASH open buffer meta
   KEYS[5]  buffer         LIST open buffer entries
-  KEYS[6]  timer          STRING timer marker (cleared when the burst becomes a batch)
-  KEYS[7]  fence          STRING fencing counter (no TTL: fences never go back)
-  KEYS[8]  due            ZSET partition due index
-  KEYS[9]  leases         ZSET partition lease expiries
-  KEYS[10] events         STREAM partition events
+  KEYS[6]  fence          STRING fencing counter (no TTL: fences never go back)
+  KEYS[7]  due            ZSET partition due index
+  KEYS[8]  leases         ZSET partition lease expiries
+  KEYS[9]  events         STREAM partition events
+  KEYS[10] seen           ZSET the conversation's dedup records
+  KEYS[11] stats          HASH partition counters
+  KEYS[12] daily          HASH partition day counters
 
   ARGV[1]  conversation   raw conversation key
   ARGV[2]  label          masked conversation label for events
   ARGV[3]  newBatchId     batch id to use if a new batch is created
   ARGV[4]  token          lock token for this claim
   ARGV[5]  force          "1": claim even if not due (reason manual / retry backoff skipped)
-  ARGV[6]  windowMs       ms
-  ARGV[7]  graceMs        ms
-  ARGV[8]  maxWaitMs      ms
-  ARGV[9]  maxMessages    count
-  ARGV[10] maxBytes       bytes
-  ARGV[11] lockTtlMs      lease length, ms
+  ARGV[6]  flushRules     windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
+  ARGV[7]  lockTtlMs      lease length, ms
+  ARGV[8]  dedupTtlMs     how long a message id is remembered, ms
+  ARGV[9]  clockSlackMs   added before dropping old ids: they were scored on an isolate's clock
 
   Returns
     {'locked', nowMs}
@@ -42,48 +47,56 @@ local batchKey = KEYS[2] -- HASH batch
 local batchMessagesKey = KEYS[3] -- LIST batch entries
 local metaKey = KEYS[4] -- HASH open buffer meta
 local bufferKey = KEYS[5] -- LIST open buffer
-local timerKey = KEYS[6] -- STRING timer marker
-local fenceKey = KEYS[7] -- STRING fence counter
-local dueKey = KEYS[8] -- ZSET due index
-local leasesKey = KEYS[9] -- ZSET leases
-local eventsKey = KEYS[10] -- STREAM events
+local fenceKey = KEYS[6] -- STRING fence counter
+local dueKey = KEYS[7] -- ZSET due index
+local leasesKey = KEYS[8] -- ZSET leases
+local eventsKey = KEYS[9] -- STREAM events
+local seenKey = KEYS[10] -- ZSET dedup records
+local statsKey = KEYS[11] -- HASH counters
+local dailyKey = KEYS[12] -- HASH day counters
 
 local conversation = ARGV[1] -- raw conversation key
 local label = ARGV[2] -- masked label
 local newBatchId = ARGV[3] -- id for a new batch
 local token = ARGV[4] -- lock token
 local force = ARGV[5] == '1' -- manual claim
-local windowMs = tonumber(ARGV[6]) -- ms
-local graceMs = tonumber(ARGV[7]) -- ms
-local maxWaitMs = tonumber(ARGV[8]) -- ms
-local maxMessages = tonumber(ARGV[9]) -- count
-local maxBytes = tonumber(ARGV[10]) -- bytes
-local lockTtlMs = tonumber(ARGV[11]) -- ms
+local packedRules = ARGV[6] -- flush rules, packed
+local lockTtlMs = tonumber(ARGV[7]) -- ms
+local dedupTtlMs = tonumber(ARGV[8]) -- ms
+local clockSlackMs = tonumber(ARGV[9]) -- ms
 
 --- @include "now"
 --- @include "flush"
 --- @include "events"
 
+local rules = decodeRules(packedRules)
+local maxMessages, maxBytes = rules.maxMessages, rules.maxBytes
 local now = nowMs()
 
 if redis.call('EXISTS', lockKey) == 1 then return {'locked', now} end
 
+local attempt
 if redis.call('EXISTS', batchKey) == 1 then
   local nextAt = tonumber(redis.call('HGET', batchKey, 'nextAt')) or 0
   if not force and nextAt > now then
     redis.call('ZADD', dueKey, nextAt, conversation) -- repair the index
     return {'not_due', nextAt, now}
   end
+  attempt = redis.call('HINCRBY', batchKey, 'attempt', 1)
+  redis.call('HSET', batchKey, 'inFlight', '1')
 else
-  local meta = readMeta(metaKey)
+  -- The meta, and what a supersede carried over: the first batch's createdAt and attempts.
+  local m = redis.call('HMGET', metaKey, 'firstAt', 'lastAt', 'count', 'bytes', 'createdAt',
+    'attempts', 'counted')
+  local meta = m[1] and {firstAt = tonumber(m[1]), lastAt = tonumber(m[2]),
+    count = tonumber(m[3]) or 0, bytes = tonumber(m[4]) or 0}
   if not meta or redis.call('EXISTS', bufferKey) == 0 then
     -- meta without entries cannot be claimed: drop the stray meta with the index entry
     redis.call('DEL', metaKey)
     redis.call('ZREM', dueKey, conversation)
     return {'empty', now}
   end
-  local flushAt, reason = computeFlush(meta, meta.lastAt, windowMs, graceMs, maxWaitMs,
-    maxMessages, maxBytes)
+  local flushAt, reason = computeFlush(meta, meta.lastAt, rules)
   if flushAt > now then
     if not force then
       redis.call('ZADD', dueKey, flushAt, conversation)
@@ -91,10 +104,8 @@ else
     end
     reason = 'manual'
   end
-  -- What a supersede carried over: the first batch's createdAt and its attempts so far.
-  local carried = redis.call('HMGET', metaKey, 'createdAt', 'attempts')
-  local createdAt = tonumber(carried[1]) or now
-  local attempts = tonumber(carried[2]) or 0
+  local createdAt = tonumber(m[5]) or now
+  attempt = (tonumber(m[6]) or 0) + 1
   local take = {count = meta.count, bytes = meta.bytes, lastAt = meta.lastAt}
   if meta.count > maxMessages or meta.bytes > maxBytes then
     -- Oldest entries first, as many as fit; at least one (an oversized entry goes alone).
@@ -109,9 +120,10 @@ else
   end
   if take.count == meta.count then
     redis.call('RENAME', bufferKey, batchMessagesKey)
-    -- Buffers written before 0.2 carried a TTL, which RENAME would keep.
-    redis.call('PERSIST', batchMessagesKey)
-    redis.call('DEL', metaKey, timerKey)
+    redis.call('DEL', metaKey)
+    -- No open buffer now: the dedup records start their TTL (an append persists them again).
+    redis.call('ZREMRANGEBYSCORE', seenKey, '-inf', now - dedupTtlMs - clockSlackMs)
+    redis.call('PEXPIRE', seenKey, dedupTtlMs)
   else
     local entries = redis.call('LRANGE', bufferKey, 0, take.count - 1)
     redis.call('LTRIM', bufferKey, take.count, -1)
@@ -122,20 +134,20 @@ else
     local rest = redis.call('LINDEX', bufferKey, 0)
     redis.call('HSET', metaKey, 'firstAt', tonumber(string.match(rest, '^(%d+)|')),
       'count', meta.count - take.count, 'bytes', meta.bytes - take.bytes)
-    redis.call('HDEL', metaKey, 'createdAt', 'attempts')
-    redis.call('DEL', timerKey)
+    redis.call('HDEL', metaKey, 'createdAt', 'attempts', 'counted')
   end
   local fence = redis.call('INCR', fenceKey)
   redis.call('HSET', batchKey,
-    'batchId', newBatchId, 'conversation', conversation, 'fence', fence, 'attempt', attempts,
+    'batchId', newBatchId, 'conversation', conversation, 'fence', fence, 'attempt', attempt,
     'reason', reason, 'firstAt', meta.firstAt, 'lastAt', take.lastAt, 'count', take.count,
-    'bytes', take.bytes, 'createdAt', createdAt, 'nextAt', 0, 'lastError', '', 'inFlight', '0')
+    'bytes', take.bytes, 'createdAt', createdAt, 'nextAt', 0, 'lastError', '', 'inFlight', '1')
   emitEvent(eventsKey, 'due', label, now, 'batchId', newBatchId, 'reason', reason,
     'size', take.count)
+  -- A superseded batch's messages were counted at its own claim.
+  local fresh = take.count - math.min(take.count, tonumber(m[7]) or 0)
+  if fresh > 0 then countEvent(statsKey, dailyKey, now, 'ingested', fresh) end
 end
 
-local attempt = redis.call('HINCRBY', batchKey, 'attempt', 1)
-redis.call('HSET', batchKey, 'inFlight', '1')
 local leaseUntil = now + lockTtlMs
 redis.call('SET', lockKey, token, 'PX', lockTtlMs)
 redis.call('ZADD', leasesKey, leaseUntil, conversation)

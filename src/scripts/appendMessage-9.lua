@@ -1,0 +1,145 @@
+--[[
+  appendMessage: dedup by provider message id and buffer the entry, in one round trip and as few
+  commands as the flush rules allow (Upstash bills each one): a new message into an open buffer
+  costs TIME, ZADD, RPUSH, HMGET and HSET; a duplicate ZADD, ZSCORE and HINCRBY.
+  Quotas (off by default) are checked first, atomically: a message over its conversation's or its
+  provider's per-minute cap is refused before anything is written (not even its id), so the
+  provider's retry after the window is a new message, not a duplicate.
+
+  The due index is written only when a burst starts or fills up. Later messages move the due
+  time later, never earlier, so the entry stays a lower bound: whoever visits it early (timer or
+  sweep) finds the buffer not due and re-scores it from the meta (claimDueBuffer). Counters of
+  ingested messages are added when the burst becomes a batch; per-message events are optional.
+
+  KEYS[1]  seen       ZSET provider message id -> first seen ms (+0.5: its append noted a wake)
+  KEYS[2]  buffer     LIST open buffer entries
+  KEYS[3]  meta       HASH firstAt, lastAt, count, bytes of the open buffer
+  KEYS[4]  batch      HASH outstanding batch (exists: buffer waits behind it)
+  KEYS[5]  due        ZSET partition due index
+  KEYS[6]  events     STREAM partition events
+  KEYS[7]  stats      HASH partition counters
+  KEYS[8]  convRate   STRING messages of this conversation in the current minute
+  KEYS[9]  provRate   STRING messages of this provider in this partition in the current minute
+
+  ARGV[1]  conversation   raw conversation key (due index member)
+  ARGV[2]  label          conversation as events show it (masked unless logPii)
+  ARGV[3]  messageId      provider message id
+  ARGV[4]  messageJson    encoded message (entry = now .. '|' .. messageJson)
+  ARGV[5]  flushRules     windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
+  ARGV[6]  convQuota      messages per minute per conversation (0 = no quota)
+  ARGV[7]  provQuota      messages per minute per provider in this partition (0 = no quota)
+  ARGV[8]  seenAtMs       the caller's clock, ms: the dedup record's score (only its age matters,
+                          so the round trip for TIME is spared on a duplicate)
+  ARGV[9]  messageEvents  "1": also write an `appended`/`duplicate` event per message
+
+  The buffer and its meta carry no TTL (live data never expires). Neither does `seen` while its
+  conversation has an open buffer; the claim that empties the buffer gives it LULL_DEDUP_TTL_MS
+  and drops ids older than that.
+
+  Returns
+    {'appended', size, flushAtMs, nowMs, armTimer (1|0), noteWake (1|0)}
+    {'duplicate', size, flushAtMs, nowMs, 0, noteWake (1|0)}   size 0 and flushAtMs 0 unless the
+                                                             first delivery noted a wake
+    {'refused', 'conversation'|'provider', retryAfterMs, nowMs}   over a quota; nothing written
+  armTimer 1: this append opened the burst (RPUSH made the list), so this caller arms the one
+  in-isolate timer of the burst.
+  noteWake 1: the due index got an entry that may be earlier than the partition's wake-up (a new
+  burst, a buffer that just filled up), so the caller must lower the wake-up (noteWake) before
+  acknowledging. The id's seen score records it (+0.5), and a redelivery of that id says 1 again
+  while its buffer is open: the first delivery may have died between its append and noteWake.
+]]
+local seenKey = KEYS[1] -- ZSET id -> first seen ms
+local bufferKey = KEYS[2] -- LIST open buffer
+local metaKey = KEYS[3] -- HASH open buffer meta
+local batchKey = KEYS[4] -- HASH outstanding batch
+local dueKey = KEYS[5] -- ZSET due index
+local eventsKey = KEYS[6] -- STREAM events
+local statsKey = KEYS[7] -- HASH counters
+local convRateKey = KEYS[8] -- STRING this minute's count, conversation
+local provRateKey = KEYS[9] -- STRING this minute's count, provider in this partition
+
+local conversation = ARGV[1] -- raw conversation key
+local label = ARGV[2] -- masked conversation label
+local messageId = ARGV[3] -- provider message id
+local messageJson = ARGV[4] -- encoded message
+local packedRules = ARGV[5] -- flush rules, packed
+local convQuota = tonumber(ARGV[6]) -- messages per minute, 0 = off
+local provQuota = tonumber(ARGV[7]) -- messages per minute, 0 = off
+local seenAt = tonumber(ARGV[8]) -- ms, caller's clock
+local messageEvents = ARGV[9] == '1' -- per-message events
+
+--- @include "now"
+--- @include "flush"
+--- @include "events"
+
+local rules = decodeRules(packedRules)
+local now = nil
+
+-- Quotas: fixed one-minute windows of store time. A duplicate is never refused (it is already
+-- buffered, and answering it 2xx stops the redeliveries).
+if (convQuota > 0 or provQuota > 0) and not redis.call('ZSCORE', seenKey, messageId) then
+  now = nowMs()
+  local windowEnd = (math.floor(now / 60000) + 1) * 60000
+  if convQuota > 0 and (tonumber(redis.call('GET', convRateKey)) or 0) >= convQuota then
+    return {'refused', 'conversation', windowEnd - now, now}
+  end
+  if provQuota > 0 and (tonumber(redis.call('GET', provRateKey)) or 0) >= provQuota then
+    return {'refused', 'provider', windowEnd - now, now}
+  end
+  if convQuota > 0 and redis.call('INCR', convRateKey) == 1 then
+    redis.call('PEXPIREAT', convRateKey, windowEnd)
+  end
+  if provQuota > 0 and redis.call('INCR', provRateKey) == 1 then
+    redis.call('PEXPIREAT', provRateKey, windowEnd)
+  end
+end
+
+-- ZADD NX is the dedup test and the record in one command: 0 = the id was already seen.
+if redis.call('ZADD', seenKey, 'NX', seenAt, messageId) == 0 then
+  redis.call('HINCRBY', statsKey, 'duplicates', 1)
+  if messageEvents then emitEvent(eventsKey, 'duplicate', label, seenAt, 'id', messageId) end
+  local score = tonumber(redis.call('ZSCORE', seenKey, messageId)) or 0
+  if score % 1 == 0 then return {'duplicate', 0, 0, seenAt, 0, 0} end
+  -- Its first delivery noted a wake: say so again while the buffer is open.
+  local meta = readMeta(metaKey)
+  if not meta then return {'duplicate', 0, 0, seenAt, 0, 0} end
+  return {'duplicate', meta.count, computeFlush(meta, meta.lastAt, rules), seenAt, 0, 1}
+end
+
+now = now or nowMs()
+local entry = string.format('%d', now) .. '|' .. messageJson
+local size = redis.call('RPUSH', bufferKey, entry)
+local meta
+local wasFull = false
+if size == 1 then
+  -- A new burst. Its ids stay remembered for as long as the buffer is open.
+  meta = {firstAt = now, lastAt = now, count = 1, bytes = #entry}
+  redis.call('HSET', metaKey, 'firstAt', now, 'lastAt', now, 'count', 1, 'bytes', #entry)
+  redis.call('PERSIST', seenKey)
+else
+  local m = redis.call('HMGET', metaKey, 'firstAt', 'count', 'bytes')
+  meta = {
+    firstAt = tonumber(m[1]) or now,
+    lastAt = now,
+    count = (tonumber(m[2]) or 0) + 1,
+    bytes = (tonumber(m[3]) or 0) + #entry
+  }
+  wasFull = meta.count - 1 >= rules.maxMessages or meta.bytes - #entry >= rules.maxBytes
+  redis.call('HSET', metaKey, 'lastAt', now, 'count', meta.count, 'bytes', meta.bytes)
+end
+local flushAt = computeFlush(meta, now, rules)
+
+-- A burst's first message indexes it; so does the one that fills it (due now). Queued behind
+-- an outstanding batch, the buffer is reachable through that batch (in `due` awaiting retry,
+-- or in `leases` in flight): ack/fail/supersede reschedule it.
+local noteWake = 0
+if (size == 1 or (flushAt == now and not wasFull)) and redis.call('EXISTS', batchKey) == 0 then
+  redis.call('ZADD', dueKey, flushAt, conversation)
+  redis.call('ZADD', seenKey, 'XX', seenAt + 0.5, messageId)
+  noteWake = 1
+end
+
+if messageEvents then
+  emitEvent(eventsKey, 'appended', label, now, 'id', messageId, 'size', meta.count)
+end
+return {'appended', meta.count, flushAt, now, size == 1 and 1 or 0, noteWake}
