@@ -48,12 +48,18 @@ local packedRules = ARGV[6] -- flush rules, packed
 --- @include "now"
 --- @include "flush"
 --- @include "events"
---- @include "lock"
---- @include "reschedule"
 
 local rules = decodeRules(packedRules)
 
-local owner = checkOwner(lockKey, batchKey, token, batchId)
+-- checkOwner's two reads, with the batch's size read alongside its id.
+local held = redis.call('GET', lockKey)
+local b = held == token and redis.call('HMGET', batchKey, 'batchId', 'count')
+local owner = 0
+if not held or held ~= token then
+  owner = -1 -- LOCK_LOST
+elseif b[1] ~= batchId then
+  owner = -2 -- BATCH_NOT_FOUND
+end
 if owner ~= 0 then
   -- An ack whose answer was lost and is sent again finds the processed record.
   if redis.call('EXISTS', processedKey) == 1 then return {0, nowMs(), 1} end
@@ -61,8 +67,7 @@ if owner ~= 0 then
 end
 local now = nowMs()
 
-local count = tonumber(redis.call('HGET', batchKey, 'count')) or
-  redis.call('LLEN', batchMessagesKey)
+local count = tonumber(b[2]) or redis.call('LLEN', batchMessagesKey)
 redis.call('DEL', batchKey, batchMessagesKey, lockKey)
 redis.call('ZREM', leasesKey, conversation)
 redis.call('SET', processedKey, '1', 'PX', processedTtlMs)
@@ -71,5 +76,12 @@ emitEvent(eventsKey, 'delivered', label, now, 'batchId', batchId, 'size', count)
 countEvent(statsKey, dailyKey, now, 'batches', 1)
 countEvent(statsKey, dailyKey, now, 'batch_messages', count)
 
-local dueAgain = rescheduleOpenBuffer(metaKey, dueKey, conversation, now, rules)
-return {dueAgain or 0, now, 0}
+-- An open buffer that arrived during the flight queued behind the batch: index it now. (With
+-- none there is no due entry to drop: the claim removed it, and appends behind a batch add none.)
+local meta = readMeta(metaKey)
+local dueAgain = 0
+if meta then
+  dueAgain = computeFlush(meta, now, rules)
+  redis.call('ZADD', dueKey, dueAgain, conversation)
+end
+return {dueAgain, now, 0}

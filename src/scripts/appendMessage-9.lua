@@ -1,7 +1,7 @@
 --[[
   appendMessage: dedup by provider message id and buffer the entry, in one round trip and as few
   commands as the flush rules allow (Upstash bills each one): a new message into an open buffer
-  costs TIME, ZADD, RPUSH, HMGET and HSET; a duplicate ZADD, ZSCORE and HINCRBY.
+  costs TIME, ZADD, RPUSH, HMGET and HSET; a duplicate ZADD, LINDEX and HINCRBY.
   Quotas (off by default) are checked first, atomically: a message over its conversation's or its
   provider's per-minute cap is refused before anything is written (not even its id), so the
   provider's retry after the window is a new message, not a duplicate.
@@ -11,13 +11,13 @@
   sweep) finds the buffer not due and re-scores it from the meta (claimDueBuffer). Counters of
   ingested messages are added when the burst becomes a batch; per-message events are optional.
 
-  KEYS[1]  seen       ZSET provider message id -> first seen ms (+0.5: its append noted a wake)
+  KEYS[1]  seen       ZSET provider message id -> first seen ms
   KEYS[2]  buffer     LIST open buffer entries
   KEYS[3]  meta       HASH firstAt, lastAt, count, bytes of the open buffer
   KEYS[4]  batch      HASH outstanding batch (exists: buffer waits behind it)
   KEYS[5]  due        ZSET partition due index
   KEYS[6]  events     STREAM partition events
-  KEYS[7]  stats      HASH partition counters
+  KEYS[7]  daily      HASH partition day counters (a duplicate counts in the day of seenAtMs)
   KEYS[8]  convRate   STRING messages of this conversation in the current minute
   KEYS[9]  provRate   STRING messages of this provider in this partition in the current minute
 
@@ -39,14 +39,15 @@
   Returns
     {'appended', size, flushAtMs, nowMs, armTimer (1|0), noteWake (1|0)}
     {'duplicate', size, flushAtMs, nowMs, 0, noteWake (1|0)}   size 0 and flushAtMs 0 unless the
-                                                             first delivery noted a wake
+                                                             id opened the open buffer
     {'refused', 'conversation'|'provider', retryAfterMs, nowMs}   over a quota; nothing written
   armTimer 1: this append opened the burst (RPUSH made the list), so this caller arms the one
   in-isolate timer of the burst.
   noteWake 1: the due index got an entry that may be earlier than the partition's wake-up (a new
   burst, a buffer that just filled up), so the caller must lower the wake-up (noteWake) before
-  acknowledging. The id's seen score records it (+0.5), and a redelivery of that id says 1 again
-  while its buffer is open: the first delivery may have died between its append and noteWake.
+  acknowledging. A redelivery of the id that opened the open buffer says 1 again: the first
+  delivery may have died between its append and noteWake. (The append that filled a buffer is not
+  re-noted: the wake-up its burst's opener noted is earlier, so the sweep comes by then anyway.)
 ]]
 local seenKey = KEYS[1] -- ZSET id -> first seen ms
 local bufferKey = KEYS[2] -- LIST open buffer
@@ -54,7 +55,7 @@ local metaKey = KEYS[3] -- HASH open buffer meta
 local batchKey = KEYS[4] -- HASH outstanding batch
 local dueKey = KEYS[5] -- ZSET due index
 local eventsKey = KEYS[6] -- STREAM events
-local statsKey = KEYS[7] -- HASH counters
+local dailyKey = KEYS[7] -- HASH day counters
 local convRateKey = KEYS[8] -- STRING this minute's count, conversation
 local provRateKey = KEYS[9] -- STRING this minute's count, provider in this partition
 
@@ -96,11 +97,17 @@ end
 
 -- ZADD NX is the dedup test and the record in one command: 0 = the id was already seen.
 if redis.call('ZADD', seenKey, 'NX', seenAt, messageId) == 0 then
-  redis.call('HINCRBY', statsKey, 'duplicates', 1)
+  redis.call('HINCRBY', dailyKey, string.format('%d:duplicates', math.floor(seenAt / 86400000)), 1)
   if messageEvents then emitEvent(eventsKey, 'duplicate', label, seenAt, 'id', messageId) end
-  local score = tonumber(redis.call('ZSCORE', seenKey, messageId)) or 0
-  if score % 1 == 0 then return {'duplicate', 0, 0, seenAt, 0, 0} end
-  -- Its first delivery noted a wake: say so again while the buffer is open.
+  -- The redelivery of the message that opened the open buffer: its first delivery noted a wake,
+  -- or died before it could. An entry is `<ms>|<message json>`.
+  local head = redis.call('LINDEX', bufferKey, 0)
+  local sep = head and string.find(head, '|', 1, true)
+  local ok, first = false, nil
+  if sep then ok, first = pcall(cjson.decode, string.sub(head, sep + 1)) end
+  if not ok or type(first) ~= 'table' or first.id ~= messageId then
+    return {'duplicate', 0, 0, seenAt, 0, 0}
+  end
   local meta = readMeta(metaKey)
   if not meta then return {'duplicate', 0, 0, seenAt, 0, 0} end
   return {'duplicate', meta.count, computeFlush(meta, meta.lastAt, rules), seenAt, 0, 1}
@@ -135,7 +142,6 @@ local flushAt = computeFlush(meta, now, rules)
 local noteWake = 0
 if (size == 1 or (flushAt == now and not wasFull)) and redis.call('EXISTS', batchKey) == 0 then
   redis.call('ZADD', dueKey, flushAt, conversation)
-  redis.call('ZADD', seenKey, 'XX', seenAt + 0.5, messageId)
   noteWake = 1
 end
 

@@ -73,11 +73,16 @@ local rules = decodeRules(packedRules)
 local maxMessages, maxBytes = rules.maxMessages, rules.maxBytes
 local now = nowMs()
 
-if redis.call('EXISTS', lockKey) == 1 then return {'locked', now} end
-
+-- A lock is only ever held over a batch, so one EXISTS tells the three cases apart: 2 = in flight,
+-- 1 = a batch awaiting retry (or orphaned by a crashed flusher: the lock lapsed), 0 = neither.
+local live = redis.call('EXISTS', lockKey, batchKey)
 local attempt
-if redis.call('EXISTS', batchKey) == 1 then
-  local nextAt = tonumber(redis.call('HGET', batchKey, 'nextAt')) or 0
+local claimed = nil -- a new batch's fields, known without reading them back
+if live == 2 then return {'locked', now} end
+if live == 1 then
+  local nextAtField = redis.call('HGET', batchKey, 'nextAt')
+  if not nextAtField then return {'locked', now} end -- a lock with no batch: let it lapse
+  local nextAt = tonumber(nextAtField) or 0
   if not force and nextAt > now then
     redis.call('ZADD', dueKey, nextAt, conversation) -- repair the index
     return {'not_due', nextAt, now}
@@ -90,7 +95,7 @@ else
     'attempts', 'counted')
   local meta = m[1] and {firstAt = tonumber(m[1]), lastAt = tonumber(m[2]),
     count = tonumber(m[3]) or 0, bytes = tonumber(m[4]) or 0}
-  if not meta or redis.call('EXISTS', bufferKey) == 0 then
+  if not meta or meta.count == 0 then
     -- meta without entries cannot be claimed: drop the stray meta with the index entry
     redis.call('DEL', metaKey)
     redis.call('ZREM', dueKey, conversation)
@@ -119,10 +124,16 @@ else
     take = {count = n, bytes = bytes, lastAt = tonumber(string.match(entries[n], '^(%d+)|'))}
   end
   if take.count == meta.count then
-    redis.call('RENAME', bufferKey, batchMessagesKey)
+    if redis.pcall('RENAME', bufferKey, batchMessagesKey).err then
+      -- a meta whose entries are gone (lost outside lull) cannot be claimed: drop it
+      redis.call('DEL', metaKey)
+      redis.call('ZREM', dueKey, conversation)
+      return {'empty', now}
+    end
+    -- Buffers written before 0.2 carried a TTL, which RENAME would keep.
+    redis.call('PERSIST', batchMessagesKey)
     redis.call('DEL', metaKey)
     -- No open buffer now: the dedup records start their TTL (an append persists them again).
-    redis.call('ZREMRANGEBYSCORE', seenKey, '-inf', now - dedupTtlMs - clockSlackMs)
     redis.call('PEXPIRE', seenKey, dedupTtlMs)
   else
     local entries = redis.call('LRANGE', bufferKey, 0, take.count - 1)
@@ -137,12 +148,18 @@ else
     redis.call('HDEL', metaKey, 'createdAt', 'attempts', 'counted')
   end
   local fence = redis.call('INCR', fenceKey)
+  -- Ids past the window go at every 8th batch that empties the buffer: that bounds the set of a
+  -- conversation that never stays quiet long enough for the TTL, at an eighth of the cost.
+  if take.count == meta.count and fence % 8 == 1 then
+    redis.call('ZREMRANGEBYSCORE', seenKey, '-inf', now - dedupTtlMs - clockSlackMs)
+  end
   redis.call('HSET', batchKey,
     'batchId', newBatchId, 'conversation', conversation, 'fence', fence, 'attempt', attempt,
     'reason', reason, 'firstAt', meta.firstAt, 'lastAt', take.lastAt, 'count', take.count,
     'bytes', take.bytes, 'createdAt', createdAt, 'nextAt', 0, 'lastError', '', 'inFlight', '1')
   emitEvent(eventsKey, 'due', label, now, 'batchId', newBatchId, 'reason', reason,
     'size', take.count)
+  claimed = {newBatchId, fence, reason, meta.firstAt, take.lastAt, createdAt}
   -- A superseded batch's messages were counted at its own claim.
   local fresh = take.count - math.min(take.count, tonumber(m[7]) or 0)
   if fresh > 0 then countEvent(statsKey, dailyKey, now, 'ingested', fresh) end
@@ -153,8 +170,8 @@ redis.call('SET', lockKey, token, 'PX', lockTtlMs)
 redis.call('ZADD', leasesKey, leaseUntil, conversation)
 redis.call('ZREM', dueKey, conversation)
 
-local b = redis.call('HMGET', batchKey, 'batchId', 'fence', 'reason', 'firstAt', 'lastAt',
-  'createdAt')
+local b = claimed or redis.call('HMGET', batchKey, 'batchId', 'fence', 'reason', 'firstAt',
+  'lastAt', 'createdAt')
 local entries = redis.call('LRANGE', batchMessagesKey, 0, -1)
 emitEvent(eventsKey, 'claimed', label, now, 'batchId', b[1], 'attempt', attempt,
   'size', #entries)

@@ -98,7 +98,7 @@ interface BatchRecord extends BatchFields {
 
 interface ConversationRecord {
   /** `seen` ZSET: message id -> first seen ms. */
-  seen: Map<string, { atMs: number; woke: boolean }>;
+  seen: Map<string, number>;
   seenExpiresAtMs: number | null;
   open: OpenBuffer | null;
   lock: { token: string; expiresAtMs: number } | null;
@@ -269,12 +269,13 @@ export class MemoryStore implements BufferStore {
         if (quota > 0) this.rates.set(key, { windowEnd, count: count(key) + 1 });
       }
     }
-    const seen = rec.seen.get(message.id);
-    if (seen !== undefined) {
-      this.countTotal(p, "duplicates", 1);
+    if (rec.seen.has(message.id)) {
+      this.count(p, "duplicates", 1, now);
       if (s.messageEvents) this.emit(p, conv, "duplicate", now, { id: message.id });
-      // Only the redelivery of an append that noted a wake reads the buffer (and notes it again).
-      const open = seen.woke ? rec.open : null;
+      // Only the redelivery of the message that opened the open buffer reads it (and notes the
+      // wake again: its first delivery may have died before noting it).
+      const head = rec.open?.entries[0];
+      const open = head !== undefined && decodeEntry(head).id === message.id ? rec.open : null;
       const dueAtMs = open ? computeFlush(open.meta, s, open.meta.lastAtMs).flushAtMs : null;
       if (dueAtMs !== null) this.lowerWake(p, dueAtMs);
       return {
@@ -287,8 +288,7 @@ export class MemoryStore implements BufferStore {
       };
     }
     // 2. Remember the id.
-    const record = { atMs: now, woke: false };
-    rec.seen.set(message.id, record);
+    rec.seen.set(message.id, now);
 
     // 3. Buffer the entry and update meta.
     const entry = makeEntry(now, encodeMessage(message));
@@ -317,7 +317,6 @@ export class MemoryStore implements BufferStore {
       this.part(p).due.set(conv, flushAtMs);
       this.lowerWake(p, flushAtMs);
       wakeAtMs = flushAtMs;
-      record.woke = true;
     }
 
     // 5. The append that opens the burst arms its one in-isolate timer; events if asked for.
@@ -366,12 +365,15 @@ export class MemoryStore implements BufferStore {
       // its oldest entries that fit (at least one); the rest stays open, in order.
       const taken = takeBounded(open.entries, s.maxMessages, s.maxBytes);
       const carried = open.carried;
+      const fence = this.incrFence(rec);
       if (taken.length === open.entries.length) {
         rec.open = null;
-        // No open buffer: the dedup records start their TTL; ids past it (with the slack for
-        // the appending isolate's clock) go now.
-        for (const [id, seen] of rec.seen) {
-          if (seen.atMs < now - s.dedupTtlMs - DEDUP_CLOCK_SLACK_MS) rec.seen.delete(id);
+        // No open buffer: the dedup records start their TTL. Every 8th batch, ids past it (with
+        // the slack for the appending isolate's clock) go too.
+        if (fence % 8 === 1) {
+          for (const [id, atMs] of rec.seen) {
+            if (atMs < now - s.dedupTtlMs - DEDUP_CLOCK_SLACK_MS) rec.seen.delete(id);
+          }
         }
         rec.seenExpiresAtMs = now + s.dedupTtlMs;
       } else {
@@ -389,7 +391,7 @@ export class MemoryStore implements BufferStore {
       batch = {
         batchId: newBatchId(now, this.random()),
         conversation,
-        fence: this.incrFence(rec),
+        fence,
         attempt: carried?.attempts ?? 0,
         reason: flushAtMs > now ? "manual" : reason,
         firstAtMs: open.meta.firstAtMs,
@@ -807,6 +809,11 @@ export class MemoryStore implements BufferStore {
         totals[c] += part.stats.get(c) ?? 0;
         for (const d of days) d.counters[c] += part.daily.get(`${d.dayNumber}:${c}`) ?? 0;
       }
+      // A total is what was folded out of old buckets plus every bucket kept.
+      for (const [key, value] of part.daily) {
+        const name = key.slice(key.indexOf(":") + 1) as CounterName;
+        if (name in totals) totals[name] += value;
+      }
       dlqSize += part.dlq.size;
       inFlight += part.leases.size;
       openBuffers += part.due.size;
@@ -1111,21 +1118,22 @@ export class MemoryStore implements BufferStore {
     if (counter) this.count(p, counter, 1, now);
   }
 
-  /** HINCRBY stats only (a duplicate: the daily buckets count batches' messages). */
-  private countTotal(p: number, counter: CounterName, by: number): void {
-    const part = this.part(p);
-    part.stats.set(counter, (part.stats.get(counter) ?? 0) + by);
-  }
-
-  /** HINCRBY stats and the day's counter; a day's first `ingested` drops the day-8 fields. */
+  /**
+   * HINCRBY of the day's bucket. `stats` holds only what the day's first `ingested` folded out
+   * of buckets older than a week: a total is `stats` + every bucket kept.
+   */
   private count(p: number, counter: CounterName, by: number, now: number): void {
     const part = this.part(p);
-    part.stats.set(counter, (part.stats.get(counter) ?? 0) + by);
     const day = Math.floor(now / DAY_MS);
     const field = `${day}:${counter}`;
     if (counter === "ingested" && !part.daily.has(field)) {
-      const stale = `${day - 8}:`;
-      for (const key of [...part.daily.keys()]) if (key.startsWith(stale)) part.daily.delete(key);
+      for (const [key, value] of [...part.daily]) {
+        const colon = key.indexOf(":");
+        if (Number(key.slice(0, colon)) >= day - 7) continue;
+        const name = key.slice(colon + 1);
+        part.stats.set(name, (part.stats.get(name) ?? 0) + value);
+        part.daily.delete(key);
+      }
     }
     part.daily.set(field, (part.daily.get(field) ?? 0) + by);
   }

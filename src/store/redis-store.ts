@@ -287,7 +287,7 @@ export class RedisStore implements BufferStore {
         k.batch,
         p.due,
         p.events,
-        p.stats,
+        p.daily,
         k.rate,
         p.providerRate(message.provider),
       ],
@@ -759,11 +759,13 @@ export class RedisStore implements BufferStore {
       for (const [name, value] of Object.entries(pairs(r[1]))) {
         if (name in totals) totals[name as CounterName] += Number(value);
       }
+      // A total is what was folded out of old day buckets plus every bucket still kept.
       for (const [field, value] of Object.entries(pairs(r[2]))) {
         const colon = field.indexOf(":");
         const day = Number(field.slice(0, colon));
         const name = field.slice(colon + 1) as CounterName;
         if (!(name in totals)) continue;
+        totals[name] += Number(value);
         const bucket = daily.get(day) ?? zeroCounters();
         bucket[name] += Number(value);
         daily.set(day, bucket);

@@ -65,6 +65,8 @@ export function adminHarness(options: HarnessOptions): Harness {
     LULL_KEY_PREFIX: testPrefix(options.name),
     LULL_PARTITIONS: "4",
     LULL_ADMIN_TOKEN: TOKEN,
+    // The routes stream per-message events too (on in `lull dev`, off by default when deployed).
+    LULL_MESSAGE_EVENTS: "true",
     ...options.env,
   });
   const store = new RedisStore({

@@ -35,7 +35,11 @@ describe("lull tail through a Redis outage", () => {
   });
 
   it("reports the outage and resumes with the events written after it", async () => {
-    const env = { LULL_REDIS_URL: redis.url, LULL_KEY_PREFIX: testPrefix("tailout") };
+    const env = {
+      LULL_REDIS_URL: redis.url,
+      LULL_KEY_PREFIX: testPrefix("tailout"),
+      LULL_MESSAGE_EVENTS: "true",
+    };
     const append = async (id: string) => {
       const { store } = createStore(parseConfig(env));
       try {

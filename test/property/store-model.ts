@@ -94,8 +94,6 @@ interface ConvModel {
   openCarried: { createdAtMs: number; attempts: number } | null;
   /** Store time each id was first seen (the dedup window runs from there). */
   seenAtMs: Map<string, number>;
-  /** Ids whose append noted a wake (opened or filled a burst that was not behind a batch). */
-  woke: Set<string>;
   batch: ModelBatch | null;
   lock: { token: string; leaseUntilMs: number } | null;
   /** Score in the leases ZSET. */
@@ -134,7 +132,6 @@ export class StoreModel {
         openRequeued: false,
         openCarried: null,
         seenAtMs: new Map(),
-        woke: new Set(),
         batch: null,
         lock: null,
         leaseMs: null,
@@ -489,9 +486,6 @@ class AppendCmd implements Cmd {
     c.open.push(id);
     c.arrived.push(id);
     c.seenAtMs.set(id, res.nowMs);
-    // The append that opens (or fills) the burst notes a wake; its redelivery reports the
-    // buffer again, while other redeliveries are answered without reading it.
-    if (res.wakeAtMs !== null) c.woke.add(id);
     c.openFlushAtMs = res.flushAtMs;
   }
   toString = () => `append(${this.conv}, ${this.textLength})`;
@@ -514,7 +508,8 @@ class DuplicateCmd implements Cmd {
       text: "again",
     });
     expect(res.status).toBe("duplicate");
-    expect(res.size).toBe(c.woke.has(id) ? c.open.length : 0);
+    // Only the redelivery of the open buffer's first message reads (and reports) the buffer.
+    expect(res.size).toBe(c.open[0] === id ? c.open.length : 0);
     expect(res.armTimer).toBe(false);
     m.counts.duplicates += 1;
   }

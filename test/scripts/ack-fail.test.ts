@@ -36,7 +36,6 @@ describe("ackBatch-11.lua", () => {
     const conv = "c:ack-ok";
     const k = f.keys.conversation(conv);
     const c = await claimOne(f, conv, [`${conv}-0`, `${conv}-1`, `${conv}-2`]);
-    await f.raw.zadd(k.partition.due, 1, conv);
     const r = await f.store.ack(conv, c.batch.batchId, c.token);
     expect(r.dueAgainAtMs).toBeNull();
     expect(await f.raw.exists(k.batch, k.batchMessages, k.lock)).toBe(0);

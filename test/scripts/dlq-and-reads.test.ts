@@ -9,7 +9,15 @@ import { maskConversation } from "../../src/observability/mask.ts";
 import { runScript } from "../../src/redis/run-script.ts";
 import { scripts } from "../../src/scripts/generated.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
-import { backdate, claimOne, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
+import {
+  backdate,
+  claimOne,
+  counters,
+  type Fixture,
+  fixture,
+  msg,
+  streamEvents,
+} from "./helpers.ts";
 
 let server: RedisServer;
 beforeAll(async () => {
@@ -252,10 +260,10 @@ describe("read-side scripts", () => {
       conv: "whatsapp:**********67",
       batchId: "b_1",
     });
-    expect((await f.raw.hgetall(f.keys.partition(p).stats)).fallbacks).toBe("1");
+    expect((await counters(f, p)).fallbacks).toBe("1");
     await f.store.recordEvent(conv, "lock_lost", {});
     expect((await streamEvents(f, p)).at(-1)).toMatchObject({ type: "lock_lost" });
-    expect((await f.raw.hgetall(f.keys.partition(p).stats)).fallbacks).toBe("1");
+    expect((await counters(f, p)).fallbacks).toBe("1");
     await f.close();
     // Best effort: with Redis unreachable it resolves instead of adding a second failure.
     await expect(f.store.recordEvent(conv, "fallback", {}, "fallbacks")).resolves.toBeUndefined();

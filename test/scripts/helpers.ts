@@ -95,7 +95,17 @@ export async function streamEvents(
 
 /** Counter totals of a partition. */
 export async function counters(f: Fixture, partition: number): Promise<Record<string, string>> {
-  return await f.raw.hgetall(f.keys.partition(partition).stats);
+  // A total is what was folded out of old day buckets plus every bucket kept.
+  const p = f.keys.partition(partition);
+  const sums = new Map<string, number>();
+  for (const [name, value] of Object.entries(await f.raw.hgetall(p.stats))) {
+    sums.set(name, (sums.get(name) ?? 0) + Number(value));
+  }
+  for (const [field, value] of Object.entries(await f.raw.hgetall(p.daily))) {
+    const name = field.slice(field.indexOf(":") + 1);
+    sums.set(name, (sums.get(name) ?? 0) + Number(value));
+  }
+  return Object.fromEntries([...sums].map(([name, n]) => [name, String(n)]));
 }
 
 /**
