@@ -1,0 +1,102 @@
+/**
+ * What a message costs on a metered Redis (Upstash bills every command a script runs, plus the
+ * EVALSHA): counted from INFO commandstats on a real redis-server, the way bench/ reports it.
+ * These are the budgets of issue "Free when idle, lean per message" as regression guards.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/core/config.ts";
+import { Flusher } from "../../src/core/flusher.ts";
+import type { AppendResult } from "../../src/core/types.ts";
+import { createTcpClient, type TcpRedisClient } from "../../src/redis/tcp-client.ts";
+import { bufferSettings } from "../../src/store/create-store.ts";
+import { RedisStore } from "../../src/store/redis-store.ts";
+import { countCommands, type SendCommand } from "../../bench/lib.ts";
+import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
+
+let server: RedisServer;
+let tcp: TcpRedisClient;
+let send: SendCommand;
+beforeAll(async () => {
+  server = await startRedisServer();
+  tcp = createTcpClient({ url: server.url });
+  send = (name, ...args) => tcp.command(name, ...args);
+});
+afterAll(async () => {
+  await tcp.close();
+  await server.stop();
+});
+
+const config = parseConfig({
+  LULL_WINDOW_MS: "300",
+  LULL_GRACE_MS: "100",
+  LULL_MAX_WAIT_MS: "5000",
+});
+
+function storeFor(name: string, messageEvents = false): RedisStore {
+  return new RedisStore({
+    client: tcp,
+    settings: { ...bufferSettings(config), keyPrefix: testPrefix(name), messageEvents },
+  });
+}
+
+const message = (conversation: string, id: string) => ({
+  conversation,
+  id,
+  provider: "generic" as const,
+  text: "I want to order a pizza",
+});
+
+/** Commands per append of `ids` (round-robin over `convs`), after the scripts are loaded. */
+async function perAppend(store: RedisStore, convs: string[], ids: string[]): Promise<number> {
+  const counted = await countCommands(send, async () => {
+    for (let i = 0; i < ids.length; i++) {
+      await store.append(message(convs[i % convs.length]!, ids[i]!));
+    }
+  });
+  return counted.total / ids.length;
+}
+
+describe("commands billed", () => {
+  for (const messageEvents of [false, true]) {
+    const extra = messageEvents ? 1 : 0;
+    it(
+      `a new message into an open buffer costs <= ${6 + extra}, a duplicate <= ${
+        4 + extra
+      } (per-message events ${messageEvents ? "on" : "off"})`,
+      async () => {
+        const store = storeFor(`cost-${messageEvents}`, messageEvents);
+        const convs = Array.from({ length: 10 }, (_, i) => `generic:cost:${i}`);
+        for (const c of convs) await store.append(message(c, `${c}:open`));
+        const ids = Array.from({ length: 40 }, (_, i) => `id-${i}`);
+        expect(await perAppend(store, convs, ids)).toBeLessThanOrEqual(6 + extra);
+        expect(await perAppend(store, convs, ids)).toBeLessThanOrEqual(4 + extra);
+      },
+    );
+  }
+
+  it("a 5-message burst costs <= 13 per message over its life (appends, timer, claim, ack)", async () => {
+    const store = storeFor("cost-life");
+    const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
+    // Warm-up: every script loaded and the day's counters folded, as in steady state.
+    const warm = await store.append(message("generic:warm", "w"));
+    await flusher.runTimer("generic:warm", warm);
+    const perMessage: number[] = [];
+    for (let rep = 0; rep < 3; rep++) {
+      const conversation = `generic:life:${rep}`;
+      const life = await countCommands(send, async () => {
+        let first: AppendResult | undefined;
+        for (let i = 0; i < 5; i++) {
+          const appended = await store.append(message(conversation, `m${i}`));
+          first ??= appended;
+        }
+        expect(first!.armTimer).toBe(true);
+        await flusher.runTimer(conversation, first!);
+      });
+      perMessage.push(life.total / 5);
+    }
+    const done = await store.inspect("generic:life:2");
+    expect(done.buffer).toBeNull();
+    expect(done.batch).toBeNull();
+    for (const n of perMessage) expect(n).toBeLessThanOrEqual(13);
+  });
+});
