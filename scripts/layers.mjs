@@ -14,15 +14,15 @@ import ts from "typescript";
 
 const LAYERS = [
   "core",
+  "runtime",
   "scripts",
   "redis",
-  "observability",
   "store",
   "providers",
   "delivery",
   "outbox",
   "wakeup",
-  "runtime",
+  "observability",
   "http",
   "(root)",
   "dev",

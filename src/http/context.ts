@@ -10,20 +10,7 @@ import type { CircuitBreaker } from "../core/breaker.ts";
 import type { Flusher } from "../core/flusher.ts";
 import type { Alerter } from "../observability/alerts.ts";
 import type { OutboxReplayer } from "../outbox/replay.ts";
-
-/** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
-
-/** In-process metrics (Prometheus names, e.g. `lull_http_requests_total`). */
-export interface MetricsSink {
-  inc(name: string, labels?: Record<string, string>, by?: number): void;
-  observe(name: string, value: number, labels?: Record<string, string>): void;
-}
+import type { Logger, MetricsSink } from "../core/ports.ts";
 
 /** Services shared by all routes. */
 export interface AppContext {
@@ -47,7 +34,7 @@ export type ProcessorKind = "url" | "function" | "none";
 
 /**
  * Everything the full route table needs: {@link AppContext} plus the flusher, the circuit
- * breakers and the alerter. Built by `createApp` (src/http/app.ts).
+ * breakers and the alerter. Built by `createApp` (src/app.ts).
  */
 export interface ServiceContext extends AppContext {
   flusher: Flusher;

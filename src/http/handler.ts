@@ -24,7 +24,7 @@ import { BodyReadError, BodyTimeoutError, PayloadTooLargeError } from "./errors.
 import { ingestMessages } from "./ingest.ts";
 import type { OutboxReplayer, ReplayCounts } from "../outbox/replay.ts";
 import { HEARTBEAT_MS, type Wakeup, type WakeupStatus } from "../wakeup/wakeup.ts";
-import { json, jsonError } from "./respond.ts";
+import { json, jsonError } from "../core/respond.ts";
 import { matchRoute, type RouteMatch, type RouteName } from "./routes.ts";
 
 /** A request handler, as `Deno.serve` takes it. */

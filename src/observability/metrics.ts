@@ -9,7 +9,7 @@
  * in-process counters restart at zero; Prometheus' `rate()` handles those resets, and the store
  * totals give the durable picture.
  */
-import type { MetricsSink } from "../http/context.ts";
+import type { MetricsSink } from "../core/ports.ts";
 import { COUNTER_NAMES, type StatsSnapshot } from "../core/types.ts";
 import type { OutboxDepth } from "../outbox/outbox.ts";
 

@@ -26,7 +26,7 @@
 import { z } from "zod";
 import type { Config } from "../core/config.ts";
 import type { Attachment, InboundMessage } from "../core/types.ts";
-import { jsonError } from "../http/respond.ts";
+import { jsonError } from "../core/respond.ts";
 import { attachment, compact, senderIdentity } from "./attachments.ts";
 import { hmacHex, timingSafeEqual } from "./crypto.ts";
 import {

@@ -45,7 +45,7 @@ import type {
   SupersedeResult,
 } from "../core/types.ts";
 import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
-import { maskConversation } from "../observability/mask.ts";
+import { maskConversation } from "../core/mask.ts";
 import {
   type BatchFields,
   type BufferMeta,

@@ -5,7 +5,7 @@ import {
   ScriptError,
 } from "../../src/core/errors.ts";
 import type { Claim } from "../../src/core/types.ts";
-import { maskConversation } from "../../src/observability/mask.ts";
+import { maskConversation } from "../../src/core/mask.ts";
 import { runScript } from "../../src/redis/run-script.ts";
 import { scripts } from "../../src/scripts/generated.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchNotFoundError, LockLostError } from "../../src/core/errors.ts";
-import { maskConversation } from "../../src/observability/mask.ts";
+import { maskConversation } from "../../src/core/mask.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
 import { claimOne, counters, fixture, msg, streamEvents } from "./helpers.ts";
 

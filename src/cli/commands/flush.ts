@@ -8,7 +8,7 @@ import {
   runAudited,
   splitTokens,
 } from "../../core/audit.ts";
-import { maskConversation } from "../../observability/mask.ts";
+import { maskConversation } from "../../core/mask.ts";
 import { cliActor } from "../cli-actor.ts";
 import { parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
