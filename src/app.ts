@@ -7,7 +7,7 @@
  */
 import { type BreakerStateChange, CircuitBreaker } from "./core/breaker.ts";
 import { type Clock, systemClock } from "./core/clock.ts";
-import type { Config } from "./core/config.ts";
+import { type Config, processorKind } from "./core/config.ts";
 import { ConfigError } from "./core/errors.ts";
 import { type DeliveryReport, Flusher } from "./core/flusher.ts";
 import type { BufferStore, Processor } from "./core/types.ts";
@@ -21,7 +21,7 @@ import type { Wakeup } from "./wakeup/wakeup.ts";
 import { isOutboxFailure, OutboxReplayer, withOutboxBreaker } from "./outbox/replay.ts";
 import { createWaitUntil } from "./runtime/wait-until.ts";
 import { isRedisFailure, withBreaker } from "./http/breaker-store.ts";
-import type { ProcessorKind, ServiceContext, StoreKind } from "./http/context.ts";
+import type { ServiceContext, StoreKind } from "./http/context.ts";
 import type { EdgeRuntimeLike, Logger } from "./core/ports.ts";
 import { createHandler, type Handler } from "./http/handler.ts";
 
@@ -97,12 +97,6 @@ export interface App {
   ctx: ServiceContext;
   /** Waits for background work tracked by the waitUntil shim, then closes the store. */
   close(): Promise<void>;
-}
-
-function processorKindOf(config: Config): ProcessorKind {
-  if (config.processorUrl) return "url";
-  if (config.processorFunction) return "function";
-  return "none";
 }
 
 /** Builds the context and handler. */
@@ -226,7 +220,7 @@ export function createApp(options: AppOptions): App {
     metrics,
     flusher,
     storeKind: options.storeKind,
-    processorKind: processorKindOf(config),
+    processorKind: processorKind(config),
     breakers: {
       redis: redisBreaker,
       processor: processorBreaker,

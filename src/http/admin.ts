@@ -26,6 +26,7 @@ import {
 } from "../core/errors.ts";
 import type { AuditEntry, ConversationState, StatsSnapshot } from "../core/types.ts";
 import { decodeEventCursor, encodeEventCursor } from "../core/event-cursor.ts";
+import { timingSafeEqual as timingSafeEqualStrings } from "../core/crypto.ts";
 import {
   conversationFingerprint,
   flushAuditResult,
@@ -80,23 +81,6 @@ const flushBodySchema = z.object({
 /** A route matched to its handler; the handler answers 405 itself for methods it lacks. */
 interface Route {
   run: (method: string) => Promise<Response>;
-}
-
-/**
- * Compares a presented secret with the expected one in constant time. Both are hashed first so
- * the comparison does not leak the expected length either.
- */
-export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
-  const enc = new TextEncoder();
-  const [ha, hb] = await Promise.all([
-    crypto.subtle.digest("SHA-256", enc.encode(a)),
-    crypto.subtle.digest("SHA-256", enc.encode(b)),
-  ]);
-  const va = new Uint8Array(ha);
-  const vb = new Uint8Array(hb);
-  let diff = 0;
-  for (let i = 0; i < va.length; i++) diff |= va[i]! ^ vb[i]!;
-  return diff === 0;
 }
 
 /**

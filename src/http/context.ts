@@ -4,7 +4,7 @@
  */
 import type { Wakeup } from "../wakeup/wakeup.ts";
 import type { Clock } from "../core/clock.ts";
-import type { Config } from "../core/config.ts";
+import type { Config, ProcessorKind } from "../core/config.ts";
 import type { BufferStore, Processor } from "../core/types.ts";
 import type { CircuitBreaker } from "../core/breaker.ts";
 import type { Flusher } from "../core/flusher.ts";
@@ -28,9 +28,6 @@ export interface AppContext {
 
 /** Which backend the store talks to (reported by /lull/health). */
 export type StoreKind = "tcp" | "upstash" | "memory";
-
-/** Where batches go (reported by /lull/health; never the URL itself). */
-export type ProcessorKind = "url" | "function" | "none";
 
 /**
  * Everything the full route table needs: {@link AppContext} plus the flusher, the circuit

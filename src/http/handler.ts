@@ -17,7 +17,7 @@ import type { Provider, StoreFitness } from "../core/types.ts";
 import { providers } from "../providers/index.ts";
 import type { ProviderRequest } from "../providers/types.ts";
 import { handleAdmin, handleMetrics } from "./admin.ts";
-import { bearerMatches } from "./auth.ts";
+import { bearerMatches } from "../core/bearer.ts";
 import { readBodyCapped } from "./body.ts";
 import type { ServiceContext } from "./context.ts";
 import { BodyReadError, BodyTimeoutError, PayloadTooLargeError } from "./errors.ts";

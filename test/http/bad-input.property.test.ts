@@ -10,7 +10,7 @@ import { parseConfig } from "../../src/core/config.ts";
 import { type App, createApp } from "../../src/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createStore } from "../../src/store/create-store.ts";
-import { ManualClock } from "../../src/store/memory-store.ts";
+import { ManualClock } from "../harness/clock.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
 
 let redis: RedisServer;
