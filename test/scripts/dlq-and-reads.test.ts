@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ConversationBusyError,
   DeadLetterNotFoundError,
@@ -8,16 +8,10 @@ import type { Claim } from "../../src/core/types.ts";
 import { maskConversation } from "../../src/core/mask.ts";
 import { runScript } from "../../src/redis/run-script.ts";
 import { scripts } from "../../src/scripts/generated.ts";
-import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { useRedisServer } from "../harness/redis-server.ts";
 import { backdate, claimOne, type Fixture, fixture, msg, streamEvents } from "./helpers.ts";
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 async function deadLetter(f: Fixture, conv: string, ids: string[]): Promise<Claim> {
   const c = await claimOne(f, conv, ids);
