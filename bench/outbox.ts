@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { parseConfig } from "../src/core/config.ts";
 import { RedisUnavailableError } from "../src/core/errors.ts";
 import type { BufferStore } from "../src/core/types.ts";
-import { type App, createApp } from "../src/http/app.ts";
+import { type App, createApp } from "../src/app.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { createPostgresOutbox } from "../src/outbox/postgres-outbox.ts";
 import { createTcpClient } from "../src/redis/tcp-client.ts";

@@ -10,6 +10,7 @@
  *
  * Configuration comes from the function's environment (`supabase secrets set ...`).
  */
-export { createLullFunction } from "./runtime/supabase-function.ts";
-export type { LullFunction } from "./runtime/supabase-function.ts";
+export { createLullFunction } from "./supabase-function.ts";
+export type { LullFunction, LullPlatform } from "./supabase-function.ts";
+export type { EdgeRuntimeLike } from "./core/ports.ts";
 export { readEnv } from "./runtime/env.ts";

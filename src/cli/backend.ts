@@ -19,9 +19,9 @@ import type {
   EventCursor,
   StatsSnapshot,
 } from "../core/types.ts";
-import { decodeEventCursor, encodeEventCursor } from "../http/admin.ts";
+import { decodeEventCursor, encodeEventCursor } from "../core/event-cursor.ts";
 import { openCliStore } from "./open-store.ts";
-import { maskConversation } from "../observability/mask.ts";
+import { maskConversation } from "../core/mask.ts";
 import {
   type BufferView,
   bufferView,

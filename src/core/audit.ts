@@ -12,11 +12,7 @@ import {
   ValidationError,
 } from "./errors.ts";
 import type { AuditEntry, BufferStore } from "./types.ts";
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+import { sha256Hex } from "./crypto.ts";
 
 /** `token:<first 8 hex of SHA-256(token)>`: the audit actor for an admin token. */
 export async function tokenActor(token: string): Promise<string> {

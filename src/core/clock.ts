@@ -3,6 +3,8 @@
  * the authority for deadlines; the isolate clock is used only to measure relative waits.
  */
 
+import { toHex } from "./crypto.ts";
+
 /** A source of time and sleeps. */
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -36,5 +38,5 @@ export type Random = () => number;
 export function randomHex(bytes = 16): string {
   const buf = new Uint8Array(bytes);
   crypto.getRandomValues(buf);
-  return Array.from(buf, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(buf);
 }

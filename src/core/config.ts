@@ -396,6 +396,25 @@ function invariants(c: Config & { bufferTtlRemoved?: string }): ConfigIssue[] {
   return out;
 }
 
+/** Where batches go (reported by /lull/health; never the URL itself). */
+export type ProcessorKind = "url" | "function" | "none";
+
+/** Which processor destination the config names: LULL_PROCESSOR_URL, else the function. */
+export function processorKind(
+  config: Pick<Config, "processorUrl" | "processorFunction">,
+): ProcessorKind {
+  if (config.processorUrl) return "url";
+  if (config.processorFunction) return "function";
+  return "none";
+}
+
+/** True when a processor destination is configured. */
+export function processorConfigured(
+  config: Pick<Config, "processorUrl" | "processorFunction">,
+): boolean {
+  return processorKind(config) !== "none";
+}
+
 /**
  * Parses and validates the environment. Throws {@link ConfigError} listing every issue at once.
  */

@@ -121,10 +121,26 @@ export class ConversationBusyError extends LullError {
   }
 }
 
+/** One validation issue, as {@link ValidationError} carries it and error bodies show it. */
+export type Issue = { path: (string | number)[]; message: string };
+
+/**
+ * Zod's issues (or any schema library's of the same shape) trimmed to path + message; a symbol
+ * in a path becomes its string.
+ */
+export function zodIssues(
+  error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] },
+): Issue[] {
+  return error.issues.map((i) => ({
+    path: i.path.map((p) => (typeof p === "number" ? p : String(p))),
+    message: i.message,
+  }));
+}
+
 /** Inbound payload failed validation at the edge. `issues` are zod's, trimmed to path+message. */
 export class ValidationError extends LullError {
-  readonly issues: { path: (string | number)[]; message: string }[];
-  constructor(message: string, issues: { path: (string | number)[]; message: string }[] = []) {
+  readonly issues: Issue[];
+  constructor(message: string, issues: Issue[] = []) {
     super("invalid_request", message, {});
     this.issues = issues;
   }

@@ -32,8 +32,8 @@ import type {
   PartitionWake,
   Processor,
 } from "./types.ts";
-import type { Logger } from "../http/context.ts";
-import { maskConversation } from "../observability/mask.ts";
+import type { Logger } from "./ports.ts";
+import { maskConversation } from "./mask.ts";
 
 /**
  * The configuration the flusher reads. The grace-period double check itself lives in the

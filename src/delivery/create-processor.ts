@@ -7,11 +7,6 @@ import type { Processor } from "../core/types.ts";
 import { createFunctionProcessor } from "./function-processor.ts";
 import { createHttpProcessor } from "./http-processor.ts";
 
-/** True when a processor destination is configured. */
-export function processorConfigured(config: Config): boolean {
-  return !!config.processorUrl || !!config.processorFunction;
-}
-
 /** The processor the config names. */
 export function createProcessor(config: Config, options: { fetch?: typeof fetch } = {}): Processor {
   if (config.processorUrl) {

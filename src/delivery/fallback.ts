@@ -4,16 +4,13 @@
  * provider redelivers the webhook (after a 503, or on its own), the processor sees the same
  * Idempotency-Key and can drop the repeat.
  */
+import { sha256Hex } from "../core/crypto.ts";
 import type { Batch, InboundMessage } from "../core/types.ts";
 import { decodeEntry, encodeMessage, makeEntry, toIso } from "../store/codec.ts";
 
 /** `fb_` + the first 32 hex chars (128 bits) of SHA-256(provider \n conversation \n id). */
 export async function fallbackBatchId(message: InboundMessage): Promise<string> {
-  const input = new TextEncoder().encode(
-    `${message.provider}\n${message.conversation}\n${message.id}`,
-  );
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", input));
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = await sha256Hex(`${message.provider}\n${message.conversation}\n${message.id}`);
   return `fb_${hex.slice(0, 32)}`;
 }
 

@@ -4,6 +4,8 @@
  * secret can be rotated without dropping deliveries. Web Crypto only (Deno, Node >= 20, Workers).
  */
 
+import { hmacHex, timingSafeEqual } from "../core/crypto.ts";
+
 /** Header carrying the delivery signature. */
 export const SIGNATURE_HEADER = "X-Lull-Signature";
 
@@ -16,29 +18,18 @@ function toBytes(body: string | Uint8Array): Uint8Array {
   return typeof body === "string" ? encoder.encode(body) : body;
 }
 
-function hex(bytes: ArrayBuffer): string {
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** Hex HMAC-SHA256 of `"<t>.<raw body>"`, the `v1` part of the signature. */
 export async function deliveryDigest(
   secret: string,
   rawBody: string | Uint8Array,
   timestampSec: number,
 ): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
   const prefix = encoder.encode(`${timestampSec}.`);
   const body = toBytes(rawBody);
   const message = new Uint8Array(prefix.length + body.length);
   message.set(prefix, 0);
   message.set(body, prefix.length);
-  return hex(await crypto.subtle.sign("HMAC", key, message));
+  return await hmacHex("SHA-256", secret, message);
 }
 
 /**
@@ -54,19 +45,6 @@ export async function signDelivery(
 ): Promise<string> {
   const t = Math.floor(nowSec);
   return `t=${t},v1=${await deliveryDigest(secret, rawBody, t)}`;
-}
-
-/**
- * Compares two strings in time independent of where they differ (lengths leak, contents don't).
- * Used for every secret comparison in lull.
- */
-export function timingSafeEqualString(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  let diff = x.length ^ y.length;
-  const n = Math.max(x.length, y.length);
-  for (let i = 0; i < n; i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
 }
 
 /** Inputs of {@link verifyDelivery}. */
@@ -148,7 +126,7 @@ export async function verifyDelivery(input: VerifyDeliveryInput): Promise<Verify
   // Check every secret/digest pair (no early exit) so timing does not reveal which one matched.
   for (const secret of secrets) {
     const expected = await deliveryDigest(secret, input.rawBody, t);
-    for (const d of digests) matched = timingSafeEqualString(expected, d) || matched;
+    for (const d of digests) matched = timingSafeEqual(expected, d) || matched;
   }
   return matched ? { ok: true, timestampSec: t } : { ok: false, reason: "mismatch" };
 }

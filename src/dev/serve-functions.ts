@@ -18,7 +18,7 @@ import { createProcessorHandler } from "../../supabase/functions/_shared/lull-pr
 /** The slice of the Deno namespace used here (typed locally: src/ is also type-checked by tsc). */
 interface DenoLike {
   args: string[];
-  env: { get(name: string): string | undefined };
+  env: { get(name: string): string | undefined; toObject(): Record<string, string> };
   serve(
     options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
     handler: (req: Request) => Response | Promise<Response>,
@@ -45,10 +45,13 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const readOnly = Deno.args.includes("--read-only");
 const READS = /^\/lull\/(health|metrics|conversations\/.+|admin(\/.*)?)$/;
 
-const lull = createLullFunction();
+// Plain Deno has no EdgeRuntime: the functions get the environment and the waitUntil shim.
+const lull = createLullFunction(Deno.env.toObject());
 const functions: Record<string, (req: Request) => Promise<Response>> = {
   "lull": lull.handler,
-  "lull-processor": createProcessorHandler(),
+  "lull-processor": createProcessorHandler({
+    secrets: Deno.env.get("LULL_PROCESSOR_SECRET") ?? "",
+  }),
 };
 
 function notFound(message: string): Response {

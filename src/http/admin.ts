@@ -24,7 +24,9 @@ import {
   RedisUnavailableError,
   ValidationError,
 } from "../core/errors.ts";
-import type { AuditEntry, ConversationState, EventCursor, StatsSnapshot } from "../core/types.ts";
+import type { AuditEntry, ConversationState, StatsSnapshot } from "../core/types.ts";
+import { decodeEventCursor, encodeEventCursor } from "../core/event-cursor.ts";
+import { timingSafeEqual as timingSafeEqualStrings } from "../core/crypto.ts";
 import {
   conversationFingerprint,
   flushAuditResult,
@@ -32,13 +34,13 @@ import {
   splitTokens,
   tokenActor,
 } from "../core/audit.ts";
-import { maskConversation, maskText } from "../observability/mask.ts";
+import { maskConversation, maskText } from "../core/mask.ts";
 import { type BufferView, bufferView, deadLetterSummary } from "../core/views.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import type { AppContext } from "./context.ts";
 import { dashboardCsp, renderDashboardHtml } from "./dashboard/render.ts";
-import { json, jsonError } from "./respond.ts";
+import { json, jsonError } from "../core/respond.ts";
 import { purgeConversationEverywhere, purgeDetail } from "./purge.ts";
 
 /**
@@ -79,23 +81,6 @@ const flushBodySchema = z.object({
 /** A route matched to its handler; the handler answers 405 itself for methods it lacks. */
 interface Route {
   run: (method: string) => Promise<Response>;
-}
-
-/**
- * Compares a presented secret with the expected one in constant time. Both are hashed first so
- * the comparison does not leak the expected length either.
- */
-export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
-  const enc = new TextEncoder();
-  const [ha, hb] = await Promise.all([
-    crypto.subtle.digest("SHA-256", enc.encode(a)),
-    crypto.subtle.digest("SHA-256", enc.encode(b)),
-  ]);
-  const va = new Uint8Array(ha);
-  const vb = new Uint8Array(hb);
-  let diff = 0;
-  for (let i = 0; i < va.length; i++) diff |= va[i]! ^ vb[i]!;
-  return diff === 0;
 }
 
 /**
@@ -162,47 +147,6 @@ function parseLimit(url: URL): number {
     ]);
   }
   return n;
-}
-
-function toBase64Url(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64Url(text: string): string {
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-  return new TextDecoder("utf-8", { fatal: true }).decode(
-    Uint8Array.from(bin, (c) => c.charCodeAt(0)),
-  );
-}
-
-/** Event cursors travel as base64url JSON so clients can treat them as opaque strings. */
-export function encodeEventCursor(cursor: EventCursor): string {
-  return toBase64Url(JSON.stringify(cursor));
-}
-
-/** Inverse of {@link encodeEventCursor}; throws {@link ValidationError} on anything malformed. */
-export function decodeEventCursor(text: string): EventCursor {
-  const bad = () =>
-    new ValidationError("cursor is not a cursor this server handed out", [
-      { path: ["cursor"], message: "must be the opaque cursor from a previous events answer" },
-    ]);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fromBase64Url(text));
-  } catch {
-    throw bad();
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw bad();
-  const out: EventCursor = {};
-  for (const [k, v] of Object.entries(parsed)) {
-    if (!/^\d+$/.test(k) || typeof v !== "string" || !/^\d+-\d+$/.test(v)) throw bad();
-    out[Number(k)] = v;
-  }
-  return out;
 }
 
 function label(ctx: AppContext, conversation: string): string {

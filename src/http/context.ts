@@ -4,26 +4,13 @@
  */
 import type { Wakeup } from "../wakeup/wakeup.ts";
 import type { Clock } from "../core/clock.ts";
-import type { Config } from "../core/config.ts";
+import type { Config, ProcessorKind } from "../core/config.ts";
 import type { BufferStore, Processor } from "../core/types.ts";
 import type { CircuitBreaker } from "../core/breaker.ts";
 import type { Flusher } from "../core/flusher.ts";
 import type { Alerter } from "../observability/alerts.ts";
 import type { OutboxReplayer } from "../outbox/replay.ts";
-
-/** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
-
-/** In-process metrics (Prometheus names, e.g. `lull_http_requests_total`). */
-export interface MetricsSink {
-  inc(name: string, labels?: Record<string, string>, by?: number): void;
-  observe(name: string, value: number, labels?: Record<string, string>): void;
-}
+import type { Logger, MetricsSink } from "../core/ports.ts";
 
 /** Services shared by all routes. */
 export interface AppContext {
@@ -42,12 +29,9 @@ export interface AppContext {
 /** Which backend the store talks to (reported by /lull/health). */
 export type StoreKind = "tcp" | "upstash" | "memory";
 
-/** Where batches go (reported by /lull/health; never the URL itself). */
-export type ProcessorKind = "url" | "function" | "none";
-
 /**
  * Everything the full route table needs: {@link AppContext} plus the flusher, the circuit
- * breakers and the alerter. Built by `createApp` (src/http/app.ts).
+ * breakers and the alerter. Built by `createApp` (src/app.ts).
  */
 export interface ServiceContext extends AppContext {
   flusher: Flusher;

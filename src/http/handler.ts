@@ -17,14 +17,14 @@ import type { Provider, StoreFitness } from "../core/types.ts";
 import { providers } from "../providers/index.ts";
 import type { ProviderRequest } from "../providers/types.ts";
 import { handleAdmin, handleMetrics } from "./admin.ts";
-import { bearerMatches } from "./auth.ts";
+import { bearerMatches } from "../core/bearer.ts";
 import { readBodyCapped } from "./body.ts";
 import type { ServiceContext } from "./context.ts";
 import { BodyReadError, BodyTimeoutError, PayloadTooLargeError } from "./errors.ts";
 import { ingestMessages } from "./ingest.ts";
 import type { OutboxReplayer, ReplayCounts } from "../outbox/replay.ts";
 import { HEARTBEAT_MS, type Wakeup, type WakeupStatus } from "../wakeup/wakeup.ts";
-import { json, jsonError } from "./respond.ts";
+import { json, jsonError } from "../core/respond.ts";
 import { matchRoute, type RouteMatch, type RouteName } from "./routes.ts";
 
 /** A request handler, as `Deno.serve` takes it. */

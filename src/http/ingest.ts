@@ -30,7 +30,7 @@ import {
 } from "../core/errors.ts";
 import type { AppendResult, InboundMessage, Provider } from "../core/types.ts";
 import { buildFallbackBatch } from "../delivery/fallback.ts";
-import { maskConversation } from "../observability/mask.ts";
+import { maskConversation } from "../core/mask.ts";
 import type { ConversationReplay, OutboxReplayer } from "../outbox/replay.ts";
 import type { ServiceContext } from "./context.ts";
 

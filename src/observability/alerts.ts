@@ -7,7 +7,7 @@
  * rate-limits per kind so an outage that fails every request does not flood the channel.
  */
 import { type Clock, systemClock } from "../core/clock.ts";
-import type { Logger } from "../http/context.ts";
+import type { Logger } from "../core/ports.ts";
 
 /** Options for {@link createAlerter}. */
 export interface AlerterOptions {

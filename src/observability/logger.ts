@@ -1,11 +1,11 @@
 /**
  * Structured logs as JSON lines: `{ "level", "msg", "at", ...fields }`, one object per line, so
  * `lull tail`, Supabase's log explorer and `jq` all read them. The logger does not mask:
- * callers pass conversations and texts through src/observability/mask.ts first, because only
+ * callers pass conversations and texts through src/core/mask.ts first, because only
  * they know which field is PII.
  */
 import type { Clock } from "../core/clock.ts";
-import type { Logger } from "../http/context.ts";
+import type { Logger } from "../core/ports.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";

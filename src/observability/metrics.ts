@@ -9,7 +9,7 @@
  * in-process counters restart at zero; Prometheus' `rate()` handles those resets, and the store
  * totals give the durable picture.
  */
-import type { MetricsSink } from "../http/context.ts";
+import type { MetricsSink } from "../core/ports.ts";
 import { COUNTER_NAMES, type StatsSnapshot } from "../core/types.ts";
 import type { OutboxDepth } from "../outbox/outbox.ts";
 
@@ -27,7 +27,6 @@ export const METRIC_HELP: Readonly<Record<string, string>> = {
   lull_delivery_duration_ms: "Time one delivery to the processor took, in milliseconds.",
   lull_flush_runs_total: "Flush runs (timer or sweep), by trigger.",
   lull_fallback_total: "Messages delivered directly because Redis was unavailable.",
-  lull_alerts_total: "Alerts sent to the webhook, by kind.",
   lull_outbox_writes_total:
     "Messages written to the durable outbox (Redis down or ambiguous), by result (written, duplicate, failed).",
   lull_outbox_replayed_total:

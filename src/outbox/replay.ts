@@ -12,8 +12,8 @@
 import type { CircuitBreaker } from "../core/breaker.ts";
 import { CircuitOpenError, ValidationError } from "../core/errors.ts";
 import type { AppendResult, InboundMessage } from "../core/types.ts";
-import type { Logger } from "../http/context.ts";
-import { maskConversation } from "../observability/mask.ts";
+import type { Logger } from "../core/ports.ts";
+import { maskConversation } from "../core/mask.ts";
 import { type Outbox, OutboxUnavailableError } from "./outbox.ts";
 
 /** What became of one replayed row. */

@@ -12,7 +12,7 @@
 import { z } from "zod";
 import type { InboundMessage } from "../core/types.ts";
 import { attachment } from "./attachments.ts";
-import { timingSafeEqual } from "./crypto.ts";
+import { bearerMatches } from "../core/bearer.ts";
 import { isJsonObject, nestsWithin, parseJsonBody, validate } from "./payload.ts";
 import type { ProviderAdapter } from "./types.ts";
 
@@ -110,12 +110,6 @@ const batchSchema = z.object({
     .max(GENERIC_MAX_BATCH, `messages must hold at most ${GENERIC_MAX_BATCH} messages`),
 });
 
-/** Reads `Authorization: Bearer <token>` (scheme case-insensitive). */
-function bearer(headers: Headers): string | undefined {
-  const m = /^bearer[ \t]+(.*?)[ \t]*$/i.exec(headers.get("authorization") ?? "");
-  return m?.[1] || undefined;
-}
-
 /** The generic JSON adapter. */
 export const generic: ProviderAdapter = {
   name: "generic",
@@ -123,12 +117,8 @@ export const generic: ProviderAdapter = {
     return account === undefined && config.ingestTokens.length > 0;
   },
   async authenticate(req, config) {
-    const given = bearer(req.headers);
-    if (given === undefined) return false;
-    // Compare with every token, no early exit: which token matched stays private too.
-    let ok = false;
-    for (const token of config.ingestTokens) ok = timingSafeEqual(given, token) || ok;
-    return ok;
+    // Compares with every token, no early exit: which token matched stays private too.
+    return bearerMatches(req.headers, config.ingestTokens);
   },
   parse(req) {
     const body = parseJsonBody(req.rawBody);

@@ -10,18 +10,8 @@ import { twilio } from "./twilio.ts";
 import { whatsapp } from "./whatsapp.ts";
 
 export type { ProviderAdapter, ProviderParse, ProviderRequest } from "./types.ts";
-export { hmacBase64, hmacHex, timingSafeEqual } from "./crypto.ts";
+export { hmacBase64, hmacHex, timingSafeEqual } from "../core/crypto.ts";
 export { normalizePhone } from "./phone.ts";
 
 /** Every adapter, keyed by provider name. */
 export const providers: Record<Provider, ProviderAdapter> = { generic, whatsapp, telegram, twilio };
-
-/** Providers served under `/lull/webhooks/<name>` (generic has its own route, `/lull/messages`). */
-export const webhookProviders = ["whatsapp", "telegram", "twilio"] as const;
-
-/** The adapter for a `/webhooks/<name>` path segment, or undefined for an unknown name. */
-export function webhookProvider(name: string): ProviderAdapter | undefined {
-  return (webhookProviders as readonly string[]).includes(name)
-    ? providers[name as Provider]
-    : undefined;
-}

@@ -4,10 +4,7 @@
  * wrong with a hostile body ends here as a ValidationError, never as a TypeError or RangeError.
  */
 import type { z } from "zod";
-import { ValidationError } from "../core/errors.ts";
-
-/** One validation issue, as ValidationError carries it. */
-export type Issue = { path: (string | number)[]; message: string };
+import { ValidationError, zodIssues } from "../core/errors.ts";
 
 /** Decodes UTF-8 strictly: a webhook body with invalid UTF-8 is rejected, not mangled. */
 export function decodeUtf8(raw: Uint8Array): string {
@@ -41,14 +38,6 @@ export function parseFormBody(raw: Uint8Array): Map<string, string[]> {
     else fields.set(name, [value]);
   }
   return fields;
-}
-
-/** Zod's issues trimmed to path + message (paths of symbols become strings). */
-export function zodIssues(error: z.ZodError): Issue[] {
-  return error.issues.map((i) => ({
-    path: i.path.map((p) => (typeof p === "number" ? p : String(p))),
-    message: i.message,
-  }));
 }
 
 /** Runs a schema; a failure becomes a ValidationError with `message` and zod's issues. */

@@ -23,7 +23,7 @@ import { z } from "zod";
 import { type Config, DEFAULT_TELEGRAM_BOT, type TelegramBot } from "../core/config.ts";
 import type { Attachment, InboundMessage } from "../core/types.ts";
 import { attachment, compact, senderIdentity } from "./attachments.ts";
-import { timingSafeEqual } from "./crypto.ts";
+import { timingSafeEqual } from "../core/crypto.ts";
 import { isUnixSeconds, parseJsonBody, unixSecondsToIso, validate } from "./payload.ts";
 import type { ProviderAdapter, ProviderParse, ProviderRequest } from "./types.ts";
 

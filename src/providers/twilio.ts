@@ -26,7 +26,7 @@ import type { Config } from "../core/config.ts";
 import { ValidationError } from "../core/errors.ts";
 import type { Attachment, InboundMessage } from "../core/types.ts";
 import { attachment, compact, kindOfMimeType, senderIdentity } from "./attachments.ts";
-import { hmacBase64, timingSafeEqual } from "./crypto.ts";
+import { hmacBase64, timingSafeEqual } from "../core/crypto.ts";
 import { parseFormBody, validate } from "./payload.ts";
 import { normalizePhone } from "./phone.ts";
 import type { ProviderAdapter, ProviderRequest } from "./types.ts";

@@ -6,7 +6,7 @@
  */
 import type { Config } from "../core/config.ts";
 import type { InboundMessage, Provider } from "../core/types.ts";
-import type { Issue } from "./payload.ts";
+import type { Issue } from "../core/errors.ts";
 
 /** The parts of an HTTP request an adapter may look at. `rawBody` is exactly what was sent. */
 export interface ProviderRequest {

@@ -26,17 +26,11 @@
 import { z } from "zod";
 import type { Config } from "../core/config.ts";
 import type { Attachment, InboundMessage } from "../core/types.ts";
-import { jsonError } from "../http/respond.ts";
+import { jsonError } from "../core/respond.ts";
 import { attachment, compact, senderIdentity } from "./attachments.ts";
-import { hmacHex, timingSafeEqual } from "./crypto.ts";
-import {
-  type Issue,
-  isUnixSeconds,
-  parseJsonBody,
-  unixSecondsToIso,
-  validate,
-  zodIssues,
-} from "./payload.ts";
+import { hmacHex, timingSafeEqual } from "../core/crypto.ts";
+import { type Issue, zodIssues } from "../core/errors.ts";
+import { isUnixSeconds, parseJsonBody, unixSecondsToIso, validate } from "./payload.ts";
 import { normalizePhone } from "./phone.ts";
 import type { ProviderAdapter, ProviderParse, ProviderRequest, RejectedMessage } from "./types.ts";
 

@@ -14,6 +14,7 @@ import {
 } from "../core/errors.ts";
 import type { LuaScript } from "../scripts/generated.ts";
 import type { RedisClient } from "./redis-client.ts";
+import { NOT_RUN_REPLIES } from "./refusals.ts";
 
 /** What the error classes need to say what failed. */
 export interface ScriptContext {
@@ -98,12 +99,6 @@ export async function runScript(
   if (typeof reply === "number" && reply < 0) throw mapScriptCode(reply, script.name, context);
   return reply;
 }
-
-/**
- * Error replies by which Redis refuses a command without running it (loading a dataset, busy
- * with another script, failing over): the script surely did not run, like a closed connection.
- */
-const NOT_RUN_REPLIES = ["LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"];
 
 function wrapError(script: string, err: unknown): Error {
   if (err instanceof LullError) return err;

@@ -8,6 +8,7 @@
 import { Redis } from "@upstash/redis";
 import { RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
 import type { RedisClient } from "./redis-client.ts";
+import { NOT_RUN_REPLIES } from "./refusals.ts";
 
 /** Options for {@link createUpstashClient}. */
 export interface UpstashClientOptions {
@@ -49,8 +50,11 @@ const REDIS_REPLY_ERROR = /^[A-Z][A-Z_-]*(\s|$)/;
  * Answers meaning "refused before running anything": safe to call unavailable. Upstash's own
  * refusals are auth failures and its plan limits (`ERR max requests limit exceeded`, ...).
  */
-const NOT_RUN_CODES =
-  /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOAUTH|WRONGPASS)\b|^ERR max .*limit exceeded|^(Unauthorized|Forbidden)\b|invalid (api )?token/i;
+const NOT_RUN_CODES = new RegExp(
+  `^(${[...NOT_RUN_REPLIES, "NOAUTH", "WRONGPASS"].join("|")})\\b|^ERR max .*limit exceeded|` +
+    "^(Unauthorized|Forbidden)\\b|invalid (api )?token",
+  "i",
+);
 
 /** Network errors raised before a request could reach the server (nothing can have committed). */
 const NOT_SENT =

@@ -4,7 +4,7 @@
  * promise referenced and logs a rejection instead of letting it become an unhandled rejection
  * that would kill the process.
  */
-import type { Logger } from "../http/context.ts";
+import type { Logger } from "../core/ports.ts";
 
 /** A `waitUntil` plus what a host needs to shut down cleanly. */
 export interface WaitUntil {

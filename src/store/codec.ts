@@ -14,7 +14,7 @@ import type {
   InboundMessage,
 } from "../core/types.ts";
 import { RESPONSE_BODY_MAX_BYTES } from "../core/types.ts";
-import { maskText } from "../observability/mask.ts";
+import { maskText } from "../core/mask.ts";
 
 /** The JSON part of a buffer entry (everything but receivedAt). */
 export function encodeMessage(message: InboundMessage): string {

@@ -45,7 +45,7 @@ import type {
   SupersedeResult,
 } from "../core/types.ts";
 import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
-import { maskConversation } from "../observability/mask.ts";
+import { maskConversation } from "../core/mask.ts";
 import {
   type BatchFields,
   type BufferMeta,
@@ -1136,50 +1136,5 @@ export class MemoryStore implements BufferStore {
       }
     }
     part.daily.set(field, (part.daily.get(field) ?? 0) + by);
-  }
-}
-
-/**
- * A hand-driven {@link Clock} for tests and the model: time moves only on `advance`, and
- * `sleep` resolves when enough time has been advanced.
- */
-export class ManualClock implements Clock {
-  private current: number;
-  private sleepers: { until: number; resolve: () => void }[] = [];
-
-  constructor(startMs = Date.UTC(2026, 0, 1)) {
-    this.current = startMs;
-  }
-
-  now(): number {
-    return this.current;
-  }
-
-  /** Moves time forward and wakes the sleepers that are due. */
-  advance(ms: number): void {
-    this.current += Math.max(0, ms);
-    const due = this.sleepers.filter((s) => s.until <= this.current);
-    this.sleepers = this.sleepers.filter((s) => s.until > this.current);
-    for (const s of due) s.resolve();
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      if (ms <= 0) return resolve();
-      const sleeper = {
-        until: this.current + ms,
-        resolve: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        this.sleepers = this.sleepers.filter((s) => s !== sleeper);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.sleepers.push(sleeper);
-    });
   }
 }

@@ -35,7 +35,7 @@ import type {
 } from "../core/types.ts";
 import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
 import { DeadLetterNotFoundError, PartitionMismatchError } from "../core/errors.ts";
-import { maskConversation } from "../observability/mask.ts";
+import { maskConversation } from "../core/mask.ts";
 import type { RedisClient } from "../redis/redis-client.ts";
 import { runScript, type ScriptContext } from "../redis/run-script.ts";
 import { type LuaScript, scripts } from "../scripts/generated.ts";

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { partitionOf } from "../../src/core/keys.ts";
 import { type AdminContext, handleMetrics } from "../../src/http/admin.ts";
 import type { ServiceContext } from "../../src/http/context.ts";
-import { maskConversation } from "../../src/observability/mask.ts";
+import { maskConversation } from "../../src/core/mask.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
 import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
 import { adminHarness, type Harness, ORIGIN } from "./harness.ts";

@@ -13,7 +13,7 @@ import { parseConfig } from "../../src/core/config.ts";
 import { Flusher } from "../../src/core/flusher.ts";
 import type { Batch, DeliveryOutcome } from "../../src/core/types.ts";
 import { type AdminContext, handleAdmin } from "../../src/http/admin.ts";
-import type { Logger } from "../../src/http/context.ts";
+import type { Logger } from "../../src/core/ports.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { MemoryStore } from "../../src/store/memory-store.ts";
 

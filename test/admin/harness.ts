@@ -8,7 +8,7 @@ import { type Config, parseConfig } from "../../src/core/config.ts";
 import { Flusher } from "../../src/core/flusher.ts";
 import type { Batch, DeliveryOutcome, InboundMessage } from "../../src/core/types.ts";
 import { type AdminContext, handleAdmin, handleMetrics } from "../../src/http/admin.ts";
-import type { Logger } from "../../src/http/context.ts";
+import type { Logger } from "../../src/core/ports.ts";
 import { createMetrics, type Metrics } from "../../src/observability/metrics.ts";
 import { createTcpClient } from "../../src/redis/tcp-client.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";

@@ -7,7 +7,7 @@ import { formatDurationMs, parseDurationMs, parseSince } from "../../src/cli/dur
 import { eventTypes, formatEvent, maskEvent } from "../../src/cli/commands/tail.ts";
 import { deriveStats, sparkline } from "../../src/cli/commands/stats.ts";
 import { bufferView } from "../../src/core/views.ts";
-import { formatBatch, parseBatchLine } from "../../src/dev/batch-printer.ts";
+import { formatBatch, parseBatchLine } from "../../src/cli/batch-printer.ts";
 import { twilioSignature } from "../../src/dev/webhook-requests.ts";
 import { twilioSignaturePayload } from "../../src/providers/twilio.ts";
 import { createHmac } from "node:crypto";

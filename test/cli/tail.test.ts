@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { maskConversation } from "../../src/observability/mask.ts";
+import { maskConversation } from "../../src/core/mask.ts";
 import type { BufferEvent } from "../../src/core/types.ts";
 import { cleanEnv, type DevProcess, fastEnv, lullBin, runCli, startDev } from "./cli-stack.ts";
 

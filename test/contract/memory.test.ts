@@ -1,5 +1,6 @@
 /** The store contract against MemoryStore on a hand-driven clock (advance = exact fake time). */
-import { ManualClock, MemoryStore } from "../../src/store/memory-store.ts";
+import { MemoryStore } from "../../src/store/memory-store.ts";
+import { ManualClock } from "../harness/clock.ts";
 import { bufferStoreContract } from "./store-contract.ts";
 
 bufferStoreContract("MemoryStore", async (settings) => {

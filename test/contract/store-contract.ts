@@ -25,7 +25,7 @@ import type {
   InboundMessage,
   Provider,
 } from "../../src/core/types.ts";
-import { maskConversation } from "../../src/observability/mask.ts";
+import { maskConversation } from "../../src/core/mask.ts";
 import { toIso } from "../../src/store/codec.ts";
 
 /** What a runner hands the suite for one test. */

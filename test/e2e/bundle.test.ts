@@ -70,7 +70,7 @@ describe("eszip bundle of the Supabase functions", () => {
       const must of [
         "supabase/functions/_shared/lull.ts",
         "src/http/handler.ts",
-        "src/http/app.ts",
+        "src/app.ts",
         "src/delivery/http-processor.ts",
         "src/delivery/function-processor.ts",
         "src/store/redis-store.ts",

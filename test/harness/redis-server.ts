@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import { freePort, redisServerArgs, waitForRedis } from "../../src/dev/redis-launcher.ts";
 
 export { freePort };
@@ -104,6 +105,44 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       await killChild();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * One redis-server for the calling test file: started in `beforeAll`, stopped in `afterAll`.
+ * Returns a handle that reads through to the running server, so a file writes
+ * `const server = useRedisServer();` and uses `server.url`, `server.client`, ... inside its
+ * tests (reading it before `beforeAll` has run throws, rather than hand out a dead server).
+ */
+export function useRedisServer(options: RedisServerOptions = {}): RedisServer {
+  let current: RedisServer | undefined;
+  beforeAll(async () => {
+    current = await startRedisServer(options);
+  });
+  afterAll(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  const running = (): RedisServer => {
+    if (!current) throw new Error("useRedisServer: the server runs from beforeAll to afterAll");
+    return current;
+  };
+  return {
+    get port() {
+      return running().port;
+    },
+    get url() {
+      return running().url;
+    },
+    get dir() {
+      return running().dir;
+    },
+    get client() {
+      return running().client;
+    },
+    kill: () => running().kill(),
+    start: () => running().start(),
+    stop: () => running().stop(),
   };
 }
 

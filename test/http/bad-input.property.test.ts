@@ -7,10 +7,10 @@ import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
-import { type App, createApp } from "../../src/http/app.ts";
+import { type App, createApp } from "../../src/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createStore } from "../../src/store/create-store.ts";
-import { ManualClock } from "../../src/store/memory-store.ts";
+import { ManualClock } from "../harness/clock.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
 
 let redis: RedisServer;

@@ -7,8 +7,9 @@ import { bufferSettings } from "../../src/store/create-store.ts";
 import { parseConfig } from "../../src/core/config.ts";
 import { RedisTimeoutError, RedisUnavailableError } from "../../src/core/errors.ts";
 import type { Batch, BufferStore, DeliveryOutcome } from "../../src/core/types.ts";
-import { type App, createApp } from "../../src/http/app.ts";
-import { ManualClock, MemoryStore } from "../../src/store/memory-store.ts";
+import { type App, createApp } from "../../src/app.ts";
+import { MemoryStore } from "../../src/store/memory-store.ts";
+import { ManualClock } from "../harness/clock.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 
 /** How the wrapped store behaves. */

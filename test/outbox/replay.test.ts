@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { RedisTimeoutError } from "../../src/core/errors.ts";
 import type { Batch, BufferStore, InboundMessage } from "../../src/core/types.ts";
-import { type App, createApp } from "../../src/http/app.ts";
+import { type App, createApp } from "../../src/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createPostgresOutbox } from "../../src/outbox/postgres-outbox.ts";
 import { createTcpClient } from "../../src/redis/tcp-client.ts";

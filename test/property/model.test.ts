@@ -6,7 +6,8 @@
 import fc from "fast-check";
 import { it } from "vitest";
 import type { BufferSettings } from "../../src/core/config.ts";
-import { ManualClock, MemoryStore } from "../../src/store/memory-store.ts";
+import { MemoryStore } from "../../src/store/memory-store.ts";
+import { ManualClock } from "../harness/clock.ts";
 import { drainAndCheck, modelCommands, type ModelOptions, StoreModel } from "./store-model.ts";
 
 const sweepIntervalMs = 100;

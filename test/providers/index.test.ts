@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { providers, webhookProvider } from "../../src/providers/index.ts";
+import { matchRoute } from "../../src/http/routes.ts";
+import { providers } from "../../src/providers/index.ts";
 import { bareConfig } from "./helpers.ts";
 
 describe("providers index", () => {
@@ -15,12 +16,13 @@ describe("providers index", () => {
     }
   });
 
+  // The route table is what maps /webhooks/<name> (the unused webhookProvider lookup is gone).
   it("maps /webhooks/<name> to the named providers only", () => {
-    expect(webhookProvider("whatsapp")).toBe(providers.whatsapp);
-    expect(webhookProvider("telegram")).toBe(providers.telegram);
-    expect(webhookProvider("twilio")).toBe(providers.twilio);
-    expect(webhookProvider("generic")).toBeUndefined();
-    expect(webhookProvider("__proto__")).toBeUndefined();
-    expect(webhookProvider("toString")).toBeUndefined();
+    expect(matchRoute("/lull/webhooks/whatsapp")?.name).toBe("webhook_whatsapp");
+    expect(matchRoute("/lull/webhooks/telegram")?.name).toBe("webhook_telegram");
+    expect(matchRoute("/lull/webhooks/twilio")?.name).toBe("webhook_twilio");
+    expect(matchRoute("/lull/webhooks/generic")).toBeNull();
+    expect(matchRoute("/lull/webhooks/__proto__")).toBeNull();
+    expect(matchRoute("/lull/webhooks/toString")).toBeNull();
   });
 });

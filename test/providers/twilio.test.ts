@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import twilioLib from "twilio";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/core/errors.ts";
-import { hmacBase64 } from "../../src/providers/crypto.ts";
+import { hmacBase64 } from "../../src/core/crypto.ts";
 import type { ProviderParse } from "../../src/providers/types.ts";
 import { twilio, twilioSignaturePayload, twilioSignedUrls } from "../../src/providers/twilio.ts";
 import { bareConfig, configWith, fixture, request, secrets } from "./helpers.ts";

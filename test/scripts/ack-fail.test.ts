@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BatchNotFoundError, LockLostError } from "../../src/core/errors.ts";
-import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { useRedisServer } from "../harness/redis-server.ts";
 import { claimOne, counters, fixture, msg, streamEvents } from "./helpers.ts";
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 describe("ackBatch-11.lua", () => {
   it("LOCK_LOST when the lock is gone or held by another token; BATCH_NOT_FOUND", async () => {

@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { byteLength, DEDUP_CLOCK_SLACK_MS, encodeMessage } from "../../src/store/codec.ts";
-import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { useRedisServer } from "../harness/redis-server.ts";
 import { counters, fixture, msg, streamEvents } from "./helpers.ts";
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 describe("appendMessage-9.lua", () => {
   it("buffers a new message: entry, meta, due score, no TTLs, timer armed by the burst's first", async () => {

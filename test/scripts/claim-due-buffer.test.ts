@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { describe, expect, it } from "vitest";
+import { useRedisServer } from "../harness/redis-server.ts";
 import { backdate, fixture, msg, streamEvents } from "./helpers.ts";
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 describe("claimDueBuffer-10.lua", () => {
   it("empty: nothing buffered, a stale due entry is removed", async () => {

@@ -1,14 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ConversationBusyError,
   DeadLetterNotFoundError,
   ScriptError,
 } from "../../src/core/errors.ts";
 import type { Claim } from "../../src/core/types.ts";
-import { maskConversation } from "../../src/observability/mask.ts";
+import { maskConversation } from "../../src/core/mask.ts";
 import { runScript } from "../../src/redis/run-script.ts";
 import { scripts } from "../../src/scripts/generated.ts";
-import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { useRedisServer } from "../harness/redis-server.ts";
 import {
   backdate,
   claimOne,
@@ -19,13 +19,7 @@ import {
   streamEvents,
 } from "./helpers.ts";
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 async function deadLetter(f: Fixture, conv: string, ids: string[]): Promise<Claim> {
   const c = await claimOne(f, conv, ids);

@@ -4,12 +4,12 @@
  * single-node Redis Cluster, which refuses cross-slot scripts (CROSSSLOT).
  */
 import type Redis from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Keys } from "../../src/core/keys.ts";
 import type { RedisClient } from "../../src/redis/redis-client.ts";
 import { createTcpClient } from "../../src/redis/tcp-client.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
-import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
+import { testPrefix, useRedisServer } from "../harness/redis-server.ts";
 import { msg, settings } from "./helpers.ts";
 
 /** CRC16-XMODEM, as Redis Cluster uses for key slots. */
@@ -41,15 +41,14 @@ const WEIRD = [
   "%7B",
 ];
 
-let server: RedisServer;
+// A single-node cluster: it refuses scripts whose keys span slots.
+const server = useRedisServer({
+  args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+});
 let port: number;
 let admin: Redis;
 
 beforeAll(async () => {
-  // A single-node cluster: it refuses scripts whose keys span slots.
-  server = await startRedisServer({
-    args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
-  });
   port = server.port;
   admin = server.client;
   await admin.call("CLUSTER", "ADDSLOTSRANGE", "0", "16383");
@@ -58,10 +57,6 @@ beforeAll(async () => {
     if (info.includes("cluster_state:ok")) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-});
-
-afterAll(async () => {
-  await server?.stop();
 });
 
 describe("hash slots", () => {

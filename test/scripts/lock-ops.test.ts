@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BatchNotFoundError, LockLostError } from "../../src/core/errors.ts";
-import { maskConversation } from "../../src/observability/mask.ts";
-import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { maskConversation } from "../../src/core/mask.ts";
+import { useRedisServer } from "../harness/redis-server.ts";
 import { claimOne, counters, fixture, msg, streamEvents } from "./helpers.ts";
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 describe("extendLock-3.lua", () => {
   it("renews the lock TTL and the lease; codes for a lost lock or another batch", async () => {

@@ -1,7 +1,7 @@
 /**
  * `lull buffers`: every conversation with an open buffer or an outstanding batch.
  */
-import { maskConversation } from "../../observability/mask.ts";
+import { maskConversation } from "../../core/mask.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { type BufferRow, openBackend } from "../backend.ts";
 import { UsageError } from "../cli-errors.ts";

@@ -2,7 +2,7 @@
  * `lull dev`: starts the local stack (src/dev/dev-stack.ts), prints where everything is, runs
  * the demo, prints each batch, and on Ctrl-C stops everything it started.
  */
-import { formatBatch, parseBatchLine } from "../../dev/batch-printer.ts";
+import { formatBatch, parseBatchLine } from "../batch-printer.ts";
 import { demoSteps, runDemo } from "../../dev/demo.ts";
 import {
   type DevStack,

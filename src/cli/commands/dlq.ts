@@ -4,7 +4,7 @@
  */
 import type { DeadLetter } from "../../core/types.ts";
 import { ConversationBusyError, DeadLetterNotFoundError } from "../../core/errors.ts";
-import { maskConversation, maskText } from "../../observability/mask.ts";
+import { maskConversation, maskText } from "../../core/mask.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
 import { type Command, out, outJson } from "../command.ts";

@@ -8,7 +8,7 @@ import {
   runAudited,
   splitTokens,
 } from "../../core/audit.ts";
-import { maskConversation } from "../../observability/mask.ts";
+import { maskConversation } from "../../core/mask.ts";
 import { cliActor } from "../cli-actor.ts";
 import { parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
@@ -18,7 +18,7 @@ import { getJson, postJson } from "../http.ts";
 import { Flusher } from "../../core/flusher.ts";
 import { createHttpProcessor } from "../../delivery/http-processor.ts";
 import type { Processor } from "../../core/types.ts";
-import type { Config } from "../../core/config.ts";
+import { type Config, processorConfigured } from "../../core/config.ts";
 import { openCliStore } from "../open-store.ts";
 import { storeBackend } from "../backend.ts";
 import type { Connection } from "../connect.ts";
@@ -98,8 +98,6 @@ function adminTarget(url: string, token: string): FlushTarget {
     close: () => Promise.resolve(),
   };
 }
-
-const processorConfigured = (config: Config) => !!config.processorUrl || !!config.processorFunction;
 
 /**
  * The processor for a direct flush. supabase-js (needed only for LULL_PROCESSOR_FUNCTION) is

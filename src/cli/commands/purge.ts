@@ -3,7 +3,7 @@
  * lull keeps it, and leaves an audit record.
  */
 import { ConversationBusyError } from "../../core/errors.ts";
-import { maskConversation } from "../../observability/mask.ts";
+import { maskConversation } from "../../core/mask.ts";
 import { parseCommandArgs } from "../args.ts";
 import { CommandError, UsageError } from "../cli-errors.ts";
 import { type Command, out, outJson } from "../command.ts";

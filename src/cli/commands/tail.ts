@@ -2,7 +2,7 @@
  * `lull tail`: follows the buffer event stream live (polling `readEvents`), one line per event.
  */
 import type { BufferEvent, BufferEventType, EventCursor } from "../../core/types.ts";
-import { maskConversation, maskText } from "../../observability/mask.ts";
+import { maskConversation, maskText } from "../../core/mask.ts";
 import { partitionOf } from "../../core/keys.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { UsageError } from "../cli-errors.ts";

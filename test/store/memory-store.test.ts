@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import type { Clock } from "../../src/core/clock.ts";
 import type { BufferSettings } from "../../src/core/config.ts";
-import { EVENT_STREAM_MAX_LENGTH, ManualClock, MemoryStore } from "../../src/store/memory-store.ts";
+import { EVENT_STREAM_MAX_LENGTH, MemoryStore } from "../../src/store/memory-store.ts";
+import { ManualClock } from "../harness/clock.ts";
 
 const settings: BufferSettings = {
   keyPrefix: "unit",

@@ -3,8 +3,8 @@
  * the readable block `lull dev` shows: conversation, reason, messages, and how long the burst
  * waited before it was delivered.
  */
-import { formatDurationMs } from "../cli/duration.ts";
-import type { Palette } from "../cli/terminal.ts";
+import { formatDurationMs } from "./duration.ts";
+import type { Palette } from "./terminal.ts";
 
 /** What dev knows about one delivered batch. */
 export interface PrintedBatch {

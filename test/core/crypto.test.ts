@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { hmacBase64, hmacHex, timingSafeEqual } from "../../src/providers/crypto.ts";
+import { hmacBase64, hmacHex, timingSafeEqual } from "../../src/core/crypto.ts";
 
 describe("timingSafeEqual", () => {
   it.each([

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAlerter } from "../../src/observability/alerts.ts";
-import { ManualClock } from "../../src/store/memory-store.ts";
+import { ManualClock } from "../harness/clock.ts";
 
 interface Captured {
   method: string;

@@ -1,26 +1,29 @@
 /**
- * Wires one isolate's services: config -> breaker-wrapped store -> processor -> Flusher ->
- * (breaker-wrapped outbox -> replayer) -> handler. Runtime-agnostic: the Supabase entry (supabase/functions/_shared) passes the
- * platform's waitUntil and env; tests pass their own store, clock and processor.
+ * The composition root: the one place that wires one isolate's services, above every layer it
+ * wires: config -> breaker-wrapped store -> processor -> Flusher -> (breaker-wrapped outbox ->
+ * replayer) -> handler (src/http). Runtime-agnostic: the Supabase entry
+ * (supabase/functions/lull/index.ts, through src/supabase-function.ts) hands in the platform's
+ * env and EdgeRuntime; tests pass their own store, clock and processor.
  */
-import { type BreakerStateChange, CircuitBreaker } from "../core/breaker.ts";
-import { type Clock, systemClock } from "../core/clock.ts";
-import type { Config } from "../core/config.ts";
-import { ConfigError } from "../core/errors.ts";
-import { type DeliveryReport, Flusher } from "../core/flusher.ts";
-import type { BufferStore, Processor } from "../core/types.ts";
-import { createProcessor } from "../delivery/create-processor.ts";
-import { type Alerter, createAlerter } from "../observability/alerts.ts";
-import { createLogger } from "../observability/logger.ts";
-import { createMetrics, type Metrics } from "../observability/metrics.ts";
-import type { Outbox } from "../outbox/outbox.ts";
-import { withWakeupMirror } from "../wakeup/mirror.ts";
-import type { Wakeup } from "../wakeup/wakeup.ts";
-import { isOutboxFailure, OutboxReplayer, withOutboxBreaker } from "../outbox/replay.ts";
-import { createWaitUntil } from "../runtime/wait-until.ts";
-import { isRedisFailure, withBreaker } from "./breaker-store.ts";
-import type { Logger, ProcessorKind, ServiceContext, StoreKind } from "./context.ts";
-import { createHandler, type Handler } from "./handler.ts";
+import { type BreakerStateChange, CircuitBreaker } from "./core/breaker.ts";
+import { type Clock, systemClock } from "./core/clock.ts";
+import { type Config, processorKind } from "./core/config.ts";
+import { ConfigError } from "./core/errors.ts";
+import { type DeliveryReport, Flusher } from "./core/flusher.ts";
+import type { BufferStore, Processor } from "./core/types.ts";
+import { createProcessor } from "./delivery/create-processor.ts";
+import { type Alerter, createAlerter } from "./observability/alerts.ts";
+import { createLogger } from "./observability/logger.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
+import type { Outbox } from "./outbox/outbox.ts";
+import { withWakeupMirror } from "./wakeup/mirror.ts";
+import type { Wakeup } from "./wakeup/wakeup.ts";
+import { isOutboxFailure, OutboxReplayer, withOutboxBreaker } from "./outbox/replay.ts";
+import { createWaitUntil } from "./runtime/wait-until.ts";
+import { isRedisFailure, withBreaker } from "./http/breaker-store.ts";
+import type { ServiceContext, StoreKind } from "./http/context.ts";
+import type { EdgeRuntimeLike, Logger } from "./core/ports.ts";
+import { createHandler, type Handler } from "./http/handler.ts";
 
 /** Circuit-breaker tuning (not environment variables: the defaults suit every deployment). */
 export interface BreakerTuning {
@@ -67,6 +70,11 @@ export interface AppOptions {
   alerter?: Alerter;
   /** @default EdgeRuntime.waitUntil when present, else a shim that logs rejections */
   waitUntil?: (work: Promise<unknown>) => void;
+  /**
+   * The platform's `EdgeRuntime` (Supabase Edge Runtime), handed in by the function entry; the
+   * default waitUntil hands background work to it. @default the global `EdgeRuntime`, if any
+   */
+  edgeRuntime?: EdgeRuntimeLike;
   /** Used by the processor and the alerter. @default globalThis.fetch */
   fetch?: typeof fetch;
   redisBreaker?: Partial<BreakerTuning>;
@@ -91,12 +99,6 @@ export interface App {
   close(): Promise<void>;
 }
 
-function processorKindOf(config: Config): ProcessorKind {
-  if (config.processorUrl) return "url";
-  if (config.processorFunction) return "function";
-  return "none";
-}
-
 /** Builds the context and handler. */
 export function createApp(options: AppOptions): App {
   const { config } = options;
@@ -110,7 +112,7 @@ export function createApp(options: AppOptions): App {
     logger,
     clock,
   });
-  const shim = options.waitUntil ? undefined : createWaitUntil(logger);
+  const shim = options.waitUntil ? undefined : createWaitUntil(logger, options.edgeRuntime);
   const waitUntil = options.waitUntil ?? shim!;
 
   const onStateChange = (change: BreakerStateChange) => {
@@ -218,7 +220,7 @@ export function createApp(options: AppOptions): App {
     metrics,
     flusher,
     storeKind: options.storeKind,
-    processorKind: processorKindOf(config),
+    processorKind: processorKind(config),
     breakers: {
       redis: redisBreaker,
       processor: processorBreaker,

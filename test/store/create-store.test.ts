@@ -1,19 +1,13 @@
 /** createStore picks the store the configuration names, and the TCP one really works. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { createStore } from "../../src/store/create-store.ts";
 import { MemoryStore } from "../../src/store/memory-store.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
-import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
-import { msg } from "./helpers.ts";
+import { testPrefix, useRedisServer } from "../harness/redis-server.ts";
+import { msg } from "../scripts/helpers.ts";
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 describe("createStore", () => {
   it("LULL_REDIS_URL: a RedisStore over TCP, with the configured prefix", async () => {

@@ -2,17 +2,26 @@
  * The Supabase function factory (`lull/supabase`): environment -> parseConfig -> createStore (+
  * the Postgres outbox and the durable wake-up when a database URL is set) -> app
  * (breaker-wrapped store and outbox, processor, Flusher, handler). Built once per isolate; every request
- * reuses it. A function entry is one line: `Deno.serve(createLullFunction().handler)`.
+ * reuses it. A function entry is one line: `Deno.serve(createLullFunction().handler)`, or, handing
+ * the platform's objects in explicitly as this repository's entry does,
+ * `Deno.serve(createLullFunction(Deno.env.toObject(), { edgeRuntime }).handler)`.
  */
-import { parseConfig } from "../core/config.ts";
-import type { Env } from "../core/config.ts";
-import { ConfigError } from "../core/errors.ts";
-import { type App, createApp } from "../http/app.ts";
-import { jsonError } from "../http/respond.ts";
-import { readEnv } from "./env.ts";
-import { createPostgresOutbox } from "../outbox/postgres-outbox.ts";
-import { createStore } from "../store/create-store.ts";
-import { createPostgresWakeup } from "../wakeup/postgres-wakeup.ts";
+import { parseConfig } from "./core/config.ts";
+import type { Env } from "./core/config.ts";
+import { ConfigError } from "./core/errors.ts";
+import { type App, createApp } from "./app.ts";
+import type { EdgeRuntimeLike } from "./core/ports.ts";
+import { jsonError } from "./core/respond.ts";
+import { readEnv } from "./runtime/env.ts";
+import { createPostgresOutbox } from "./outbox/postgres-outbox.ts";
+import { createStore } from "./store/create-store.ts";
+import { createPostgresWakeup } from "./wakeup/postgres-wakeup.ts";
+
+/** The platform objects a function entry hands in (the way a Hono adapter hands them over). */
+export interface LullPlatform {
+  /** Supabase Edge Runtime's `EdgeRuntime` global. @default the global, if any */
+  edgeRuntime?: EdgeRuntimeLike;
+}
 
 /** What the function entry serves. */
 export interface LullFunction {
@@ -27,7 +36,10 @@ export interface LullFunction {
  * the isolate: it is logged once, and every request gets a 500 `invalid_config` naming the
  * variables (never their values), which is what an operator looking at a failing webhook needs.
  */
-export function createLullFunction(env: Env = readEnv()): LullFunction {
+export function createLullFunction(
+  env: Env = readEnv(),
+  platform: LullPlatform = {},
+): LullFunction {
   let config;
   try {
     config = parseConfig(env);
@@ -73,6 +85,7 @@ export function createLullFunction(env: Env = readEnv()): LullFunction {
     config,
     store,
     storeKind: kind,
+    ...(platform.edgeRuntime ? { edgeRuntime: platform.edgeRuntime } : {}),
     ...(outbox ? { outbox } : {}),
     ...(wakeup ? { wakeup } : {}),
   });

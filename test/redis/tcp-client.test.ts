@@ -2,19 +2,13 @@
  * The TCP adapter against a real redis-server: error mapping (timeout vs unavailable), fail-fast
  * while Redis is down, and reconnecting on its own when it comes back.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisTimeoutError, RedisUnavailableError } from "../../src/core/errors.ts";
 import { createTcpClient } from "../../src/redis/tcp-client.ts";
 import { getTime } from "../../src/scripts/generated.ts";
-import { type RedisServer, startRedisServer } from "../harness/redis-server.ts";
+import { useRedisServer } from "../harness/redis-server.ts";
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useRedisServer();
 
 describe("createTcpClient", () => {
   it("a call made right after creation waits for the connection instead of failing", async () => {

@@ -1,6 +1,8 @@
 /**
- * Constant-time comparison and HMAC helpers on Web Crypto (`crypto.subtle`), shared by every
- * provider and reusable by delivery signing. No `node:crypto`: this runs on Deno and Node alike.
+ * The one definition of each crypto primitive lull uses: constant-time comparison, HMAC, SHA-256
+ * and hex/base64 encoding, on Web Crypto (`crypto.subtle`). Shared by the provider adapters,
+ * delivery signing, the audit fingerprints, the fallback batch id and the admin token check.
+ * No `node:crypto`: this runs on Deno and Node alike.
  */
 
 const encoder = new TextEncoder();
@@ -63,6 +65,11 @@ export async function hmacBase64(
   data: string | Uint8Array,
 ): Promise<string> {
   return toBase64(await hmac(hash, secret, data));
+}
+
+/** Lower-case hex SHA-256 of the UTF-8 bytes of `text`. */
+export async function sha256Hex(text: string): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text))));
 }
 
 /** Lower-case hex of bytes. */

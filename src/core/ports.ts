@@ -1,0 +1,29 @@
+/**
+ * The ports the core talks through, declared here (the lowest layer that uses them) so that
+ * nothing below the composition root (src/app.ts) imports a layer above it. Implementations:
+ * src/observability/logger.ts and metrics.ts; `Clock` lives in ./clock.ts with the system clock.
+ */
+export type { Clock, Random } from "./clock.ts";
+
+/** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** In-process metrics (Prometheus names, e.g. `lull_http_requests_total`). */
+export interface MetricsSink {
+  inc(name: string, labels?: Record<string, string>, by?: number): void;
+  observe(name: string, value: number, labels?: Record<string, string>): void;
+}
+
+/**
+ * The host's keep-alive hook for work after a response: Supabase Edge Runtime's global
+ * `EdgeRuntime`. Handed in by the function entry (supabase/functions/lull/index.ts), never read
+ * from globals by the core.
+ */
+export interface EdgeRuntimeLike {
+  waitUntil(work: Promise<unknown>): void;
+}
