@@ -167,10 +167,25 @@ function takeBounded(entries: string[], maxMessages: number, maxBytes: number): 
 }
 
 /** ZRANGEBYSCORE -inf max LIMIT 0 limit: by score, ties by member. */
+/**
+ * Redis orders equal scores by the members' bytes; UTF-8 byte order is code point order, which
+ * JS's `<` (UTF-16 code units) gets wrong from U+E000 up against astral characters.
+ */
+export function compareMembers(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
 function rangeByScore(zset: Map<string, number>, maxScore: number, limit: number): string[] {
   return [...zset.entries()]
     .filter(([, score]) => score <= maxScore)
-    .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .sort((a, b) => a[1] - b[1] || compareMembers(a[0], b[0]))
     .slice(0, Math.max(0, limit))
     .map(([member]) => member);
 }
@@ -683,7 +698,7 @@ export class MemoryStore implements BufferStore {
     const earliestWakeAtMs = all.length === 0 ? null : Math.min(...all);
     const due = [...this.wake.entries()]
       .filter(([, at]) => at <= now)
-      .sort((a, b) => a[1] - b[1] || String(a[0]).localeCompare(String(b[0])))
+      .sort((a, b) => a[1] - b[1] || compareMembers(String(a[0]), String(b[0])))
       .slice(0, Math.max(1, limit));
     return {
       nowMs: now,

@@ -347,14 +347,13 @@ it(
   120_000,
 );
 
-// Known disagreement found by the test above (with "～:1" and "🙂:1" among its conversations):
+// A disagreement the test above found (with "～:1" and "🙂:1" among its conversations), fixed:
 // when two conversations of one partition have the same due time (two appends in one
-// millisecond), Redis orders them by their bytes (UTF-8), MemoryStore's rangeByScore by UTF-16
-// code units, which differ for keys with characters from U+E000 up against ones above U+FFFF.
-// So listConversations/listDue with a limit can name different conversations. The fix belongs
-// in src/store/memory-store.ts (compare by code point, which is UTF-8 byte order); until then
-// this test documents the difference and fails (flips) once it is fixed.
-it.fails("ties in the due index: MemoryStore lists them in Redis' (byte) order", async () => {
+// millisecond), Redis orders them by their bytes (UTF-8); MemoryStore ordered them by UTF-16 code
+// units, which differ for keys with characters from U+E000 up against ones above U+FFFF, so
+// listConversations/listDue with a limit named different conversations. It now compares code
+// points (compareMembers), which is UTF-8 byte order.
+it("ties in the due index: MemoryStore lists them in Redis' (byte) order", async () => {
   const settings = { ...baseSettings, keyPrefix: testPrefix("ties") };
   const ties = ["\uFF5E:1", "🙂:1"]; // both in partition 0 of 2
   // What Redis does with equal scores, asked directly.
