@@ -24,6 +24,8 @@
   ARGV[8]  maxWaitMs       ms
   ARGV[9]  maxMessages     count
   ARGV[10] maxBytes        bytes
+  ARGV[11] texts           the batch's texts for the delivered event, compact JSON (masked
+                           unless logPii, capped; src/store/delivered-texts.ts); '' = none
 
   Returns
     {dueAgainAtMs (0 = no open buffer), nowMs, 0}
@@ -52,6 +54,7 @@ local graceMs = tonumber(ARGV[7]) -- ms
 local maxWaitMs = tonumber(ARGV[8]) -- ms
 local maxMessages = tonumber(ARGV[9]) -- count
 local maxBytes = tonumber(ARGV[10]) -- bytes
+local texts = ARGV[11] or '' -- JSON for the event, '' = none
 
 --- @include "now"
 --- @include "flush"
@@ -73,7 +76,10 @@ redis.call('DEL', batchKey, batchMessagesKey, lockKey)
 redis.call('ZREM', leasesKey, conversation)
 redis.call('SET', processedKey, '1', 'PX', processedTtlMs)
 
-emitEvent(eventsKey, 'delivered', label, now, 'batchId', batchId, 'size', count)
+-- The texts ride on the event this ack writes anyway: no extra command per batch.
+local textsField = texts ~= '' and {'texts', texts} or {}
+emitEvent(eventsKey, 'delivered', label, now, 'batchId', batchId, 'size', count,
+  unpack(textsField))
 countEvent(statsKey, dailyKey, now, 'batches', 1)
 countEvent(statsKey, dailyKey, now, 'batch_messages', count)
 
