@@ -350,7 +350,10 @@ export interface PurgeResult {
   batchMessages: number;
   /** Remembered provider message ids. */
   dedupIds: number;
-  /** Events naming the raw conversation key (written with LULL_LOG_PII). */
+  /**
+   * Events naming the raw conversation key (written with LULL_LOG_PII), the `delivered` events
+   * that carry its texts among them.
+   */
   events: number;
   /** Dead letters of the conversation. */
   deadLetters: number;
