@@ -915,7 +915,8 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
       });
 
       it("listDue lists claimable conversations only; listConversations lists all pending", async () => {
-        const { store } = await setup({ partitions: 1, maxMessages: 2 });
+        // A long window: "quiet:1 is not due yet" must hold however slow the calls are.
+        const { store } = await setup({ partitions: 1, maxMessages: 2, windowMs: 60_000 });
         await store.append(msg("due:1", "a"));
         await store.append(msg("due:1", "b")); // full: due now
         await store.append(msg("quiet:1", "a")); // waiting for its window
