@@ -578,7 +578,10 @@ export class Flusher {
 
     try {
       if (retryError === undefined && outcome?.kind === "delivered") {
-        const ack = await record(() => this.#store.ack(conversation, batchId, token), true);
+        const ack = await record(
+          () => this.#store.ack(conversation, batchId, token, { messages: batch.messages }),
+          true,
+        );
         await this.#wake(conversation, ack.dueAgainAtMs);
         report("delivered");
         return {

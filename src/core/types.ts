@@ -208,6 +208,16 @@ export interface AckResult {
   alreadyAcked: boolean;
 }
 
+/** Options of {@link BufferStore.ack}. */
+export interface AckOptions {
+  /**
+   * The delivered batch's messages: their texts (masked unless LULL_LOG_PII, capped) ride on the
+   * `delivered` event as its `texts` field, for the recent-batches view. @default none: the
+   * event carries no texts
+   */
+  messages?: readonly Pick<BufferedMessage, "text" | "attachments">[];
+}
+
 /** Result of {@link BufferStore.supersede}. */
 export type SupersedeResult =
   /** The batch was put back ahead of newer messages; they flush together. */
@@ -340,7 +350,10 @@ export interface PurgeResult {
   batchMessages: number;
   /** Remembered provider message ids. */
   dedupIds: number;
-  /** Events naming the raw conversation key (written with LULL_LOG_PII). */
+  /**
+   * Events naming the raw conversation key (written with LULL_LOG_PII), the `delivered` events
+   * that carry its texts among them.
+   */
   events: number;
   /** Dead letters of the conversation. */
   deadLetters: number;
@@ -383,6 +396,12 @@ export const AUDIT_RETENTION_MS = 90 * 86_400_000;
 /** At most this many audit records are kept (oldest dropped first). */
 export const AUDIT_MAX_ENTRIES = 10_000;
 
+/**
+ * How far back {@link BufferStore.latestEvents} looks for events of one type, per partition: the
+ * whole capped stream (MAXLEN ~ 10000), so the read stays bounded.
+ */
+export const LATEST_EVENTS_SCAN_MAX = 10_000;
+
 /** Per-partition stream cursor for {@link BufferStore.readEvents}. */
 export type EventCursor = Record<number, string>;
 
@@ -404,8 +423,16 @@ export interface BufferStore {
    * if not due (reason `manual`) and a retry batch even if its backoff has not elapsed.
    */
   claim(conversation: string, options?: { force?: boolean }): Promise<ClaimResult>;
-  /** Delivered: drop the batch, keep a processed record, release the lock. */
-  ack(conversation: string, batchId: string, token: string): Promise<AckResult>;
+  /**
+   * Delivered: drop the batch, keep a processed record, release the lock, write the `delivered`
+   * event (with the texts of `options.messages`, in that same write).
+   */
+  ack(
+    conversation: string,
+    batchId: string,
+    token: string,
+    options?: AckOptions,
+  ): Promise<AckResult>;
   /** Not delivered: schedule a retry after `delayMs`, or dead-letter the whole batch. */
   fail(conversation: string, batchId: string, token: string, options: FailOptions): Promise<
     FailResult
@@ -441,6 +468,15 @@ export interface BufferStore {
   stats(): Promise<StatsSnapshot>;
   /** Read events after `cursor` (null = only events from now on; returns the cursor to use). */
   readEvents(cursor: EventCursor | null, options?: { limit?: number }): Promise<{
+    events: BufferEvent[];
+    cursor: EventCursor;
+  }>;
+  /**
+   * The newest events (of `type` only, when given) across partitions, newest first, and the
+   * cursor that follows on from the streams' current ends (hand it to readEvents). A type filter
+   * looks at most {@link LATEST_EVENTS_SCAN_MAX} entries back per partition.
+   */
+  latestEvents(options?: { limit?: number; type?: BufferEventType }): Promise<{
     events: BufferEvent[];
     cursor: EventCursor;
   }>;

@@ -24,7 +24,13 @@ import {
   RedisUnavailableError,
   ValidationError,
 } from "../core/errors.ts";
-import type { AuditEntry, ConversationState, StatsSnapshot } from "../core/types.ts";
+import type {
+  AuditEntry,
+  BufferEvent,
+  ConversationState,
+  EventCursor,
+  StatsSnapshot,
+} from "../core/types.ts";
 import { decodeEventCursor, encodeEventCursor } from "../core/event-cursor.ts";
 import { timingSafeEqual as timingSafeEqualStrings } from "../core/crypto.ts";
 import {
@@ -42,6 +48,11 @@ import type { AppContext } from "./context.ts";
 import { dashboardCsp, renderDashboardHtml } from "./dashboard/render.ts";
 import { json, jsonError } from "../core/respond.ts";
 import { purgeConversationEverywhere, purgeDetail } from "./purge.ts";
+import {
+  decodeDeliveredTexts,
+  type DeliveredText,
+  maskDeliveredTexts,
+} from "../core/delivered-texts.ts";
 
 /**
  * What the admin routes need from the flusher (`src/core/flusher.ts`'s `Flusher` satisfies it).
@@ -69,6 +80,11 @@ export type AdminContext = AppContext & {
 /** Default and ceiling for `?limit=` on list routes. */
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
+/** `GET events/latest`: how many events by default. */
+const DEFAULT_LATEST_EVENTS = 50;
+/** `GET batches`: default and ceiling (each delivered event carries up to 4 KiB of texts). */
+const DEFAULT_BATCHES = 50;
+const MAX_BATCHES = 200;
 /** How many `inspect` calls the buffers listing runs at once (bounded to spare Redis). */
 const INSPECT_CONCURRENCY = 16;
 
@@ -136,14 +152,14 @@ function methodNotAllowed(allow: string[]): Response {
   });
 }
 
-/** Parses `?limit=`: a whole number 1..MAX_LIMIT. */
-function parseLimit(url: URL): number {
+/** Parses `?limit=`: a whole number 1..`max` (DEFAULT_LIMIT and MAX_LIMIT unless told). */
+function parseLimit(url: URL, fallback = DEFAULT_LIMIT, max = MAX_LIMIT): number {
   const raw = url.searchParams.get("limit");
-  if (raw === null || raw === "") return DEFAULT_LIMIT;
+  if (raw === null || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
-    throw new ValidationError(`limit must be a whole number from 1 to ${MAX_LIMIT}`, [
-      { path: ["limit"], message: `must be a whole number from 1 to ${MAX_LIMIT}` },
+  if (!/^\d+$/.test(raw) || !Number.isInteger(n) || n < 1 || n > max) {
+    throw new ValidationError(`limit must be a whole number from 1 to ${max}`, [
+      { path: ["limit"], message: `must be a whole number from 1 to ${max}` },
     ]);
   }
   return n;
@@ -151,6 +167,55 @@ function parseLimit(url: URL): number {
 
 function label(ctx: AppContext, conversation: string): string {
   return maskConversation(conversation, ctx.config.logPii);
+}
+
+/**
+ * An event as the admin API shows it. The source masked it unless LULL_LOG_PII; what was written
+ * in clear while LULL_LOG_PII was on is masked here once it is off again.
+ */
+function eventView(ctx: AppContext, e: BufferEvent): BufferEvent {
+  if (ctx.config.logPii) return e;
+  const fields = e.fields.texts === undefined
+    ? e.fields
+    : { ...e.fields, texts: maskDeliveredTexts(e.fields.texts) };
+  return { ...e, conversation: label(ctx, e.conversation), fields };
+}
+
+/** One recently delivered batch, from its `delivered` event. */
+export interface DeliveredBatchView {
+  batchId: string;
+  partition: number;
+  /** When the processor's answer was recorded (store time). */
+  at: string;
+  /** The conversation as the event stream holds it (masked unless LULL_LOG_PII). */
+  label: string;
+  size: number;
+  /** The texts, masked unless LULL_LOG_PII; empty for a batch acked without them. */
+  messages: DeliveredText[];
+  /** Messages the event left out (its `texts` field is capped). */
+  omitted: number;
+  /** Texts are `<N chars>` placeholders. */
+  masked: boolean;
+}
+
+/** The newest delivered batches with their texts, newest first (one stream read per partition). */
+async function recentBatches(ctx: AppContext, limit: number) {
+  const { events } = await ctx.store.latestEvents({ limit, type: "delivered" });
+  const batches: DeliveredBatchView[] = events.map((raw) => {
+    const e = eventView(ctx, raw);
+    const texts = decodeDeliveredTexts(e.fields.texts);
+    return {
+      batchId: e.fields.batchId ?? "",
+      partition: e.partition,
+      at: e.at,
+      label: e.conversation,
+      size: Number(e.fields.size ?? texts?.messages.length ?? 0),
+      messages: texts?.messages ?? [],
+      omitted: texts?.omitted ?? 0,
+      masked: texts?.masked ?? !ctx.config.logPii,
+    };
+  });
+  return { batches, count: batches.length };
 }
 
 /**
@@ -419,8 +484,26 @@ function route(req: Request, sub: string, ctx: AdminContext, actor: string): Rou
       const cursor = raw === null || raw === "" ? null : decodeEventCursor(raw);
       const limit = parseLimit(url);
       const { events, cursor: next } = await ctx.store.readEvents(cursor, { limit });
-      return json(200, { events, cursor: encodeEventCursor(next) });
+      return json(200, {
+        events: events.map((e) => eventView(ctx, e)),
+        cursor: encodeEventCursor(next),
+      });
     });
+  }
+  if (segs.length === 2 && segs[0] === "events" && segs[1] === "latest") {
+    return get(async () => {
+      const limit = parseLimit(url, DEFAULT_LATEST_EVENTS);
+      const { events, cursor } = await ctx.store.latestEvents({ limit });
+      return json(200, {
+        events: events.map((e) => eventView(ctx, e)),
+        cursor: encodeEventCursor(cursor),
+      });
+    });
+  }
+  if (segs.length === 1 && segs[0] === "batches") {
+    return get(async () =>
+      json(200, await recentBatches(ctx, parseLimit(url, DEFAULT_BATCHES, MAX_BATCHES)))
+    );
   }
   return null;
 }

@@ -19,7 +19,9 @@
   ARGV[3]  batchId         batch being acknowledged
   ARGV[4]  token           lock token from the claim
   ARGV[5]  processedTtlMs  processed record TTL, ms
-  ARGV[6]   flushRules   windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
+  ARGV[6]  flushRules      windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
+  ARGV[7]  texts           the batch's texts for the delivered event, compact JSON (masked
+                           unless logPii, capped; src/core/delivered-texts.ts); '' = none
 
   Returns
     {dueAgainAtMs (0 = no open buffer), nowMs, 0}
@@ -44,6 +46,7 @@ local batchId = ARGV[3] -- batch id
 local token = ARGV[4] -- lock token
 local processedTtlMs = tonumber(ARGV[5]) -- ms
 local packedRules = ARGV[6] -- flush rules, packed
+local texts = ARGV[7] or '' -- JSON for the event, '' = none
 
 --- @include "now"
 --- @include "flush"
@@ -72,7 +75,10 @@ redis.call('DEL', batchKey, batchMessagesKey, lockKey)
 redis.call('ZREM', leasesKey, conversation)
 redis.call('SET', processedKey, '1', 'PX', processedTtlMs)
 
-emitEvent(eventsKey, 'delivered', label, now, 'batchId', batchId, 'size', count)
+-- The texts ride on the event this ack writes anyway: no extra command per batch.
+local textsField = texts ~= '' and {'texts', texts} or {}
+emitEvent(eventsKey, 'delivered', label, now, 'batchId', batchId, 'size', count,
+  unpack(textsField))
 countEvent(statsKey, dailyKey, now, 'batches', 1)
 countEvent(statsKey, dailyKey, now, 'batch_messages', count)
 

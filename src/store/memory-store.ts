@@ -18,6 +18,7 @@ import {
 } from "../core/errors.ts";
 import { partitionOf } from "../core/keys.ts";
 import type {
+  AckOptions,
   AckResult,
   AppendOptions,
   AppendResult,
@@ -44,7 +45,12 @@ import type {
   StoreFitness,
   SupersedeResult,
 } from "../core/types.ts";
-import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
+import {
+  AUDIT_MAX_ENTRIES,
+  AUDIT_RETENTION_MS,
+  COUNTER_NAMES,
+  LATEST_EVENTS_SCAN_MAX,
+} from "../core/types.ts";
 import { maskConversation } from "../core/mask.ts";
 import {
   type BatchFields,
@@ -61,6 +67,7 @@ import {
   newBatchId,
   toIso,
 } from "./codec.ts";
+import { encodeDeliveredTexts } from "../core/delivered-texts.ts";
 
 /** Options for {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -460,7 +467,12 @@ export class MemoryStore implements BufferStore {
   }
 
   /** ackBatch: delivered; keep a processed marker, reschedule a newer buffer if any. */
-  async ack(conversation: string, batchId: string, token: string): Promise<AckResult> {
+  async ack(
+    conversation: string,
+    batchId: string,
+    token: string,
+    options: AckOptions = {},
+  ): Promise<AckResult> {
     const now = this.clock.now();
     const p = this.partition(conversation);
     const rec = this.record(conversation, now);
@@ -476,6 +488,9 @@ export class MemoryStore implements BufferStore {
     this.emit(p, conversation, "delivered", now, {
       batchId,
       size: String(batch.count),
+      ...(options.messages
+        ? { texts: encodeDeliveredTexts(options.messages, this.settings.logPii) }
+        : {}),
     }, "batches");
     this.count(p, "batch_messages", batch.count, now);
     const dueAgainAtMs = this.rescheduleOpen(rec, p, conversation, now);
@@ -874,6 +889,30 @@ export class MemoryStore implements BufferStore {
     }));
     for (const ev of events) next[ev.partition] = ev.id;
     return { events, cursor: next };
+  }
+
+  /** readLatestEvents per partition, merged: newest first, cursor at the streams' ends. */
+  async latestEvents(
+    options: { limit?: number; type?: BufferEventType } = {},
+  ): Promise<{ events: BufferEvent[]; cursor: EventCursor }> {
+    const limit = Math.max(1, options.limit ?? 100);
+    const cursor: EventCursor = {};
+    const candidates: BufferEvent[] = [];
+    this.partitions.forEach((part, p) => {
+      cursor[p] = part.events.at(-1)?.id ?? "0-0";
+      let found = 0;
+      const oldest = Math.max(0, part.events.length - LATEST_EVENTS_SCAN_MAX);
+      for (let i = part.events.length - 1; i >= 0 && found < limit; i--) {
+        const ev = part.events[i]!;
+        if (options.type !== undefined && i < oldest) break;
+        if (options.type !== undefined && ev.type !== options.type) continue;
+        candidates.push(ev);
+        found++;
+      }
+    });
+    candidates.sort((a, b) => b.at.localeCompare(a.at) || compareEventIds(b.id, a.id));
+    const events = candidates.slice(0, limit).map((e) => ({ ...e, fields: { ...e.fields } }));
+    return { events, cursor };
   }
 
   /** An event from outside the state machine (fallback, lock lost), with its counter. */

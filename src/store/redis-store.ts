@@ -8,6 +8,7 @@ import { randomHex } from "../core/clock.ts";
 import type { BufferSettings } from "../core/config.ts";
 import { Keys } from "../core/keys.ts";
 import type {
+  AckOptions,
   AckResult,
   AppendOptions,
   AppendResult,
@@ -33,7 +34,12 @@ import type {
   StoreFitness,
   SupersedeResult,
 } from "../core/types.ts";
-import { AUDIT_MAX_ENTRIES, AUDIT_RETENTION_MS, COUNTER_NAMES } from "../core/types.ts";
+import {
+  AUDIT_MAX_ENTRIES,
+  AUDIT_RETENTION_MS,
+  COUNTER_NAMES,
+  LATEST_EVENTS_SCAN_MAX,
+} from "../core/types.ts";
 import { DeadLetterNotFoundError, PartitionMismatchError } from "../core/errors.ts";
 import { maskConversation } from "../core/mask.ts";
 import type { RedisClient } from "../redis/redis-client.ts";
@@ -50,6 +56,7 @@ import {
   newBatchId,
   toIso,
 } from "./codec.ts";
+import { encodeDeliveredTexts } from "../core/delivered-texts.ts";
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -398,7 +405,12 @@ export class RedisStore implements BufferStore {
     };
   }
 
-  async ack(conversation: string, batchId: string, token: string): Promise<AckResult> {
+  async ack(
+    conversation: string,
+    batchId: string,
+    token: string,
+    options: AckOptions = {},
+  ): Promise<AckResult> {
     const k = this.keys.conversation(conversation);
     const p = k.partition;
     const r = await this.run(
@@ -422,6 +434,7 @@ export class RedisStore implements BufferStore {
         token,
         this.s.processedTtlMs,
         this.flushRules(),
+        options.messages ? encodeDeliveredTexts(options.messages, this.s.logPii) : "",
       ],
       { conversation, batchId },
     ) as unknown[];
@@ -805,21 +818,35 @@ export class RedisStore implements BufferStore {
     for (const [partition, reply] of replies.entries()) {
       const r = reply as unknown[];
       next[partition] = String(r[0]);
-      for (const entry of (r[1] ?? []) as unknown[][]) {
-        const f = pairs(entry[1]);
-        const { type, conv, at, ...fields } = f;
-        events.push({
-          id: String(entry[0]),
-          partition,
-          type: type as BufferEventType,
-          at: toIso(Number(at)),
-          conversation: conv ?? "",
-          fields,
-        });
-      }
+      for (const entry of (r[1] ?? []) as unknown[][]) events.push(streamEvent(partition, entry));
     }
     events.sort((a, b) => a.at.localeCompare(b.at) || streamIdCompare(a.id, b.id));
     return { events, cursor: next };
+  }
+
+  async latestEvents(
+    options: { limit?: number; type?: BufferEventType } = {},
+  ): Promise<{ events: BufferEvent[]; cursor: EventCursor }> {
+    const limit = Math.max(1, options.limit ?? 100);
+    const cursor: EventCursor = {};
+    const events: BufferEvent[] = [];
+    // Admin path: the newest `limit` of every partition, merged, then the newest `limit` kept.
+    const replies = await Promise.all(
+      this.partitionIds().map((partition) =>
+        this.run(
+          scripts.readLatestEvents,
+          [this.keys.partition(partition).events],
+          [limit, options.type ?? "", LATEST_EVENTS_SCAN_MAX],
+        )
+      ),
+    );
+    for (const [partition, reply] of replies.entries()) {
+      const r = reply as unknown[];
+      cursor[partition] = String(r[0]);
+      for (const entry of (r[1] ?? []) as unknown[][]) events.push(streamEvent(partition, entry));
+    }
+    events.sort((a, b) => b.at.localeCompare(a.at) || streamIdCompare(b.id, a.id));
+    return { events: events.slice(0, limit), cursor };
   }
 
   async recordEvent(
@@ -898,6 +925,19 @@ export class RedisStore implements BufferStore {
   async close(): Promise<void> {
     await this.client.close();
   }
+}
+
+/** One stream entry `[id, [field, value...]]` as an event. */
+function streamEvent(partition: number, entry: unknown[]): BufferEvent {
+  const { type, conv, at, ...fields } = pairs(entry[1]);
+  return {
+    id: String(entry[0]),
+    partition,
+    type: type as BufferEventType,
+    at: toIso(Number(at)),
+    conversation: conv ?? "",
+    fields,
+  };
 }
 
 function streamIdCompare(a: string, b: string): number {

@@ -260,6 +260,132 @@ describe("routes", () => {
   });
 });
 
+describe("recent batches and the latest events", () => {
+  /** Force-flushes one conversation through the real Flusher; returns the outcome. */
+  async function flush(h: Harness, conversation: string): Promise<any> {
+    const r = await body(
+      await h.admin("POST", "/lull/admin/flush", { body: { conversation } }),
+    );
+    return r.outcome;
+  }
+
+  it("GET batches: delivered batches newest first with their texts, masked; limit; auth", async () => {
+    const h = setup("batches");
+    const wa = "whatsapp:966501234567";
+    await h.append(wa, "m-1", "hello");
+    await h.append(wa, "m-2", "pizza please");
+    const first = await flush(h, wa);
+    expect(first.status).toBe("delivered");
+    await h.append("support:7", "s-1", "second batch");
+    const second = await flush(h, "support:7");
+    expect(second.status).toBe("delivered");
+    // A dead batch is not a delivered one.
+    h.proc.next = { kind: "permanent", error: "processor answered 422" };
+    await h.append("support:8", "d-1", "never delivered");
+    expect((await flush(h, "support:8")).status).toBe("dead");
+
+    const res = await h.admin("GET", "/lull/admin/batches");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    const data = await body(res);
+    expect(data.count).toBe(2);
+    expect(data.batches.map((b: any) => b.batchId)).toEqual([second.batchId, first.batchId]);
+    expect(data.batches[1]).toEqual({
+      batchId: first.batchId,
+      partition: partitionOf(wa, h.config.partitions),
+      at: expect.any(String),
+      label: "whatsapp:**********67",
+      size: 2,
+      messages: [{ text: "<5 chars>" }, { text: "<12 chars>" }],
+      omitted: 0,
+      masked: true,
+    });
+    const text = JSON.stringify(data);
+    expect(text).not.toContain("pizza");
+    expect(text).not.toContain("9665012345");
+
+    const limited = await body(await h.admin("GET", "/lull/admin/batches?limit=1"));
+    expect(limited.batches.map((b: any) => b.batchId)).toEqual([second.batchId]);
+    expect((await h.admin("GET", "/lull/admin/batches", { token: null })).status).toBe(401);
+    expect((await h.admin("GET", "/lull/admin/events/latest", { token: "nope" })).status)
+      .toBe(401);
+    const post = await h.admin("POST", "/lull/admin/batches");
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    const off = setup("batches-off", { LULL_ADMIN_TOKEN: "" });
+    expect((await off.admin("GET", "/lull/admin/batches", { token: "x" })).status).toBe(404);
+  });
+
+  it("with LULL_LOG_PII the texts are shown; what was written in clear is masked once it is off", async () => {
+    const pii = setup("batches-pii", { LULL_LOG_PII: "true" });
+    const conv = "telegram:123456789";
+    await pii.append(conv, "t-1", "مرحبا، أريد استرداد المبلغ");
+    expect((await flush(pii, conv)).status).toBe("delivered");
+    const shown = await body(await pii.admin("GET", "/lull/admin/batches"));
+    expect(shown.batches[0]).toMatchObject({
+      label: conv,
+      masked: false,
+      messages: [{ text: "مرحبا، أريد استرداد المبلغ" }],
+    });
+    const latest = await body(await pii.admin("GET", "/lull/admin/events/latest"));
+    expect(latest.events[0].fields.texts).toContain("مرحبا");
+
+    // The same keys read by a deployment with LULL_LOG_PII off again: nothing in clear.
+    const masked = setup("batches-pii-off", { LULL_KEY_PREFIX: pii.config.keyPrefix });
+    const hidden = await body(await masked.admin("GET", "/lull/admin/batches"));
+    expect(hidden.batches[0]).toMatchObject({
+      label: maskConversation(conv, false),
+      masked: true,
+      messages: [{ text: "<26 chars>" }],
+    });
+    const events = await body(await masked.admin("GET", "/lull/admin/events/latest"));
+    expect(JSON.stringify(events)).not.toContain("مرحبا");
+    expect(JSON.stringify(events)).not.toContain("123456789");
+    expect(JSON.stringify(hidden)).not.toContain("123456789");
+  });
+
+  it("GET events/latest: the newest events first and a cursor the live read follows on from", async () => {
+    const h = setup("latest");
+    await h.append("support:1", "a-1", "one");
+    await h.append("support:2", "b-1", "two");
+    await h.append("support:2", "b-1", "two"); // redelivered webhook
+    const all = await body(await h.admin("GET", "/lull/admin/events/latest"));
+    expect(all.events.map((e: any) => e.type)).toEqual(["duplicate", "appended", "appended"]);
+    expect(all.events[0].conversation).toBe(maskConversation("support:2", false));
+    const two = await body(await h.admin("GET", "/lull/admin/events/latest?limit=2"));
+    expect(two.events.map((e: any) => e.id)).toEqual(all.events.slice(0, 2).map((e: any) => e.id));
+    const follow = `/lull/admin/events?cursor=${encodeURIComponent(all.cursor)}`;
+    expect((await body(await h.admin("GET", follow))).events).toEqual([]);
+    await h.append("support:3", "c-1", "three");
+    const next = await body(await h.admin("GET", follow));
+    expect(next.events.map((e: any) => [e.type, e.fields.id])).toEqual([["appended", "c-1"]]);
+  });
+
+  it("bad input is a clear JSON 400 and changes nothing", async () => {
+    const h = setup("batches-bad");
+    await h.append("support:9", "m-1", "hello");
+    expect((await flush(h, "support:9")).status).toBe("delivered");
+    const before = await h.store.latestEvents({ limit: 1000 });
+    const stats = await h.store.stats();
+    for (const path of ["/lull/admin/batches", "/lull/admin/events/latest"]) {
+      for (const limit of ["0", "-1", "abc", "1.5", "1e2", "100000"]) {
+        const res = await h.admin("GET", `${path}?limit=${limit}`);
+        expect(res.status, `${path}?limit=${limit}`).toBe(400);
+        expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+        const err = (await body(res)).error;
+        expect(err.code).toBe("invalid_request");
+        expect(err.message).toMatch(/^limit must be a whole number from 1 to \d+$/);
+        expect(err.issues[0].path).toEqual(["limit"]);
+      }
+    }
+    // Past the batches ceiling (each carries up to 4 KiB of texts), but fine for events.
+    expect((await h.admin("GET", "/lull/admin/batches?limit=201")).status).toBe(400);
+    expect((await h.admin("GET", "/lull/admin/events/latest?limit=201")).status).toBe(200);
+    expect(await h.store.latestEvents({ limit: 1000 })).toEqual(before);
+    expect((await h.store.stats()).totals).toEqual(stats.totals);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // A small checker for the Prometheus text exposition format (0.0.4).
 

@@ -3,8 +3,10 @@
  * (redis-server, Deno functions) delivering to a scripted test processor plays the deployed
  * function; the dashboard is served by the `lull dashboard` process on its own port and proxies
  * the admin API. Signs in, sees a buffer appear live, opens a dead letter's messages (Arabic,
- * laid out right to left), requeues one and then a selection, filters by conversation, keeps
- * the live events across a reload, and fits 375 px without sideways scrolling.
+ * laid out right to left), requeues one and then a selection, sees a batch delivered through the
+ * stack among recent batches with its Arabic text (lull dev shows PII) right to left, filters by
+ * conversation, reads the live events back from the stream after a reload that cleared the tab's
+ * storage, and fits 375 px without sideways scrolling.
  *
  * `LULL_SCREENSHOT=docs/dashboard.png npx vitest run test/admin/dashboard-remote.test.ts`
  * refreshes the README's screenshot; otherwise it goes to the temp dir.
@@ -210,13 +212,39 @@ describe("lull dashboard --url", () => {
     expect(await page.locator("#events li", { hasText: "dead:other" }).count()).toBeGreaterThan(0);
     await page.getByLabel("Filter by conversation").fill("");
 
-    // Live events survive a reload.
-    const before = await page.locator("#events li").count();
-    expect(before).toBeGreaterThan(3);
-    await page.reload();
-    await page.locator("#status", { hasText: "Updated" }).waitFor();
-    expect(await page.locator("#events li", { hasText: "requeued" }).count()).toBeGreaterThan(0);
-    expect(await page.locator("#events li").count()).toBeGreaterThanOrEqual(before);
+    // A batch delivered through the stack: its texts among recent batches, Arabic right to left.
+    await post("support:ar-live", "ar-1", ARABIC);
+    await post("support:ar-live", "ar-2", "and in English");
+    const flushed = await admin("POST", "/flush", { conversation: "support:ar-live" });
+    expect(flushed.outcome.status).toBe("delivered");
+    const row = page.locator(`#batches tbody tr[data-batch-id="${flushed.outcome.batchId}"]`);
+    await row.waitFor();
+    const texts = row.locator("p.text");
+    expect(await texts.allTextContents()).toEqual([ARABIC, "and in English"]);
+    expect(await texts.first().getAttribute("dir")).toBe("auto");
+    expect(await texts.first().evaluate((n) => getComputedStyle(n).direction)).toBe("rtl");
+    expect(await texts.nth(1).evaluate((n) => getComputedStyle(n).direction)).toBe("ltr");
+    expect(processor.of("support:ar-live").at(-1)!.batch.messages.map((m) => m.text)).toEqual([
+      ARABIC,
+      "and in English",
+    ]);
+
+    // Live events after a reload come from the stream: the tab keeps nothing (its storage is
+    // cleared, the token with it), yet the events from before the reload are listed again.
+    const eventIds = () =>
+      page.locator("#events li[data-event-id]").evaluateAll((items) =>
+        items.map((li) => li.getAttribute("data-event-id")!)
+      );
+    const before = await eventIds();
+    expect(before.length).toBeGreaterThan(3);
+    await page.evaluate(() => sessionStorage.clear());
+    await signIn(page);
+    await page.locator('#events li[data-event-type="requeued"]').first().waitFor();
+    const after = await eventIds();
+    // The newest 50 are read back; anything that happened meanwhile comes on top of them.
+    expect(after.length).toBeGreaterThanOrEqual(Math.min(before.length, 50));
+    expect(after).toEqual(expect.arrayContaining(before.slice(0, 20)));
+    expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual(["lull.adminToken"]);
 
     const shot = process.env.LULL_SCREENSHOT
       ? resolve(repoRoot, process.env.LULL_SCREENSHOT)
@@ -233,10 +261,19 @@ describe("lull dashboard --url", () => {
   it("fits a 375 px screen without sideways scrolling", { timeout: 60_000 }, async () => {
     await deadLetter("dead:narrow-" + "x".repeat(40), "a long line ".repeat(20));
     await post("whatsapp:966501234567:very-long-identifier-for-overflow", "n-1", "hi");
+    // A delivered batch whose text is one long word and whose key is long.
+    const wide = "support:narrow-delivered-" + "z".repeat(40);
+    await post(wide, "w-1", "y".repeat(400));
+    expect((await admin("POST", "/flush", { conversation: wide })).outcome.status).toBe(
+      "delivered",
+    );
     const page = await browser.newPage({ viewport: { width: 375, height: 800 } });
     await signIn(page);
     await page.locator("#dlq tbody tr", { hasText: "dead:narrow" }).waitFor();
     await page.locator("#buffers tbody tr", { hasText: "very-long-identifier" }).waitFor();
+    await page.locator("#batches tbody tr[data-batch-id]", { hasText: ARABIC }).first().waitFor();
+    await page.locator("#batches tbody tr[data-batch-id]", { hasText: "narrow-delivered" })
+      .waitFor();
     await page.getByRole("button", { name: /^Details of batch/ }).first().click();
     await page.locator("#detail-messages li").first().waitFor();
     const widths = await page.evaluate(() => ({

@@ -5,6 +5,11 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { formatDurationMs, parseDurationMs, parseSince } from "../../src/cli/duration.ts";
 import { eventTypes, formatEvent, maskEvent } from "../../src/cli/commands/tail.ts";
+import {
+  decodeDeliveredTexts,
+  DELIVERED_TEXT_MAX_BYTES,
+  encodeDeliveredTexts,
+} from "../../src/core/delivered-texts.ts";
 import { deriveStats, sparkline } from "../../src/cli/commands/stats.ts";
 import { bufferView } from "../../src/core/views.ts";
 import { formatBatch, parseBatchLine } from "../../src/cli/batch-printer.ts";
@@ -82,6 +87,37 @@ describe("tail output", () => {
     expect(maskEvent(ev, true)).toEqual(ev);
     // Masking what the source already masked changes nothing.
     expect(maskEvent(masked, false).conversation).toBe(masked.conversation);
+  });
+
+  it("masks a delivered event's texts unless --show-pii; texts masked at the source stay as they are", () => {
+    const texts = encodeDeliveredTexts([
+      { text: "مرحبا", attachments: [] },
+      { text: "x".repeat(DELIVERED_TEXT_MAX_BYTES + 1), attachments: [{ kind: "image" }] },
+    ], true);
+    const delivered: BufferEvent = {
+      ...ev,
+      type: "delivered",
+      fields: { batchId: "b_1", size: "2", texts },
+    };
+    expect(maskEvent(delivered, true)).toEqual(delivered);
+    const masked = maskEvent(delivered, false);
+    expect(decodeDeliveredTexts(masked.fields.texts)).toEqual({
+      masked: true,
+      messages: [{ text: "<5 chars>" }, {
+        text: `<${DELIVERED_TEXT_MAX_BYTES}+ chars>`,
+        attachments: ["image"],
+      }],
+      omitted: 0,
+    });
+    expect(masked.fields.texts).not.toContain("مرحبا");
+    const atSource = encodeDeliveredTexts([{ text: "hello", attachments: [] }], false);
+    expect(maskEvent({ ...delivered, fields: { texts: atSource } }, false).fields.texts).toBe(
+      atSource,
+    );
+    // Anything else in the field is masked like a text.
+    expect(maskEvent({ ...delivered, fields: { texts: "not json" } }, false).fields.texts).toBe(
+      "<8 chars>",
+    );
   });
 
   it("prints one line per event: time, type, conversation, partition, fields", () => {

@@ -27,6 +27,11 @@ import type {
 } from "../../src/core/types.ts";
 import { maskConversation } from "../../src/core/mask.ts";
 import { toIso } from "../../src/store/codec.ts";
+import {
+  decodeDeliveredTexts,
+  DELIVERED_TEXT_MAX_BYTES,
+  DELIVERED_TEXTS_MAX_BYTES,
+} from "../../src/core/delivered-texts.ts";
 
 /** What a runner hands the suite for one test. */
 export interface ContractStore {
@@ -711,6 +716,28 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(ids(next)).toEqual(["o1"]);
       });
 
+      it("removes the delivered events that carry the conversation's texts (logPii)", async () => {
+        const { store } = await setup({ logPii: true });
+        const c = "whatsapp:966500000003";
+        const other = "whatsapp:966500000004";
+        for (const conv of [c, other]) {
+          await store.append(msg(conv, "m1", `secret of ${conv}`));
+          const claim = expectClaimed(await store.claim(conv, { force: true }));
+          await store.ack(conv, claim.batch.batchId, claim.token, {
+            messages: claim.batch.messages,
+          });
+        }
+        const before = (await store.latestEvents({ type: "delivered" })).events;
+        expect(before.map((e) => e.fields.texts).join()).toContain(`secret of ${c}`);
+        const purged = await store.purgeConversation(c);
+        expect(purged.events).toBe(4); // appended, due, claimed, delivered
+        const after = await store.latestEvents({ limit: 1000 });
+        expect(JSON.stringify(after.events)).not.toContain(`secret of ${c}`);
+        expect(after.events.filter((e) => e.conversation === c)).toEqual([]);
+        expect((await store.latestEvents({ type: "delivered" })).events.map((e) => e.fields.texts))
+          .toEqual(before.filter((e) => e.conversation === other).map((e) => e.fields.texts));
+      });
+
       it("refuses while a batch is in flight, changing nothing", async () => {
         const { store } = await setup();
         const c = "support:inflight";
@@ -885,7 +912,8 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
       });
 
       it("listDue lists claimable conversations only; listConversations lists all pending", async () => {
-        const { store } = await setup({ partitions: 1, maxMessages: 2 });
+        // A long window: "quiet:1 is not due yet" must hold however slow the calls are.
+        const { store } = await setup({ partitions: 1, maxMessages: 2, windowMs: 60_000 });
         await store.append(msg("due:1", "a"));
         await store.append(msg("due:1", "b")); // full: due now
         await store.append(msg("quiet:1", "a")); // waiting for its window
@@ -1316,6 +1344,126 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(page1.events.map((e) => e.id)).toEqual(read.events.slice(0, 2).map((e) => e.id));
         const page2 = await store.readEvents(page1.cursor, { limit: 100 });
         expect(page2.events.map((e) => e.id)).toEqual(read.events.slice(2).map((e) => e.id));
+      });
+
+      it("ack with the batch's messages: the delivered event carries their texts, masked, capped", async () => {
+        const { store } = await setup();
+        const c = "whatsapp:966501234567";
+        await store.append(msg(c, "m1", "hello there"));
+        await store.append(msg(c, "m2", "", {
+          attachments: [{ kind: "image", id: "media-1", caption: "my face" }, {
+            kind: "location",
+            latitude: 1,
+            longitude: 2,
+          }],
+        }));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        await store.ack(c, claim.batch.batchId, claim.token, { messages: claim.batch.messages });
+        const { events } = await store.latestEvents({ limit: 10, type: "delivered" });
+        expect(events).toHaveLength(1);
+        expect(events[0]).toMatchObject({
+          type: "delivered",
+          conversation: maskConversation(c, false),
+          fields: { batchId: claim.batch.batchId, size: "2" },
+        });
+        expect(decodeDeliveredTexts(events[0]!.fields.texts)).toEqual({
+          masked: true,
+          messages: [{ text: "<11 chars>" }, {
+            text: "<0 chars>",
+            attachments: ["image", "location"],
+          }],
+          omitted: 0,
+        });
+        // Only the kind of an attachment: no media id, no caption.
+        expect(events[0]!.fields.texts).not.toContain("media-1");
+        expect(events[0]!.fields.texts).not.toContain("my face");
+        expect(events[0]!.fields.texts).not.toContain("hello");
+      });
+
+      it("with logPii the texts are kept in clear, each capped, the whole field capped", async () => {
+        const { store } = await setup({ logPii: true });
+        const c = "support:long";
+        const arabic = "مرحبا، أريد استرداد المبلغ";
+        await store.append(msg(c, "ar", arabic));
+        await store.append(msg(c, "long", "x".repeat(DELIVERED_TEXT_MAX_BYTES + 100)));
+        for (let i = 0; i < 20; i++) await store.append(msg(c, `f${i}`, "y".repeat(400)));
+        const claim = expectClaimed(await store.claim(c, { force: true }));
+        await store.ack(c, claim.batch.batchId, claim.token, { messages: claim.batch.messages });
+        const [delivered] = (await store.latestEvents({ type: "delivered" })).events;
+        const field = delivered!.fields.texts!;
+        expect(new TextEncoder().encode(field).length).toBeLessThanOrEqual(
+          DELIVERED_TEXTS_MAX_BYTES,
+        );
+        const texts = decodeDeliveredTexts(field)!;
+        expect(texts.masked).toBe(false);
+        expect(texts.messages[0]).toEqual({ text: arabic });
+        expect(texts.messages[1]).toEqual({
+          text: "x".repeat(DELIVERED_TEXT_MAX_BYTES),
+          truncated: true,
+        });
+        expect(texts.omitted).toBeGreaterThan(0);
+        expect(texts.messages.length + texts.omitted).toBe(22);
+        expect(delivered!.fields.size).toBe("22");
+      });
+
+      it("ack without messages writes the delivered event without texts", async () => {
+        const { store } = await setup();
+        await store.append(msg("s:plain", "m1"));
+        const claim = expectClaimed(await store.claim("s:plain", { force: true }));
+        await store.ack("s:plain", claim.batch.batchId, claim.token);
+        const [delivered] = (await store.latestEvents({ type: "delivered" })).events;
+        expect(delivered!.fields).toEqual({ batchId: claim.batch.batchId, size: "1" });
+      });
+
+      it("latestEvents: newest first across partitions, limited, by type, and a cursor to follow on", async () => {
+        const { store, settings, advance } = await setup();
+        const empty = await store.latestEvents();
+        expect(empty.events).toEqual([]);
+        // Conversations spread over more than one partition.
+        const convs = ["s:a", "s:b", "s:c", "s:d", "s:e", "s:f"];
+        expect(new Set(convs.map((c) => partitionOf(c, settings.partitions))).size)
+          .toBeGreaterThan(1);
+        const batchIds: string[] = [];
+        for (const c of convs) {
+          await store.append(msg(c, "m1"));
+          const claim = expectClaimed(await store.claim(c, { force: true }));
+          await store.ack(c, claim.batch.batchId, claim.token, {
+            messages: claim.batch.messages,
+          });
+          batchIds.push(claim.batch.batchId);
+          await advance(2);
+        }
+        const all = await store.latestEvents({ limit: 1000 });
+        // 4 events per conversation (appended, due, claimed, delivered), newest first.
+        expect(all.events).toHaveLength(convs.length * 4);
+        for (let i = 1; i < all.events.length; i++) {
+          expect(all.events[i - 1]!.at >= all.events[i]!.at).toBe(true);
+        }
+        expect(all.events[0]).toMatchObject({
+          type: "delivered",
+          fields: { batchId: batchIds[5] },
+        });
+        // Within a partition, strictly newest first by stream id.
+        for (let p = 0; p < settings.partitions; p++) {
+          const ids = all.events.filter((e) => e.partition === p).map((e) => e.id);
+          for (let i = 1; i < ids.length; i++) {
+            expect(compareStreamIds(ids[i - 1]!, ids[i]!)).toBeGreaterThan(0);
+          }
+        }
+        const delivered = await store.latestEvents({ limit: 4, type: "delivered" });
+        expect(delivered.events.map((e) => e.fields.batchId)).toEqual(
+          batchIds.slice(2).reverse(),
+        );
+        expect((await store.latestEvents({ limit: 3 })).events.map((e) => e.id)).toEqual(
+          all.events.slice(0, 3).map((e) => e.id),
+        );
+        expect((await store.latestEvents({ type: "reaped" })).events).toEqual([]);
+        // The cursor follows on: readEvents from it sees only what came after.
+        expect((await store.readEvents(all.cursor)).events).toEqual([]);
+        await store.append(msg("s:a", "later"));
+        expect((await store.readEvents(delivered.cursor)).events.map((e) => e.type)).toEqual([
+          "appended",
+        ]);
       });
 
       it("events carry the raw conversation only with logPii", async () => {

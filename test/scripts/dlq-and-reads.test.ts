@@ -244,6 +244,46 @@ describe("read-side scripts", () => {
     await f.close();
   });
 
+  it("readLatestEvents-1: newest first, pages back past 200 entries for a type, stops at scanMax", async () => {
+    const f = fixture(server, "latest");
+    const events = f.keys.partition(0).events;
+    const read = async (count: number, type: string, scanMax: number) => {
+      const r = await runScript(f.client, scripts.readLatestEvents, [events], [
+        count,
+        type,
+        scanMax,
+      ]) as [string, [string, string[]][]];
+      return { lastId: r[0], entries: r[1].map(([id, fields]) => ({ id, type: fields[1] })) };
+    };
+    expect(await read(10, "", 100)).toEqual({ lastId: "0-0", entries: [] });
+    expect(await read(10, "delivered", 100)).toEqual({ lastId: "0-0", entries: [] });
+    // One `delivered`, then 450 other events on top of it (more than two pages of 200).
+    const first = String(
+      await f.raw.xadd(events, "*", "type", "delivered", "conv", "c", "at", "1"),
+    );
+    for (let i = 0; i < 450; i++) {
+      await f.raw.xadd(events, "*", "type", "appended", "conv", "c", "at", String(i + 2));
+    }
+    const last = String(await f.raw.xadd(events, "*", "type", "delivered", "conv", "c", "at", "0"));
+    const all = await read(3, "", 100);
+    expect(all.lastId).toBe(last);
+    expect(all.entries.map((e) => e.type)).toEqual(["delivered", "appended", "appended"]);
+    const delivered = await read(10, "delivered", 10_000);
+    expect(delivered).toEqual({
+      lastId: last,
+      entries: [{ id: last, type: "delivered" }, { id: first, type: "delivered" }],
+    });
+    // Never one entry twice across the page boundaries; at most `count`.
+    const appended = await read(1000, "appended", 10_000);
+    expect(appended.entries).toHaveLength(450);
+    expect(new Set(appended.entries.map((e) => e.id)).size).toBe(450);
+    expect((await read(1, "delivered", 10_000)).entries).toEqual([{ id: last, type: "delivered" }]);
+    // scanMax bounds the walk: the older `delivered` is out of reach within 300 entries.
+    expect((await read(10, "delivered", 300)).entries).toEqual([{ id: last, type: "delivered" }]);
+    expect(await f.raw.xlen(events)).toBe(452); // read-only
+    await f.close();
+  });
+
   it("recordEvent writes a masked event and counts; best effort on a bad event", async () => {
     const f = fixture(server, "record");
     const conv = "whatsapp:966501234567";

@@ -103,7 +103,9 @@ describe("hash slots", () => {
       const fin = await store.claim(conv, { force: true });
       if (fin.status !== "claimed") throw new Error(`final claim ${conv}: ${fin.status}`);
       expect(fin.claim.batch.messages.map((m) => m.id)).toEqual(["m{1}", "m 2", "m3"]);
-      await store.ack(conv, fin.claim.batch.batchId, fin.claim.token);
+      await store.ack(conv, fin.claim.batch.batchId, fin.claim.token, {
+        messages: fin.claim.batch.messages,
+      });
       await store.inspect(conv);
       await store.recordEvent(conv, "lock_lost", { k: "v" });
     }
@@ -114,6 +116,7 @@ describe("hash slots", () => {
     }
     await store.stats();
     await store.readEvents({});
+    await store.latestEvents({ type: "delivered" });
     await store.dlqList();
     expect(calls.length).toBeGreaterThan(WEIRD.length * 10);
     for (const keys of calls) {

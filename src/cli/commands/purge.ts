@@ -18,8 +18,9 @@ Usage: lull purge --conversation <key> [--yes] [--url <url>] [--json]
 Removes, for that conversation key only: the open buffer, a batch awaiting retry, the
 remembered provider message ids (a webhook redelivered later is buffered again), the timer
 marker and due entry, its dead letters, the events that name the raw key (written with
-LULL_LOG_PII; masked events name no one), and its outbox rows in Postgres when a database is
-configured. Every other conversation is untouched.
+LULL_LOG_PII, delivered batches' texts among them; masked events name no one and hold texts as
+<N chars> only), and its outbox rows in Postgres when a database is configured. Every other
+conversation is untouched.
 Kept on purpose: the fence (one number; fences never go back, so a later message from the same
 person is still delivered with a higher fence), and the audit record of this purge (it names
 the conversation by a masked label and a fingerprint only). Processed-batch records expire on

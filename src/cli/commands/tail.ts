@@ -3,6 +3,7 @@
  */
 import type { BufferEvent, BufferEventType, EventCursor } from "../../core/types.ts";
 import { maskConversation, maskText } from "../../core/mask.ts";
+import { maskDeliveredTexts } from "../../core/delivered-texts.ts";
 import { partitionOf } from "../../core/keys.ts";
 import { intOption, parseCommandArgs } from "../args.ts";
 import { UsageError } from "../cli-errors.ts";
@@ -39,6 +40,8 @@ export function maskEvent(ev: BufferEvent, showPii: boolean): BufferEvent {
   for (const [k, v] of Object.entries(ev.fields)) {
     fields[k] = k === "text"
       ? maskText(v, false)
+      : k === "texts"
+      ? maskDeliveredTexts(v)
       : piiFields.has(k)
       ? maskConversation(v, false)
       : v;

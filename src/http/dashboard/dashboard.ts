@@ -4,6 +4,8 @@
  *
  * The page holds no data and needs no token to load. It asks for LULL_ADMIN_TOKEN, keeps it in
  * sessionStorage (gone when the tab closes) and polls the admin API next to the page every 2 s.
+ * Live events start from the newest ones in the event stream (`GET events/latest`), so a reload
+ * shows what happened before it; the page itself keeps nothing but the token.
  * Every value from the API is written with `textContent`, never parsed as HTML; conversations
  * and message texts are shown as the API's masked `label`/`textLabel` (raw only with
  * LULL_LOG_PII), with `dir="auto"` so right-to-left text reads right.
@@ -11,9 +13,10 @@
 
 const POLL_MS = 2000;
 const MAX_EVENTS = 200;
+/** Events read from the stream on load (newest first), before following it live. */
+const LATEST_EVENTS = 50;
 const MAX_BATCHES = 50;
 const TOKEN_KEY = "lull.adminToken";
-const EVENTS_KEY = "lull.events";
 const COUNTERS = [
   "ingested",
   "duplicates",
@@ -25,15 +28,8 @@ const COUNTERS = [
   "reaped",
   "fallbacks",
 ];
-/** Event types that end or move a batch: the recent-batches view. */
-const BATCH_EVENTS: Record<string, string> = {
-  delivered: "delivered",
-  dead_lettered: "dead-lettered",
-  retry_scheduled: "retry scheduled",
-  requeued: "requeued",
-  superseded: "superseded",
-  released: "released",
-};
+/** Event fields not shown in the live list (the recent-batches view shows the texts). */
+const HIDDEN_FIELDS = new Set(["texts"]);
 
 interface BatchInfo {
   batchId: string;
@@ -68,6 +64,21 @@ interface MessageView {
   textLabel?: string;
   sender?: string;
   receivedAt: string;
+}
+interface DeliveredText {
+  text: string;
+  truncated?: boolean;
+  attachments?: string[];
+}
+interface DeliveredBatch {
+  batchId: string;
+  partition: number;
+  at: string;
+  label: string;
+  size: number;
+  messages: DeliveredText[];
+  omitted: number;
+  masked: boolean;
 }
 interface LullEvent {
   id: string;
@@ -104,6 +115,9 @@ let clockOffsetMs = 0; // store time minus browser time, for the countdowns
 let buffers: BufferRow[] = [];
 let deadLetters: DeadLetterRow[] = [];
 let events: LullEvent[] = [];
+let batches: DeliveredBatch[] = [];
+/** Re-read the recent batches at the next poll (on load, and after a `delivered` event). */
+let batchesStale = true;
 const selected = new Set<string>();
 
 interface ElOptions {
@@ -463,35 +477,42 @@ async function showConversation(conversation: string, label: string): Promise<vo
   }
 }
 
+/** One delivered message's text (masked unless LULL_LOG_PII), read in its own direction. */
+function deliveredText(m: DeliveredText): HTMLElement {
+  const kinds = m.attachments?.length ? `[${m.attachments.join(", ")}] ` : "";
+  return el("li", {}, [
+    el("p", {
+      cls: "text",
+      text: kinds + m.text + (m.truncated ? "…" : ""),
+      attrs: { dir: "auto" },
+    }),
+  ]);
+}
+
 function renderBatches(): void {
   const body = ($("batches") as HTMLTableElement).tBodies[0]!;
-  const rows = events
-    .filter((e) => e.type in BATCH_EVENTS && e.fields.batchId)
-    .filter((e) => matchesFilter(e.conversation))
-    .slice(0, MAX_BATCHES);
+  const rows = batches.filter((b) => matchesFilter(b.label)).slice(0, MAX_BATCHES);
   if (rows.length === 0) {
-    body.replaceChildren(emptyRow(5, "No batch seen yet."));
+    body.replaceChildren(
+      emptyRow(5, batches.length ? "No batch matches." : "No batch delivered yet."),
+    );
     return;
   }
-  body.replaceChildren(...rows.map((e) => {
-    const id = e.fields.batchId!;
-    const dead = deadLetters.some((d) => d.batchId === id);
-    const idCell = cell("Batch", "", "mono");
-    if (dead) {
-      const open = el("button", {
-        text: id,
-        cls: "secondary mono",
-        attrs: { type: "button", "aria-label": `Details of batch ${id}` },
-      });
-      open.addEventListener("click", () => void showDeadLetter(id));
-      idCell.append(open);
-    } else idCell.textContent = id;
-    return el("tr", { attrs: { "data-batch-event": e.type } }, [
-      cell("Time", fmtTime(e.at)),
-      idCell,
-      cell("Conversation", e.conversation, "mono", true),
-      cell("Messages", e.fields.size ?? "—", "num"),
-      cell("Outcome", BATCH_EVENTS[e.type]),
+  body.replaceChildren(...rows.map((b) => {
+    const texts = el("ol", { cls: "messages" }, b.messages.map(deliveredText));
+    if (b.messages.length === 0) texts.append(el("li", { cls: "empty", text: "No texts kept." }));
+    if (b.omitted > 0) {
+      texts.append(el("li", { cls: "empty", text: `… ${b.omitted} more not kept` }));
+    }
+    const textCell = el("td", { attrs: { "data-label": "Texts" } }, [texts]);
+    return el("tr", {
+      attrs: { "data-batch-event": "delivered", "data-batch-id": b.batchId },
+    }, [
+      cell("Time", fmtTime(b.at)),
+      cell("Batch", b.batchId, "mono"),
+      cell("Conversation", b.label, "mono", true),
+      cell("Messages", b.size, "num"),
+      textCell,
     ]);
   }));
 }
@@ -536,8 +557,11 @@ function renderEvents(): void {
     return;
   }
   list.replaceChildren(...shown.map((e) => {
-    const fields = Object.entries(e.fields).map(([k, v]) => `${k}=${v}`).join(" ");
-    return el("li", { attrs: { "data-event-type": e.type } }, [
+    const fields = Object.entries(e.fields)
+      .filter(([k]) => !HIDDEN_FIELDS.has(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ");
+    return el("li", { attrs: { "data-event-type": e.type, "data-event-id": eventKey(e) } }, [
       el("time", { text: fmtTime(e.at), attrs: { datetime: e.at } }),
       el("span", { cls: "type", text: e.type }),
       el("span", { cls: "mono", text: e.conversation, attrs: { dir: "auto" } }),
@@ -546,30 +570,26 @@ function renderEvents(): void {
   }));
 }
 
-/** Events and the cursor survive a reload (sessionStorage), so nothing seen is lost. */
-function saveEvents(): void {
-  sessionStorage.setItem(EVENTS_KEY, JSON.stringify({ cursor, events }));
+/** Same-millisecond events: by partition, then the later stream id first (a total order). */
+function newerInPartition(a: LullEvent, b: LullEvent): number {
+  if (a.partition !== b.partition) return a.partition - b.partition;
+  const [am = 0, as = 0] = a.id.split("-").map(Number);
+  const [bm = 0, bs = 0] = b.id.split("-").map(Number);
+  return bm - am || bs - as;
 }
 
-function loadEvents(): void {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(EVENTS_KEY) ?? "null");
-    if (saved && Array.isArray(saved.events)) {
-      events = saved.events.slice(0, MAX_EVENTS);
-      cursor = typeof saved.cursor === "string" ? saved.cursor : null;
-    }
-  } catch {
-    events = [];
-    cursor = null;
-  }
+/** Stream ids are per partition. */
+function eventKey(e: LullEvent): string {
+  return `${e.partition}/${e.id}`;
 }
 
 function addEvents(fresh: LullEvent[]): void {
-  const known = new Set(events.map((e) => `${e.partition}/${e.id}`));
-  const added = fresh.filter((e) => !known.has(`${e.partition}/${e.id}`));
+  const known = new Set(events.map(eventKey));
+  const added = fresh.filter((e) => !known.has(eventKey(e)));
   events = [...added, ...events]
-    .sort((a, b) => Date.parse(b.at) - Date.parse(a.at))
+    .sort((a, b) => Date.parse(b.at) - Date.parse(a.at) || newerInPartition(a, b))
     .slice(0, MAX_EVENTS);
+  if (added.some((e) => e.type === "delivered")) batchesStale = true;
 }
 
 async function act(button: HTMLElement, run: () => Promise<unknown>, done: string): Promise<void> {
@@ -606,22 +626,36 @@ async function poll(): Promise<void> {
   if (polling) return;
   polling = true;
   try {
-    const q = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
+    // The first read takes the newest events from the stream (what happened before this page
+    // loaded, a reload included) and the cursor after them; later reads follow from there.
+    const route = cursor === null
+      ? `/events/latest?limit=${LATEST_EVENTS}`
+      : `/events?cursor=${encodeURIComponent(cursor)}`;
     const [stats, buf, dlq, ev, audit] = await Promise.all([
       api<Stats>("GET", "/stats"),
       api<{ buffers: BufferRow[]; nowMs: number }>("GET", "/buffers"),
       api<{ deadLetters: DeadLetterRow[] }>("GET", "/dlq"),
-      api<{ events: LullEvent[]; cursor: string }>("GET", `/events${q}`),
+      api<{ events: LullEvent[]; cursor: string }>("GET", route),
       api<{ audit: AuditRow[] }>("GET", "/audit?limit=50"),
     ]);
     auditRows = audit.audit;
     clockOffsetMs = buf.nowMs - Date.now();
     buffers = buf.buffers;
     deadLetters = dlq.deadLetters;
-    // The first read without a cursor only positions it at the stream's end.
-    if (cursor !== null) addEvents(ev.events);
+    addEvents(ev.events);
     cursor = ev.cursor;
-    saveEvents();
+    if (batchesStale) {
+      batchesStale = false;
+      try {
+        batches = (await api<{ batches: DeliveredBatch[] }>(
+          "GET",
+          `/batches?limit=${MAX_BATCHES}`,
+        )).batches;
+      } catch (err) {
+        batchesStale = true;
+        throw err;
+      }
+    }
     renderStats(stats);
     renderAll();
     setStatus(`Updated ${new Date().toLocaleTimeString()}`, false);
@@ -636,7 +670,6 @@ function start(): void {
   $("login").hidden = true;
   $("app").hidden = false;
   $("signout").hidden = false;
-  loadEvents();
   renderEvents();
   void poll();
   timer = setInterval(() => void poll(), POLL_MS);
@@ -646,12 +679,13 @@ function start(): void {
 
 function signOut(message: string): void {
   sessionStorage.removeItem(TOKEN_KEY);
-  sessionStorage.removeItem(EVENTS_KEY);
   if (timer) clearInterval(timer);
   if (ticker) clearInterval(ticker);
   timer = ticker = null;
   cursor = null;
   events = [];
+  batches = [];
+  batchesStale = true;
   $("app").hidden = true;
   $("signout").hidden = true;
   $("login").hidden = false;
