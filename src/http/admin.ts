@@ -28,7 +28,6 @@ import type {
   AuditEntry,
   BufferEvent,
   ConversationState,
-  EventCursor,
   StatsSnapshot,
 } from "../core/types.ts";
 import { decodeEventCursor, encodeEventCursor } from "../core/event-cursor.ts";
