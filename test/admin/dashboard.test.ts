@@ -79,6 +79,8 @@ beforeAll(async () => {
     LULL_KEY_PREFIX: testPrefix("dashboard"),
     LULL_ADMIN_TOKEN: TOKEN,
     LULL_PARTITIONS: "4",
+    // Per-message events too, as `lull dev` writes them (off by default when deployed).
+    LULL_MESSAGE_EVENTS: "true",
   });
   store = new RedisStore({ client: createTcpClient({ url: redis.url }), settings: config });
   const processor = (batch: Batch) => {
