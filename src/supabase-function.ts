@@ -48,7 +48,7 @@ export function createLullFunction(
     console.error(
       JSON.stringify({ level: "error", msg: "invalid configuration", error: err.message }),
     );
-    const variables = (err.context.variables as string[]) ?? [];
+    const variables = [...err.variables];
     return {
       handler: () =>
         Promise.resolve(

@@ -10,13 +10,29 @@ export const ExitCode = { ok: 0, failure: 1, usage: 2 } as const;
 /** The command line itself is wrong (unknown flag, missing argument). Exits 2. */
 export class UsageError extends LullError {
   constructor(message: string, readonly command?: string) {
-    super("usage", message, { command });
+    super("usage", message);
   }
 }
 
+/** What a failed command was talking to, where it knows. */
+export interface CommandErrorDetails {
+  /** The URL it could not reach or that answered badly. */
+  url?: string;
+  /** That URL's HTTP status. */
+  status?: number;
+  /** Files it refused to overwrite. */
+  files?: string[];
+}
+
 /** The command ran but could not do its job (nothing to connect to, HTTP error...). Exits 1. */
-export class CommandError extends LullError {
-  constructor(code: string, message: string, context: Record<string, unknown> = {}) {
-    super(code, message, context);
+export class CommandError extends LullError implements CommandErrorDetails {
+  readonly url?: string;
+  readonly status?: number;
+  readonly files?: string[];
+  constructor(code: string, message: string, details: CommandErrorDetails = {}) {
+    super(code, message);
+    this.url = details.url;
+    this.status = details.status;
+    this.files = details.files;
   }
 }

@@ -160,8 +160,8 @@ export type FlushOutcome =
 
 /** The processor did not answer within LULL_DELIVERY_TIMEOUT_MS. */
 export class DeliveryTimeoutError extends LullError {
-  constructor(batchId: string, timeoutMs: number) {
-    super("delivery_timeout", `delivery timed out after ${timeoutMs} ms`, { batchId, timeoutMs });
+  constructor(readonly batchId: string, readonly timeoutMs: number) {
+    super("delivery_timeout", `delivery timed out after ${timeoutMs} ms`);
   }
 }
 
@@ -360,11 +360,7 @@ export class Flusher {
         permit = this.#breaker.acquire();
       } catch (error) {
         if (error instanceof CircuitOpenError) {
-          const retryAtMs = error.context.retryAtMs;
-          return {
-            status: "breaker_open",
-            retryAtMs: typeof retryAtMs === "number" ? retryAtMs : null,
-          };
+          return { status: "breaker_open", retryAtMs: error.retryAtMs };
         }
         throw error;
       }

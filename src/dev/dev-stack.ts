@@ -95,7 +95,7 @@ export class DevStackAbortedError extends LullError {
 /** The functions port is taken: fail before starting anything. */
 export class PortInUseError extends LullError {
   constructor(readonly port: number) {
-    super("port_in_use", `port ${port} is in use`, { port });
+    super("port_in_use", `port ${port} is in use`);
   }
 }
 

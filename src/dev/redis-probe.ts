@@ -14,7 +14,7 @@ export class RedisUnreachableError extends LullError {
     message: string,
     readonly reason: "refused" | "timeout" | "dns" | "auth" | "other",
   ) {
-    super("redis_unreachable", message, { reason });
+    super("redis_unreachable", message);
   }
 }
 

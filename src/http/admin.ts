@@ -24,12 +24,7 @@ import {
   RedisUnavailableError,
   ValidationError,
 } from "../core/errors.ts";
-import type {
-  AuditEntry,
-  BufferEvent,
-  ConversationState,
-  StatsSnapshot,
-} from "../core/types.ts";
+import type { AuditEntry, BufferEvent, ConversationState, StatsSnapshot } from "../core/types.ts";
 import { decodeEventCursor, encodeEventCursor } from "../core/event-cursor.ts";
 import { timingSafeEqual as timingSafeEqualStrings } from "../core/crypto.ts";
 import {

@@ -87,15 +87,20 @@ export interface Outbox {
  */
 export class OutboxUnavailableError extends LullError {
   readonly ambiguous: boolean;
+  /** What was being done (`append`, `replay`...). */
+  readonly operation: string;
+  /** PostgreSQL's SQLSTATE, when the server answered with one. */
+  readonly pgCode?: string;
   constructor(
     operation: string,
     message: string,
     options: { ambiguous: boolean; pgCode?: string; cause?: unknown },
   ) {
     super("outbox_unavailable", `outbox ${operation} failed: ${message}`, {
-      operation,
-      ...(options.pgCode ? { pgCode: options.pgCode } : {}),
-    }, { cause: options.cause });
+      cause: options.cause,
+    });
+    this.operation = operation;
+    this.pgCode = options.pgCode;
     this.ambiguous = options.ambiguous;
   }
 }

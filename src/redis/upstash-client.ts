@@ -6,7 +6,7 @@
  * same module runs on Node and in Supabase Edge Functions (Deno, `npm:@upstash/redis`).
  */
 import { Redis } from "@upstash/redis";
-import { RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
+import { type RedisCallDetails, RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
 import type { RedisClient } from "./redis-client.ts";
 import { NOT_RUN_REPLIES } from "./refusals.ts";
 
@@ -123,7 +123,7 @@ export function createUpstashClient(options: UpstashClientOptions): RedisClient 
   const call = async (
     what: "evalsha" | "eval",
     run: () => Promise<unknown>,
-    context: Record<string, unknown>,
+    context: RedisCallDetails,
   ): Promise<unknown> => {
     try {
       return await run();
@@ -132,7 +132,7 @@ export function createUpstashClient(options: UpstashClientOptions): RedisClient 
     }
   };
 
-  const mapError = (err: unknown, context: Record<string, unknown>): Error => {
+  const mapError = (err: unknown, context: RedisCallDetails): Error => {
     if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
       return new RedisTimeoutError(
         `Upstash call timed out after ${timeoutMs} ms; it may have committed`,

@@ -55,7 +55,7 @@ describe("CircuitBreaker", () => {
       return 1;
     }).catch((e) => e);
     expect(err).toBeInstanceOf(CircuitOpenError);
-    expect(err.context).toMatchObject({ name: "processor", retryAtMs: clock.now() + 10_000 });
+    expect(err).toMatchObject({ breaker: "processor", retryAtMs: clock.now() + 10_000 });
     expect(called).toBe(0);
     expect(breaker.allowsCall).toBe(false);
     expect(breaker.retryAtMs).toBe(clock.now() + 10_000);

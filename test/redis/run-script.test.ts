@@ -131,7 +131,7 @@ describe("runScript (fake client)", () => {
       (e: ScriptError) => e,
     );
     expect(err).toBeInstanceOf(ScriptError);
-    expect(err?.context).toEqual({ script: "codeScript" });
+    expect(err?.script).toBe("codeScript");
     expect(err?.message).toContain("ERR wrong type");
   });
 
@@ -168,11 +168,11 @@ describe("runScript (fake client)", () => {
       }).catch((e) => e);
       expect(err).toBeInstanceOf(cls);
     }
-    expect(mapScriptCode(-1, "ackBatch", { conversation: "c:1" }).context).toEqual({
+    expect(mapScriptCode(-1, "ackBatch", { conversation: "c:1" })).toMatchObject({
       conversation: "c:1",
       script: "ackBatch",
     });
-    expect(mapScriptCode(-2, "ackBatch", { batchId: "b_1" }).context).toMatchObject({
+    expect(mapScriptCode(-2, "ackBatch", { batchId: "b_1" })).toMatchObject({
       batchId: "b_1",
     });
     expect(mapScriptCode(-4, "requeueDeadLetter", { conversation: "c:1" }).code).toBe(

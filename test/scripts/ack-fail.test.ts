@@ -20,7 +20,7 @@ describe("ackBatch-11.lua", () => {
     await f.raw.del(k.lock);
     const err = await f.store.ack(conv, c.batch.batchId, c.token).catch((e) => e);
     expect(err).toBeInstanceOf(LockLostError);
-    expect(err.context).toMatchObject({ conversation: conv, script: "ackBatch" });
+    expect(err).toMatchObject({ conversation: conv, script: "ackBatch" });
     expect(await f.raw.exists(k.batch)).toBe(1); // nothing changed
     await f.close();
   });

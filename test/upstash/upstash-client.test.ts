@@ -147,7 +147,7 @@ describe("a server that never answers", () => {
     const client = createUpstashClient({ url, token: TOKEN, timeoutMs: 150 });
     const err = await client.evalsha("0".repeat(40), [], []).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RedisTimeoutError);
-    expect((err as RedisTimeoutError).context).toMatchObject({ op: "evalsha", timeoutMs: 150 });
+    expect(err as RedisTimeoutError).toMatchObject({ op: "evalsha", timeoutMs: 150 });
   });
 });
 

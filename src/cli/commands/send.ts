@@ -71,7 +71,7 @@ export const sendCommand: Command = {
       answer = await postJson(`${url}/messages`, token, message) as AcceptedBody;
     } catch (e) {
       // "Did not confirm in time" and friends: check Redis from here and say what is wrong.
-      if (e instanceof CommandError && e.context.status === 503) {
+      if (e instanceof CommandError && e.status === 503) {
         const down = await redisDownMessage(conn);
         if (down) {
           throw new CommandError(
