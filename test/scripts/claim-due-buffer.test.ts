@@ -4,7 +4,7 @@ import { backdate, fixture, msg, streamEvents } from "./helpers.ts";
 
 const server = useRedisServer();
 
-describe("claimDueBuffer-10.lua", () => {
+describe("claimDueBuffer-12.lua", () => {
   it("empty: nothing buffered, a stale due entry is removed", async () => {
     const f = fixture(server, "claim-empty");
     const conv = "c:empty";
