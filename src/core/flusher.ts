@@ -11,59 +11,33 @@
  * wall clock: the local clock only measures relative sleeps. The store's claim re-checks the
  * due time atomically, so a trigger that fires early costs one `not_due` round trip, no more.
  */
-import { backoffDelayMs } from "./backoff.ts";
 import type { BreakerPermit, CircuitBreaker } from "./breaker.ts";
 import { type Clock, type Random, systemClock } from "./clock.ts";
-import type { Config } from "./config.ts";
-import {
-  BatchNotFoundError,
-  CircuitOpenError,
-  LockLostError,
-  LullError,
-  RedisTimeoutError,
-  RedisUnavailableError,
-} from "./errors.ts";
+import { CircuitOpenError } from "./errors.ts";
 import type {
   AppendResult,
   BufferStore,
   Claim,
   ClaimResult,
-  DeliveryOutcome,
   PartitionWake,
   Processor,
 } from "./types.ts";
 import type { Logger } from "./ports.ts";
+import {
+  type DeliveryReport,
+  describe,
+  type FlusherConfig,
+  type FlushOutcome,
+} from "./flush-outcome.ts";
+import { deliverUnderLease, type LeaseDeliveryDeps } from "./lease-delivery.ts";
+
+export {
+  type DeliveryReport,
+  DeliveryTimeoutError,
+  type FlusherConfig,
+  type FlushOutcome,
+} from "./flush-outcome.ts";
 import { maskConversation } from "./mask.ts";
-
-/**
- * The configuration the flusher reads. The grace-period double check itself lives in the
- * store's due rule (flushAt = lastAt + window + grace, re-checked atomically at claim); the
- * flusher follows the due times the store hands back, so `graceMs` is informational here.
- */
-export type FlusherConfig = Pick<
-  Config,
-  | "partitions"
-  | "retryBaseMs"
-  | "retryMaxMs"
-  | "lockTtlMs"
-  | "deliveryTimeoutMs"
-  | "graceMs"
-  | "logPii"
->;
-
-/** What one delivery came to, reported through {@link FlusherOptions.onOutcome}. */
-export interface DeliveryReport {
-  /** Conversation label, PII-masked unless LULL_LOG_PII (it is meant for logs and alerts). */
-  conversation: string;
-  batchId: string;
-  outcome: "delivered" | "retry" | "dead" | "superseded" | "lock_lost" | "error";
-  /** The attempt this delivery was (1 = first). */
-  attempt: number;
-  /** Why it did not succeed (retry, dead, lock_lost, error). */
-  error?: string;
-  /** From handing the batch to the processor to recording the outcome. */
-  durationMs: number;
-}
 
 /** Options of {@link Flusher}. */
 export interface FlusherOptions {
@@ -116,55 +90,6 @@ export interface SweepCounts {
   nextWakeAtMs: number | null;
 }
 
-/** The result of one claim-and-deliver step ({@link Flusher.flushConversation}). */
-export type FlushOutcome =
-  | {
-    status: "delivered";
-    batchId: string;
-    fence: number;
-    attempt: number;
-    size: number;
-    /** The conversation has a newer buffer, claimable at this store time. */
-    dueAgainAtMs: number | null;
-    /** Estimated store time after the ack (claim time + local elapsed). */
-    nowMs: number;
-  }
-  | {
-    status: "retry";
-    batchId: string;
-    attempt: number;
-    retryAtMs: number;
-    error: string;
-    /** Estimated store time after the fail. */
-    nowMs: number;
-  }
-  | { status: "dead"; batchId: string; attempt: number; error: string }
-  | {
-    status: "superseded";
-    batchId: string;
-    attempt: number;
-    size: number;
-    flushAtMs: number;
-    /** Estimated store time after the supersede. */
-    nowMs: number;
-  }
-  /** Our lease was lost mid-flight: the batch belongs to another flusher now; nothing acked. */
-  | { status: "lock_lost"; batchId: string; attempt: number; error: string }
-  /** Delivered or not, the outcome could not be recorded; the lease will lapse and be reaped. */
-  | { status: "error"; batchId: string; attempt: number; error: string }
-  | { status: "not_due"; dueAtMs: number; nowMs: number }
-  | { status: "locked"; nowMs: number }
-  | { status: "empty"; nowMs: number }
-  /** The processor breaker is open: nothing was claimed. */
-  | { status: "breaker_open"; retryAtMs: number | null };
-
-/** The processor did not answer within LULL_DELIVERY_TIMEOUT_MS. */
-export class DeliveryTimeoutError extends LullError {
-  constructor(readonly batchId: string, readonly timeoutMs: number) {
-    super("delivery_timeout", `delivery timed out after ${timeoutMs} ms`);
-  }
-}
-
 const NO_PERMIT: BreakerPermit = { success() {}, failure() {}, release() {} };
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -181,6 +106,8 @@ export class Flusher {
   readonly #onOutcome?: (report: DeliveryReport) => void;
   readonly #concurrency: number;
   readonly #timerMaxMs: number;
+  /** This flusher's parts as the lease-held delivery takes them. */
+  readonly #leaseDeps: LeaseDeliveryDeps;
   /** Rotates the partition a sweep starts from, so a busy partition cannot starve the rest. */
   #sweepRound = 0;
 
@@ -195,6 +122,17 @@ export class Flusher {
     this.#onOutcome = options.onOutcome;
     this.#concurrency = Math.max(1, options.concurrency ?? 4);
     this.#timerMaxMs = Math.max(0, options.timerMaxMs ?? 120_000);
+    this.#leaseDeps = {
+      store: this.#store,
+      processor: this.#processor,
+      clock: this.#clock,
+      random: this.#random,
+      config: this.#config,
+      logger: this.#logger,
+      onOutcome: this.#onOutcome,
+      label: (conversation) => this.#label(conversation),
+      wake: (conversation, atMs) => this.#wake(conversation, atMs),
+    };
   }
 
   /**
@@ -440,229 +378,9 @@ export class Flusher {
     }
   }
 
-  /**
-   * Runs the processor under the lease: renews it every lockTtlMs/2, aborts at
-   * deliveryTimeoutMs, and on a lost lease aborts without acking (the new owner redelivers the
-   * same batchId). Then records the outcome in the store.
-   */
-  async #deliver(
-    claim: Claim,
-    permit: BreakerPermit,
-    claimedLocalMs: number,
-  ): Promise<FlushOutcome> {
-    const { batch, token } = claim;
-    const { conversation, batchId, attempt } = batch;
-    const label = this.#label(conversation);
-    const startedMs = this.#clock.now();
-    const storeNow = () => claim.nowMs + (this.#clock.now() - claimedLocalMs);
-
-    const delivery = new AbortController();
-    const stopTimers = new AbortController();
-    let lockLost: LullError | null = null;
-    let timedOut = false;
-
-    const aborted = new Promise<never>((_, reject) => {
-      delivery.signal.addEventListener("abort", () => reject(delivery.signal.reason), {
-        once: true,
-      });
-    });
-    aborted.catch(() => {});
-
-    this.#clock.sleep(this.#config.deliveryTimeoutMs, stopTimers.signal).then(() => {
-      timedOut = true;
-      delivery.abort(new DeliveryTimeoutError(batchId, this.#config.deliveryTimeoutMs));
-    }, () => {});
-
-    const renewal = this.#renewLease(claim, stopTimers.signal, (error) => {
-      lockLost = error;
-      delivery.abort(error);
-    });
-
-    let outcome: DeliveryOutcome | undefined;
-    let thrown: unknown;
-    try {
-      // Racing the abort means a processor that ignores its signal cannot hold the flusher.
-      outcome = await Promise.race([this.#processor(batch, delivery.signal), aborted]);
-    } catch (error) {
-      thrown = error;
-    } finally {
-      stopTimers.abort();
-    }
-    // An extend still in flight must land before the ack/fail, not after it.
-    await renewal;
-
-    const report = (
-      status: DeliveryReport["outcome"],
-      error?: string,
-    ) => {
-      const durationMs = this.#clock.now() - startedMs;
-      const fields = { conversation: label, batchId, attempt, durationMs, error };
-      if (status === "delivered" || status === "superseded") {
-        this.#logger.info(`batch ${status}`, { ...fields, size: batch.messages.length });
-      } else if (status === "retry" || status === "lock_lost") {
-        this.#logger.warn(`batch ${status}`, fields);
-      } else this.#logger.error(`batch ${status}`, fields);
-      try {
-        this.#onOutcome?.({
-          conversation: label,
-          batchId,
-          outcome: status,
-          attempt,
-          error,
-          durationMs,
-        });
-      } catch {
-        // Metrics must not change what happened to the batch.
-      }
-    };
-
-    const onLockLost = async (error: unknown): Promise<FlushOutcome> => {
-      permit.release();
-      const message = describe(error);
-      try {
-        await this.#store.recordEvent(conversation, "lock_lost", {
-          batchId,
-          attempt: String(attempt),
-          error: message,
-        });
-      } catch {
-        // Best effort: the event is diagnostics, the state machine is already consistent.
-      }
-      report("lock_lost", message);
-      return { status: "lock_lost", batchId, attempt, error: message };
-    };
-
-    if (lockLost) return await onLockLost(lockLost);
-
-    let retryAfterMs: number | undefined;
-    let retryError: string | undefined;
-    let responseBody: string | undefined;
-    if (thrown !== undefined || outcome === undefined) {
-      retryError = timedOut
-        ? `delivery timed out after ${this.#config.deliveryTimeoutMs} ms`
-        : `processor threw: ${describe(thrown)}`;
-      permit.failure();
-    } else if (outcome.kind === "retry") {
-      retryError = outcome.error;
-      retryAfterMs = outcome.retryAfterMs;
-      responseBody = outcome.responseBody;
-      permit.failure();
-    } else {
-      // delivered, permanent and supersede are all answers from a healthy processor.
-      permit.success();
-    }
-
-    // Recording the outcome is retried for a quarter of the lease, which is still ours: a
-    // redelivery avoided. Calls that surely never reached Redis (a blip, an open Redis breaker)
-    // are retried; an ambiguous one (timeout, dropped answer) only for the ack, which is
-    // idempotent (the processed record answers a repeat). A fail or supersede that may have
-    // committed is never replayed.
-    const recordDeadlineMs = this.#clock.now() + this.#config.lockTtlMs / 4;
-    const record = async <T>(write: () => Promise<T>, idempotent = false): Promise<T> => {
-      for (let delayMs = 50;; delayMs = Math.min(delayMs * 2, 1000)) {
-        try {
-          return await write();
-        } catch (error) {
-          const retryable = error instanceof RedisUnavailableError ||
-            error instanceof CircuitOpenError ||
-            (idempotent && error instanceof RedisTimeoutError);
-          if (!retryable || this.#clock.now() + delayMs > recordDeadlineMs) throw error;
-          await this.#clock.sleep(delayMs);
-        }
-      }
-    };
-
-    try {
-      if (retryError === undefined && outcome?.kind === "delivered") {
-        const ack = await record(
-          () => this.#store.ack(conversation, batchId, token, { messages: batch.messages }),
-          true,
-        );
-        await this.#wake(conversation, ack.dueAgainAtMs);
-        report("delivered");
-        return {
-          status: "delivered",
-          batchId,
-          fence: batch.fence,
-          attempt,
-          size: batch.messages.length,
-          dueAgainAtMs: ack.dueAgainAtMs,
-          nowMs: storeNow(),
-        };
-      }
-      if (retryError === undefined && outcome?.kind === "permanent") {
-        const failed = await record(() =>
-          this.#store.fail(conversation, batchId, token, {
-            error: outcome.error,
-            delayMs: 0,
-            permanent: true,
-            ...(outcome.responseBody === undefined ? {} : { responseBody: outcome.responseBody }),
-          })
-        );
-        if (failed.status === "dead") await this.#wake(conversation, failed.dueAgainAtMs);
-        report("dead", outcome.error);
-        return { status: "dead", batchId, attempt: failed.attempt, error: outcome.error };
-      }
-      if (retryError === undefined && outcome?.kind === "supersede") {
-        const merged = await record(() => this.#store.supersede(conversation, batchId, token));
-        if (merged.status === "merged") {
-          await this.#wake(conversation, merged.flushAtMs);
-          report("superseded");
-          return {
-            status: "superseded",
-            batchId,
-            attempt,
-            size: merged.size,
-            flushAtMs: merged.flushAtMs,
-            nowMs: storeNow(),
-          };
-        }
-        if (merged.status === "expired") {
-          // Supersedes count toward MAX_AGE: past it, the fail below dead-letters the batch.
-          retryError = "processor kept superseding past LULL_RETRY_MAX_AGE_MS";
-        } else retryError = "processor asked to supersede, but nothing newer is pending";
-      }
-      const error = retryError ?? "unknown delivery outcome";
-      const delayMs = backoffDelayMs({
-        attempt,
-        baseMs: this.#config.retryBaseMs,
-        maxMs: this.#config.retryMaxMs,
-        random: this.#random,
-        retryAfterMs,
-      });
-      const failed = await record(() =>
-        this.#store.fail(conversation, batchId, token, {
-          error,
-          delayMs,
-          permanent: false,
-          ...(responseBody === undefined ? {} : { responseBody }),
-        })
-      );
-      if (failed.status === "dead") {
-        await this.#wake(conversation, failed.dueAgainAtMs);
-        report("dead", error);
-        return { status: "dead", batchId, attempt: failed.attempt, error };
-      }
-      await this.#wake(conversation, failed.retryAtMs);
-      report("retry", error);
-      return {
-        status: "retry",
-        batchId,
-        attempt: failed.attempt,
-        retryAtMs: failed.retryAtMs,
-        error,
-        nowMs: storeNow(),
-      };
-    } catch (error) {
-      if (error instanceof LockLostError || error instanceof BatchNotFoundError) {
-        return await onLockLost(error);
-      }
-      // The outcome is unknown to the store; the lease lapses, the sweep reaps and redelivers
-      // the same batchId (at-least-once, deduped by the processor's Idempotency-Key).
-      const message = describe(error);
-      report("error", message);
-      return { status: "error", batchId, attempt, error: message };
-    }
+  /** The lease-held delivery (src/core/lease-delivery.ts) with this flusher's parts. */
+  #deliver(claim: Claim, permit: BreakerPermit, claimedLocalMs: number): Promise<FlushOutcome> {
+    return deliverUnderLease(this.#leaseDeps, claim, permit, claimedLocalMs);
   }
 
   /**
@@ -679,38 +397,6 @@ export class Flusher {
         conversation: this.#label(conversation),
         error: describe(error),
       });
-    }
-  }
-
-  /** Renews the lease every lockTtlMs/2 until `stop`; reports a lost lock once and returns. */
-  async #renewLease(
-    claim: Claim,
-    stop: AbortSignal,
-    onLost: (error: LullError) => void,
-  ): Promise<void> {
-    const { conversation, batchId } = claim.batch;
-    const intervalMs = Math.max(1, Math.floor(this.#config.lockTtlMs / 2));
-    while (!stop.aborted) {
-      try {
-        await this.#clock.sleep(intervalMs, stop);
-      } catch {
-        return;
-      }
-      if (stop.aborted) return;
-      try {
-        await this.#store.extend(conversation, batchId, claim.token);
-      } catch (error) {
-        if (error instanceof LockLostError || error instanceof BatchNotFoundError) {
-          onLost(error);
-          return;
-        }
-        // A transient store error: the lease is still valid for a while; try again next tick.
-        this.#logger.warn("lease renewal failed", {
-          conversation: this.#label(conversation),
-          batchId,
-          error: describe(error),
-        });
-      }
     }
   }
 
@@ -752,9 +438,4 @@ async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }
