@@ -24,9 +24,9 @@ import { openCliStore } from "./open-store.ts";
 import { maskConversation } from "../core/mask.ts";
 import {
   type BufferView,
-  bufferView,
   type DeadLetterSummary,
   deadLetterSummary,
+  listBufferViews,
 } from "../core/views.ts";
 import { CommandError } from "./cli-errors.ts";
 import type { Connection } from "./connect.ts";
@@ -79,14 +79,12 @@ export function storeBackend(
   return {
     kind: "redis",
     async buffers(limit) {
-      const rows: BufferRow[] = [];
-      for (let p = 0; p < config.partitions; p++) {
-        for (const c of await store.listConversations(p, limit)) {
-          const s = await store.inspect(c);
-          if (s.buffer || s.batch) rows.push(bufferView(s, label(c)));
-        }
-      }
-      return rows.sort((a, b) => (a.dueInMs ?? Infinity) - (b.dueInMs ?? Infinity));
+      const listing = await listBufferViews(store, {
+        partitions: config.partitions,
+        limitPerPartition: limit,
+        label,
+      });
+      return listing.rows;
     },
     stats: () => store.stats(),
     async dlqList(limit) {

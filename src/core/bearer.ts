@@ -1,7 +1,7 @@
 /**
  * Bearer-token checks shared by everything that takes one (the generic ingest adapter, the sweep
- * and conversation-inspection routes). Every comparison is constant-time and tries every
- * accepted token (rotation).
+ * and conversation-inspection routes, the admin API). Every comparison is constant-time and
+ * tries every accepted token (rotation).
  */
 import { timingSafeEqual } from "./crypto.ts";
 
@@ -14,13 +14,21 @@ export function bearerToken(headers: Headers): string | null {
   return m?.[1] || null;
 }
 
+/**
+ * The entry of `accepted` that the request's bearer token equals (the first, when listed twice),
+ * or null. Every candidate is compared, so the timing does not tell which one matched.
+ */
+export function matchedBearer(headers: Headers, accepted: readonly string[]): string | null {
+  const token = bearerToken(headers);
+  if (token === null) return null;
+  let matched: string | null = null;
+  for (const candidate of accepted) {
+    if (candidate.length > 0 && timingSafeEqual(token, candidate)) matched ??= candidate;
+  }
+  return matched;
+}
+
 /** Whether the request's bearer token equals one of `accepted` (no early exit between them). */
 export function bearerMatches(headers: Headers, accepted: readonly string[]): boolean {
-  const token = bearerToken(headers);
-  if (token === null) return false;
-  let ok = false;
-  for (const candidate of accepted) {
-    if (candidate.length > 0) ok = timingSafeEqual(token, candidate) || ok;
-  }
-  return ok;
+  return matchedBearer(headers, accepted) !== null;
 }

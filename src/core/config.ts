@@ -3,6 +3,9 @@
  * at start-up. Every error names the variable and the rule it broke; cross-field invariants
  * (TTLs that could expire live data, windows that contradict each other) are rejected here so a
  * misconfigured deployment never starts.
+ *
+ * Why one long file: the schema, the typed {@link Config} and the invariants between its fields
+ * must change together (a new variable touches all three), so they stay on one page.
  */
 import { redisUrlProblem } from "./redis-url.ts";
 import { z } from "zod";

@@ -3,6 +3,10 @@
  * both the Redis store (Lua scripts) and the embedded MemoryStore implement with identical
  * semantics. All times are milliseconds of the *store's* clock (Redis `TIME`), never the
  * isolate's.
+ *
+ * Why one long file: it is the vocabulary every layer shares (messages, batches, events, the
+ * store contract) and mostly doc comments; one file keeps {@link BufferStore} and the types its
+ * methods take and return on one page.
  */
 
 /** Where a message came from. */

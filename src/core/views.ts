@@ -1,9 +1,9 @@
 /**
- * Operator views of store state, shared by the admin API (src/http/admin.ts) and the CLI
- * (src/cli/backend.ts), so `lull buffers` shows the same row whether it reads Redis directly or
+ * Operator views of store state, shared by the admin API (src/http/admin/) and the CLI
+ * (src/cli/backend.ts), so `lull buffers` shows the same rows whether it reads Redis directly or
  * goes through the function.
  */
-import type { ConversationState, DeadLetter, FlushReason } from "./types.ts";
+import type { BufferStore, ConversationState, DeadLetter, FlushReason } from "./types.ts";
 
 const iso = (ms: number | null | undefined) => (ms == null ? null : new Date(ms).toISOString());
 
@@ -67,6 +67,55 @@ export function bufferView(s: ConversationState, label: string): BufferView {
       }
       : null,
   };
+}
+
+/** How many `inspect` calls {@link listBufferViews} runs at once (bounded to spare Redis). */
+const INSPECT_CONCURRENCY = 16;
+
+/** What {@link listBufferViews} found. */
+export interface BufferListing {
+  /** Soonest due first; rows with nothing scheduled last. */
+  rows: BufferView[];
+  /** More conversations were listed than `maxRows`; the rest were not inspected. */
+  truncated: boolean;
+  /** Store time of the first inspection; null when nothing was inspected. */
+  nowMs: number | null;
+}
+
+/**
+ * Every conversation with an open buffer or an outstanding batch: up to `limitPerPartition`
+ * listed in each partition, of which the first `maxRows` (in partition order) are inspected.
+ */
+export async function listBufferViews(
+  store: Pick<BufferStore, "listConversations" | "inspect">,
+  options: {
+    partitions: number;
+    limitPerPartition: number;
+    /**
+     * How many listed conversations to inspect at most.
+     * @default Infinity
+     */
+    maxRows?: number;
+    /** The `label` of a conversation (masked unless LULL_LOG_PII). */
+    label: (conversation: string) => string;
+  },
+): Promise<BufferListing> {
+  const { partitions, limitPerPartition, maxRows = Infinity, label } = options;
+  const perPartition = await Promise.all(
+    Array.from({ length: partitions }, (_, p) => store.listConversations(p, limitPerPartition)),
+  );
+  const all = perPartition.flat();
+  const chosen = all.slice(0, maxRows);
+  const states: ConversationState[] = [];
+  for (let i = 0; i < chosen.length; i += INSPECT_CONCURRENCY) {
+    const chunk = chosen.slice(i, i + INSPECT_CONCURRENCY);
+    states.push(...await Promise.all(chunk.map((c) => store.inspect(c))));
+  }
+  const rows = states
+    .filter((s) => s.buffer !== null || s.batch !== null)
+    .map((s) => bufferView(s, label(s.conversation)))
+    .sort((a, b) => (a.dueInMs ?? Infinity) - (b.dueInMs ?? Infinity));
+  return { rows, truncated: all.length > chosen.length, nowMs: states[0]?.nowMs ?? null };
 }
 
 /** A dead letter without its messages (the list view). */

@@ -7,6 +7,10 @@
  * Redis TTLs are simulated against the injected clock: a key with an expiry is treated as gone
  * once `now > expiresAtMs` (Redis' own rule). Only garbage has one (dedup ids, processed
  * records, timer markers); live data (open buffers, batches, fences) never expires.
+ *
+ * Why one long file: it is the embedded twin of every Lua script, one step per method, sharing
+ * one set of in-memory maps; kept in one file so the state machine reads top to bottom beside
+ * docs/state-machine.md and redis-store.ts, method for method.
  */
 import { type Clock, randomHex, systemClock } from "../core/clock.ts";
 import type { BufferSettings } from "../core/config.ts";

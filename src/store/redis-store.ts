@@ -3,6 +3,10 @@
  * step of docs/state-machine.md, run through {@link runScript}. Keys come from {@link Keys}
  * (one hash slot per script); times are Redis `TIME`; conversation labels in events are masked
  * here unless logPii.
+ *
+ * Why one long file: one method per {@link BufferStore} operation, each building one script's
+ * KEYS/ARGV and decoding its reply with the shared helpers at the top and bottom; kept together
+ * so it reads beside memory-store.ts method for method, and the contract is one file to check.
  */
 import { randomHex } from "../core/clock.ts";
 import type { BufferSettings } from "../core/config.ts";

@@ -9,6 +9,9 @@
  * Every value from the API is written with `textContent`, never parsed as HTML; conversations
  * and message texts are shown as the API's masked `label`/`textLabel` (raw only with
  * LULL_LOG_PII), with `dir="auto"` so right-to-left text reads right.
+ *
+ * Why one long file: it is the page's one browser script, compiled into one inline `<script>`
+ * (one nonce); splitting it would need a bundler in scripts/gen-dashboard.ts for no reader gain.
  */
 
 const POLL_MS = 2000;
