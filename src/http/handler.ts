@@ -10,8 +10,7 @@
  */
 import { splitTokens } from "../core/audit.ts";
 import type { CircuitBreaker } from "../core/breaker.ts";
-import { CircuitOpenError, ConfigError, LullError, ValidationError } from "../core/errors.ts";
-import { RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
+import { ConfigError, LullError, ValidationError } from "../core/errors.ts";
 import { assertIdentities } from "../core/identity.ts";
 import type { Provider, StoreFitness } from "../core/types.ts";
 import { providers } from "../providers/index.ts";
@@ -20,7 +19,7 @@ import { handleAdmin, handleMetrics } from "./admin.ts";
 import { bearerMatches } from "../core/bearer.ts";
 import { readBodyCapped } from "./body.ts";
 import type { ServiceContext } from "./context.ts";
-import { BodyReadError, BodyTimeoutError, PayloadTooLargeError } from "./errors.ts";
+import { httpStatusOf } from "./errors.ts";
 import { ingestMessages } from "./ingest.ts";
 import type { OutboxReplayer, ReplayCounts } from "../outbox/replay.ts";
 import { HEARTBEAT_MS, type Wakeup, type WakeupStatus } from "../wakeup/wakeup.ts";
@@ -442,36 +441,25 @@ async function healthRoute(ctx: ServiceContext): Promise<Response> {
 
 /** Maps anything thrown by a route to a JSON answer; unknown errors become a coded 500. */
 function errorResponse(ctx: ServiceContext, err: unknown, route: RouteName): Response {
-  if (err instanceof ValidationError) {
-    return jsonError(400, err.code, err.message, err.issues);
+  const mapped = httpStatusOf(err);
+  if (!mapped) {
+    ctx.logger.error("unhandled error", {
+      route,
+      error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+      code: err instanceof LullError ? err.code : undefined,
+    });
+    return jsonError(500, "internal_error", "internal error");
   }
-  if (err instanceof PayloadTooLargeError) {
-    return jsonError(413, err.code, err.message);
-  }
-  if (err instanceof BodyTimeoutError) {
-    return jsonError(408, err.code, err.message, undefined, { connection: "close" });
-  }
-  if (err instanceof BodyReadError) {
-    return jsonError(400, err.code, err.message);
-  }
+  const e = err as LullError;
   if (err instanceof ConfigError) {
     // Nothing was buffered; the provider retries once the operator fixes the configuration.
     ctx.logger.error("refusing to run: invalid configuration", { route, error: err.message });
-    return jsonError(503, err.code, err.message, undefined, { "retry-after": "60" });
   }
-  if (
-    err instanceof RedisUnavailableError || err instanceof CircuitOpenError ||
-    err instanceof RedisTimeoutError
-  ) {
-    // Only reached when nothing was buffered or delivered (ingest handles its own fallback).
-    return jsonError(503, err.code, "the buffer is unavailable; retry", undefined, {
-      "retry-after": "5",
-    });
-  }
-  ctx.logger.error("unhandled error", {
-    route,
-    error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
-    code: err instanceof LullError ? err.code : undefined,
-  });
-  return jsonError(500, "internal_error", "internal error");
+  // Only reached for a store error when nothing was buffered or delivered (ingest handles its
+  // own fallback): the message says what to do, not which part failed.
+  const message = mapped.status === 503 && !(err instanceof ConfigError)
+    ? "the buffer is unavailable; retry"
+    : e.message;
+  const issues = err instanceof ValidationError ? err.issues : undefined;
+  return jsonError(mapped.status, e.code, message, issues, mapped.headers);
 }
