@@ -1,7 +1,8 @@
 /**
- * Reads a request body with a byte cap and a deadline. The cap is enforced while streaming, so a
- * huge or never-ending body is cut off at LULL_MAX_BODY_BYTES + one chunk instead of being
- * buffered; the deadline (LULL_BODY_TIMEOUT_MS, for the whole body, not per chunk) stops a
+ * Reads a request body with a byte cap and a deadline. A body without Content-Length is
+ * streamed and the cap enforced while streaming, so a huge or never-ending body is cut off at
+ * LULL_MAX_BODY_BYTES + one chunk instead of being buffered; a Content-Length over the cap is
+ * refused before reading, one within it is read whole. The deadline (LULL_BODY_TIMEOUT_MS, for the whole body, not per chunk) stops a
  * client that trickles a byte now and then from holding the request open.
  */
 import { Deadlines } from "../core/deadlines.ts";
@@ -39,6 +40,26 @@ export async function readBodyCapped(
     // Do not even start reading; cancel so the runtime can drop the connection's input.
     await req.body?.cancel().catch(() => {});
     throw new PayloadTooLargeError(maxBytes);
+  }
+  if (declared !== null && /^\d+$/.test(declared.trim())) {
+    // Framed by Content-Length (at most the cap, checked above): the runtime delivers exactly
+    // that many bytes, so the body is taken whole (Deno then skips the JS stream). The length
+    // is still checked after reading, for requests built in process.
+    const whole = req.arrayBuffer().then(
+      (buffer) => new Uint8Array(buffer),
+      (err: unknown) => {
+        throw new BodyReadError(err);
+      },
+    );
+    const bytes = Number.isFinite(timeoutMs)
+      ? await bodyDeadlines(timeoutMs).race(whole, timeoutMs, () => {
+        // The body is locked by the read, so it cannot be cancelled here; the 408 answers with
+        // `connection: close`, which ends the read with the connection.
+        return new BodyTimeoutError(timeoutMs);
+      })
+      : await whole;
+    if (bytes.byteLength > maxBytes) throw new PayloadTooLargeError(maxBytes);
+    return bytes;
   }
   if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();

@@ -51,6 +51,26 @@ describe("readBodyCapped", () => {
     await expect(readBodyCapped(stalled, 1024, 100)).rejects.toBeInstanceOf(BodyTimeoutError);
   });
 
+  it("a body framed by Content-Length is read whole; one longer than it claims is still capped", async () => {
+    const framed = (body: BodyInit, length: number) =>
+      new Request("http://lull.test/", {
+        method: "POST",
+        headers: { "content-length": String(length) },
+        body,
+        duplex: "half",
+      } as RequestInit);
+    const bytes = await readBodyCapped(framed('{"a":1}', 7), 1024, 10_000);
+    expect(new TextDecoder().decode(bytes)).toBe('{"a":1}');
+    const lying = await readBodyCapped(framed("x".repeat(3000), 10), 1024, 10_000)
+      .catch((e: unknown) => e);
+    expect(lying).toBeInstanceOf(PayloadTooLargeError);
+    const stalled = framed(
+      new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}) }),
+      5,
+    );
+    await expect(readBodyCapped(stalled, 1024, 100)).rejects.toBeInstanceOf(BodyTimeoutError);
+  });
+
   it("concurrent reads share one deadline interval: no timer per request", async () => {
     const setTimeoutSpy = vi.spyOn(globalThis, "setTimeout");
     const setIntervalSpy = vi.spyOn(globalThis, "setInterval");
