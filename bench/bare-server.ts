@@ -10,6 +10,7 @@
  */
 import { parseConfig } from "../src/core/config.ts";
 import { createTcpClient } from "../src/redis/tcp-client.ts";
+import { scripts } from "../src/scripts/generated.ts";
 import { bufferSettings } from "../src/store/create-store.ts";
 import { RedisStore } from "../src/store/redis-store.ts";
 import { capturingClient, type ScriptCall } from "./lib.ts";
@@ -32,7 +33,7 @@ const settings = {
   maxMessages: 1_000_000,
   maxBytes: 1 << 30,
 };
-const capture = capturingClient();
+const capture = capturingClient(scripts.appendMessage, client);
 const capturer = new RedisStore({ client: capture.client, settings });
 const TEMPLATE_ID = "bare-template-id-0000";
 const templates = new Map<string, ScriptCall>();

@@ -5,6 +5,7 @@
  */
 import { type InboundMessage } from "../src/core/types.ts";
 import type { RedisClient } from "../src/redis/redis-client.ts";
+import type { LuaScript } from "../src/scripts/generated.ts";
 
 /** min / median / max of repeated measurements. */
 export interface Spread {
@@ -92,18 +93,25 @@ export interface ScriptCall {
 class Captured extends Error {}
 
 /**
- * A client that records the first script call and refuses it, so `store.append(m)` reveals
- * the exact EVALSHA it sends (whatever the scripts are at run time) without running it.
+ * A client that records the first call of `target` and refuses it, so `store.append(m)` reveals
+ * the exact EVALSHA it sends (whatever the scripts are at run time) without running it. Every
+ * other script (the store's one-time layout check before its first call) goes to `passThrough`
+ * and really runs: capturing "the first call" instead would record that check, not the append.
  */
-export function capturingClient(): { client: RedisClient; take(): ScriptCall } {
+export function capturingClient(
+  target: LuaScript,
+  passThrough: RedisClient,
+): { client: RedisClient; take(): ScriptCall } {
   let last: ScriptCall | undefined;
   const client: RedisClient = {
     evalsha(sha1, keys, args) {
+      if (sha1 !== target.sha1) return passThrough.evalsha(sha1, keys, args);
       last = { sha1, keys: [...keys], args: [...args] };
       return Promise.reject(new Captured("captured"));
     },
     eval(source, keys, args) {
-      last = { sha1: "", source, keys: [...keys], args: [...args] };
+      if (source !== target.source) return passThrough.eval(source, keys, args);
+      last = { sha1: target.sha1, source, keys: [...keys], args: [...args] };
       return Promise.reject(new Captured("captured"));
     },
     close: async () => {},
@@ -111,7 +119,7 @@ export function capturingClient(): { client: RedisClient; take(): ScriptCall } {
   return {
     client,
     take() {
-      if (!last) throw new Error("nothing captured");
+      if (!last) throw new Error(`no ${target.name} call captured`);
       const c = last;
       last = undefined;
       return c;

@@ -11,6 +11,7 @@ import { type Config, parseConfig } from "../src/core/config.ts";
 import { Flusher } from "../src/core/flusher.ts";
 import type { AppendResult, Batch } from "../src/core/types.ts";
 import { createTcpClient } from "../src/redis/tcp-client.ts";
+import { scripts } from "../src/scripts/generated.ts";
 import { bufferSettings } from "../src/store/create-store.ts";
 import { RedisStore } from "../src/store/redis-store.ts";
 import {
@@ -57,7 +58,7 @@ export async function raceAppends(
   const tcp = createTcpClient({ url: redisUrl, timeoutMs: 10_000 });
   const prefix = `race${Date.now().toString(36)}`;
   const store = new RedisStore({ client: tcp, settings: settingsFor(prefix) });
-  const capture = capturingClient();
+  const capture = capturingClient(scripts.appendMessage, tcp);
   const capturer = new RedisStore({ client: capture.client, settings: settingsFor(`${prefix}r`) });
   const url = new URL(redisUrl);
   const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };

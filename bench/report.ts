@@ -265,3 +265,51 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
   );
   return lines.join("\n");
 }
+
+/**
+ * A short text summary of a partial run (`--only=...`): the throughput ratios and the HTTP
+ * latencies of whatever parts ran, for iterating on one figure without the full docs.
+ */
+export function renderPartial(r: BenchReport): string {
+  const lines: string[] = [
+    `partial bench (${r.parts.join(", ")}) of ${r.commit.slice(0, 10)}${
+      r.dirty ? " + uncommitted changes" : ""
+    }, load before ${r.machine.loadavgBefore.map((v) => v.toFixed(2)).join("/")} after ${
+      r.machine.loadavgAfter.map((v) => v.toFixed(2)).join("/")
+    }`,
+  ];
+  if (r.race) {
+    lines.push("", "append race, ops/s per repetition:");
+    for (const [conc, byWho] of Object.entries(r.race.opsPerSecond)) {
+      for (const [who, v] of Object.entries(byWho)) {
+        lines.push(`  ${conc} ${who}: ${v.map((x) => x.toFixed(0)).join(", ")}`);
+      }
+    }
+    lines.push("ratios, median (min–max):");
+    for (const [conc, ratios] of Object.entries(r.race.ratios)) {
+      for (const [k, s] of Object.entries(ratios)) lines.push(`  ${conc} ${k}: ${f(s)}`);
+    }
+  }
+  if (r.http) {
+    lines.push("", "HTTP, ratios median (min–max), p50/p99 ms per repetition:");
+    for (const [k, p] of Object.entries(r.http.phases)) {
+      const ratio = r.http.ratios[k]!;
+      const lat = (xs: LoadLatency[]) =>
+        xs.map((x) => `${x.p50Ms.toFixed(1)}/${x.p99Ms.toFixed(1)}`).join(", ");
+      lines.push(
+        `  ${k} lull/bare ${f(ratio["lull/bare"]!)}, storm/bare ${f(ratio["lullStorm/bare"]!)}`,
+        `    bare ${lat(p.bare)} | lull ${lat(p.lull)} | storm ${lat(p.lullStorm)}`,
+      );
+    }
+    const errors = Object.values(r.http.phases)
+      .flatMap((p) => [...p.bare, ...p.lull, ...p.lullStorm])
+      .reduce((n, x) => n + x.errors, 0);
+    lines.push(`  non-2xx: ${errors}, batches delivered: ${r.http.batchesDelivered}`);
+  }
+  return lines.join("\n");
+}
+
+interface LoadLatency {
+  p50Ms: number;
+  p99Ms: number;
+}

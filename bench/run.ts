@@ -7,6 +7,11 @@
  * round), with os.loadavg() recorded before and after. Counts are INFO commandstats deltas (as
  * Upstash bills: every command inside a script plus the EVALSHA), never hard-coded, so the
  * bench measures whatever the scripts are when it runs.
+ *
+ * Flags: `--quick` (fewer ops, shorter phases); `--only=race,http` runs just those parts (any of
+ * race, commands, memory, lateness, http, idle, sweeps) for fast iteration: such a partial run
+ * writes its JSON (suffixed `-partial`) and prints its ratios, never docs/BENCHMARKS.md.
+ * `--connections=16,64` picks the HTTP connection counts (default 1,16,64).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -16,11 +21,30 @@ import { fileURLToPath } from "node:url";
 import { startRedisServer } from "../test/harness/redis-server.ts";
 import { httpRace, idleCost } from "./http-bench.ts";
 import type { SendCommand } from "./lib.ts";
-import { renderChart, renderMarkdown } from "./report.ts";
+import { renderChart, renderMarkdown, renderPartial } from "./report.ts";
 import { commandCosts, flushLateness, memoryCost, raceAppends, sweepCost } from "./redis-bench.ts";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 const quick = process.argv.includes("--quick");
+
+const PARTS = ["race", "commands", "memory", "lateness", "http", "idle", "sweeps"] as const;
+type Part = (typeof PARTS)[number];
+
+function flagValue(name: string): string | undefined {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+const onlyFlag = flagValue("only");
+const only = new Set<Part>(
+  onlyFlag === undefined ? PARTS : onlyFlag.split(",").map((p) => {
+    if (!(PARTS as readonly string[]).includes(p)) {
+      throw new Error(`--only: unknown part '${p}' (expected ${PARTS.join(", ")})`);
+    }
+    return p as Part;
+  }),
+);
+const partial = only.size < PARTS.length;
+const httpConnections = (flagValue("connections") ?? "1,16,64").split(",").map(Number);
 
 /** Everything one run measured (the JSON file). */
 export type BenchReport = Awaited<ReturnType<typeof runAll>>;
@@ -42,33 +66,51 @@ async function runAll() {
   const server = await startRedisServer();
   const send: SendCommand = (name, ...args) => server.client.call(name, ...args.map(String));
   try {
-    step("append race: lull vs raw EVALSHA, BullMQ, naive (c1, c32)");
-    const race = await raceAppends(server.url, {
-      reps,
-      ops: quick ? 600 : 2000,
-      concurrencies: [1, 32],
-    });
-    step("commands per message / duplicate / burst life");
-    const commands = await commandCosts(server.url, reps);
-    step("memory per buffered message");
-    const memory = await memoryCost(server.url, reps, quick ? 2000 : 10_000);
-    step("flush lateness (timer, sweep only)");
-    const latenessTimer = await flushLateness(server.url, "timer", 40);
-    const latenessSweep = await flushLateness(server.url, "sweep", 40);
-    step("HTTP: lull function vs bare Deno.serve, with and without a flush storm");
-    const http = await httpRace(server.url, {
-      reps,
-      connections: [1, 16, 64],
-      phaseMs: quick ? 800 : 1500,
-      stormConversations: quick ? 300 : 1000,
-    });
-    step("idle cost of lull dev --no-demo");
-    const idle = await idleCost(server.url, send, quick ? 20 : 60);
-    step("sweep cost by open buffers");
-    const sweeps = await sweepCost(
-      server.url,
-      quick ? [1000, 10_000] : [1000, 10_000, 100_000],
-      reps,
+    // A part left out by --only is absent (undefined) in the JSON; the docs need all of them.
+    const part = async <T>(name: Part, title: string, run: () => Promise<T>): Promise<T> => {
+      if (!only.has(name)) return undefined as T;
+      step(title);
+      return await run();
+    };
+    const race = await part(
+      "race",
+      "append race: lull vs raw EVALSHA, BullMQ, naive (c1, c32)",
+      () => raceAppends(server.url, { reps, ops: quick ? 600 : 2000, concurrencies: [1, 32] }),
+    );
+    const commands = await part(
+      "commands",
+      "commands per message / duplicate / burst life",
+      () => commandCosts(server.url, reps),
+    );
+    const memory = await part(
+      "memory",
+      "memory per buffered message",
+      () => memoryCost(server.url, reps, quick ? 2000 : 10_000),
+    );
+    const lateness = await part("lateness", "flush lateness (timer, sweep only)", async () => [
+      await flushLateness(server.url, "timer", 40),
+      await flushLateness(server.url, "sweep", 40),
+    ]);
+    const http = await part(
+      "http",
+      "HTTP: lull function vs bare Deno.serve, with and without a flush storm",
+      () =>
+        httpRace(server.url, {
+          reps,
+          connections: httpConnections,
+          phaseMs: quick ? 800 : 1500,
+          stormConversations: quick ? 300 : 1000,
+        }),
+    );
+    const idle = await part(
+      "idle",
+      "idle cost of lull dev --no-demo",
+      () => idleCost(server.url, send, quick ? 20 : 60),
+    );
+    const sweeps = await part(
+      "sweeps",
+      "sweep cost by open buffers",
+      () => sweepCost(server.url, quick ? [1000, 10_000] : [1000, 10_000, 100_000], reps),
     );
     return {
       measuredAt: new Date(started).toISOString(),
@@ -76,6 +118,7 @@ async function runAll() {
       commitSubject: git("log", "-1", "--format=%s"),
       dirty: git("status", "--porcelain", "--", "src", "supabase") !== "",
       quick,
+      parts: [...only],
       machine: {
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model ?? "unknown",
@@ -89,7 +132,7 @@ async function runAll() {
       commands,
       memory,
       sweeps,
-      lateness: [latenessTimer, latenessSweep],
+      lateness,
       http,
       idle,
     };
@@ -102,11 +145,16 @@ const report = await runAll();
 report.wallSeconds = Math.round((Date.now() - Date.parse(report.measuredAt)) / 1000);
 const stamp = report.measuredAt.replace(/[:.]/g, "-");
 mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
-const jsonPath = join(repoRoot, "bench", "results", `${stamp}${quick ? "-quick" : ""}.json`);
+const suffix = `${quick ? "-quick" : ""}${partial ? "-partial" : ""}`;
+const jsonPath = join(repoRoot, "bench", "results", `${stamp}${suffix}.json`);
 writeFileSync(jsonPath, JSON.stringify(report, null, 2) + "\n");
-if (!quick || process.argv.includes("--write-docs")) {
-  writeFileSync(join(repoRoot, "docs", "bench-chart.svg"), renderChart(report));
-  writeFileSync(join(repoRoot, "docs", "BENCHMARKS.md"), renderMarkdown(report, jsonPath));
+if (partial) {
+  console.log(renderPartial(report));
+} else {
+  if (!quick || process.argv.includes("--write-docs")) {
+    writeFileSync(join(repoRoot, "docs", "bench-chart.svg"), renderChart(report));
+    writeFileSync(join(repoRoot, "docs", "BENCHMARKS.md"), renderMarkdown(report, jsonPath));
+  }
+  console.log(renderMarkdown(report, jsonPath));
 }
-console.log(renderMarkdown(report, jsonPath));
 console.log(`\nwrote ${jsonPath} (${report.wallSeconds} s)`);

@@ -30,6 +30,7 @@ import {
   type FlushOutcome,
 } from "./flush-outcome.ts";
 import { deliverUnderLease, type LeaseDeliveryDeps } from "./lease-delivery.ts";
+import { ConcurrencyLimiter } from "./limiter.ts";
 
 export {
   type DeliveryReport,
@@ -55,6 +56,12 @@ export interface FlusherOptions {
   onOutcome?: (report: DeliveryReport) => void;
   /** Deliveries of different conversations run at most this many at once. @default 4 */
   concurrency?: number;
+  /**
+   * Flushes fired by in-isolate timers ({@link Flusher.runTimer}) run at most this many at once
+   * in this isolate; the others wait their turn (in due order), so a thousand bursts falling
+   * due together do not crowd out the webhooks arriving meanwhile. @default 4
+   */
+  timerConcurrency?: number;
   /** Longest a {@link Flusher.runTimer} keeps following one burst. @default 120000 */
   timerMaxMs?: number;
 }
@@ -105,6 +112,7 @@ export class Flusher {
   readonly #breaker?: CircuitBreaker;
   readonly #onOutcome?: (report: DeliveryReport) => void;
   readonly #concurrency: number;
+  readonly #timerSlots: ConcurrencyLimiter;
   readonly #timerMaxMs: number;
   /** This flusher's parts as the lease-held delivery takes them. */
   readonly #leaseDeps: LeaseDeliveryDeps;
@@ -121,6 +129,11 @@ export class Flusher {
     this.#breaker = options.processorBreaker;
     this.#onOutcome = options.onOutcome;
     this.#concurrency = Math.max(1, options.concurrency ?? 4);
+    this.#timerSlots = new ConcurrencyLimiter({
+      limit: options.timerConcurrency ?? 4,
+      // A zero sleep hands each freed slot on through a macrotask: ingest reads first.
+      yieldToIo: () => this.#clock.sleep(0),
+    });
     this.#timerMaxMs = Math.max(0, options.timerMaxMs ?? 120_000);
     this.#leaseDeps = {
       store: this.#store,
@@ -327,7 +340,8 @@ export class Flusher {
    * not be recorded is taken over once its lease lapses. So the timer alone is correct, retries
    * included, for as long as the isolate lives. Stops when another flusher holds the lock or
    * took the batch over, nothing is left, the batch is dead, or after `timerMaxMs`. Never
-   * rejects: failures are logged and left to the durable sweep.
+   * rejects: failures are logged and left to the durable sweep. At most `timerConcurrency`
+   * timers of this flusher claim and deliver at once; the others wait their turn.
    */
   async runTimer(conversation: string, appended: AppendResult): Promise<void> {
     if (appended.flushAtMs === null) return;
@@ -341,7 +355,9 @@ export class Flusher {
           if (this.#clock.now() + waitMs > deadlineMs) return;
           await this.#clock.sleep(waitMs);
         }
-        const outcome = await this.flushConversation(conversation);
+        // Bounded per isolate (timerConcurrency); waiting for a slot only delays the claim,
+        // which re-checks the due time anyway.
+        const outcome = await this.#timerSlots.run(() => this.flushConversation(conversation));
         switch (outcome.status) {
           case "not_due":
             waitMs = Math.max(1, outcome.dueAtMs - outcome.nowMs);

@@ -1,7 +1,8 @@
 /**
  * Serves the Supabase functions locally the way `supabase functions serve` does (Deno only):
  * http://127.0.0.1:<port>/functions/v1/<name>/... reaches function <name> with the
- * `/functions/v1` prefix stripped, so `lull` sees `/lull/...` exactly as on the platform.
+ * `/functions/v1` prefix stripped, as on the platform; `lull`, whose routes accept both forms,
+ * gets the request unchanged (see TAKES_PREFIXED_PATH).
  *
  *   deno run --allow-net --allow-env --allow-read --allow-sys src/dev/serve-functions.ts --port 54321
  *
@@ -58,6 +59,14 @@ function notFound(message: string): Response {
   return Response.json({ error: { code: "not_found", message } }, { status: 404 });
 }
 
+/**
+ * Functions whose own router takes the path with or without `/functions/v1` (lull's does:
+ * src/http/routes.ts `normalizePath`), and that read nothing else of the URL but its query. They
+ * get the request as it arrived: rebuilding a Request per call (every header copied, the body
+ * turned into a JS stream instead of read whole) cost more CPU than lull's own ingest work.
+ */
+const TAKES_PREFIXED_PATH = new Set(["lull"]);
+
 async function route(req: Request): Promise<Response> {
   const url = new URL(req.url);
   const m = /^\/functions\/v1\/([A-Za-z0-9_-]+)(\/.*)?$/.exec(url.pathname);
@@ -65,8 +74,8 @@ async function route(req: Request): Promise<Response> {
   const fn = functions[m[1]!];
   if (!fn) return notFound(`no function '${m[1]}'`);
   // Supabase hands the function the path without /functions/v1.
-  url.pathname = `/${m[1]}${m[2] ?? ""}`;
-  if (readOnly && !((req.method === "GET" || req.method === "HEAD") && READS.test(url.pathname))) {
+  const path = `/${m[1]}${m[2] ?? ""}`;
+  if (readOnly && !((req.method === "GET" || req.method === "HEAD") && READS.test(path))) {
     return Response.json({
       error: {
         code: "read_only",
@@ -75,6 +84,8 @@ async function route(req: Request): Promise<Response> {
       },
     }, { status: 503 });
   }
+  if (TAKES_PREFIXED_PATH.has(m[1]!)) return await fn(req);
+  url.pathname = path;
   // Rebuilt rather than `new Request(url, req)`, which would copy (and so touch) req.signal.
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
   return await fn(

@@ -15,14 +15,21 @@ export function isRedisFailure(error: unknown): boolean {
 
 /** `store` with every method (but close) routed through `breaker`. */
 export function withBreaker(store: BufferStore, breaker: CircuitBreaker): BufferStore {
+  // One wrapper per method, made on first use instead of on every call (a fresh closure per
+  // store call showed in profiles); rebuilt if the method itself was replaced meanwhile.
+  const wrappers = new Map<PropertyKey, { method: unknown; wrapper: unknown }>();
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function" || prop === "close") {
-        return typeof value === "function" ? value.bind(target) : value;
-      }
-      return (...args: unknown[]) =>
-        breaker.run(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+      if (typeof value !== "function") return value;
+      const cached = wrappers.get(prop);
+      if (cached !== undefined && cached.method === value) return cached.wrapper;
+      const method = value as (...a: unknown[]) => Promise<unknown>;
+      const wrapper = prop === "close"
+        ? method.bind(target)
+        : (...args: unknown[]) => breaker.run(() => method.apply(target, args));
+      wrappers.set(prop, { method: value, wrapper });
+      return wrapper;
     },
   });
 }

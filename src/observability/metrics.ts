@@ -128,6 +128,68 @@ function labelKey(labels: Labels): string {
   return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
 }
 
+/**
+ * The label set exactly as the caller passed it (names, values, order), length-prefixed so no
+ * two sets collide. Cheap to build, so a repeated label set finds its series without being
+ * sanitised, sorted and JSON-stringified again on every call.
+ */
+function rawLabelKey(labels: Labels | undefined): string {
+  let key = "";
+  if (!labels) return key;
+  for (const name in labels) {
+    if (!Object.hasOwn(labels, name)) continue;
+    const value = String(labels[name]);
+    key += `${name.length}:${name}${value.length}:${value}`;
+  }
+  return key;
+}
+
+/** One metric family: its series by label identity, and the same series by raw label key. */
+interface Family<S> {
+  series: Map<string, S>;
+  byRaw: Map<string, S>;
+}
+
+/** The series of `labels` in `family`, created (from the sanitised labels) on first use. */
+function seriesOf<S>(
+  family: Family<S>,
+  labels: Labels | undefined,
+  create: (labels: Labels) => S,
+): S {
+  const raw = rawLabelKey(labels);
+  let s = family.byRaw.get(raw);
+  if (s !== undefined) return s;
+  const norm = normaliseLabels(labels);
+  const key = labelKey(norm);
+  s = family.series.get(key);
+  if (s === undefined) {
+    s = create(norm);
+    family.series.set(key, s);
+  }
+  family.byRaw.set(raw, s);
+  return s;
+}
+
+/** The family of a metric name as the caller spelled it, sharing one per sanitised name. */
+function familyOf<S>(
+  byName: Map<string, Family<S>>,
+  families: Map<string, Family<S>>,
+  name: string,
+  sanitise: (name: string) => string,
+): Family<S> {
+  let family = byName.get(name);
+  if (family === undefined) {
+    const clean = sanitise(name);
+    family = families.get(clean);
+    if (family === undefined) {
+      family = { series: new Map(), byRaw: new Map() };
+      families.set(clean, family);
+    }
+    byName.set(name, family);
+  }
+  return family;
+}
+
 function renderLabels(labels: Labels, extra?: [string, string]): string {
   const pairs = Object.keys(labels).sort().map((k) => `${k}="${escapeLabelValue(labels[k]!)}"`);
   if (extra) pairs.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
@@ -156,8 +218,11 @@ function helpFor(name: string, fallback: string): string {
  * metrics call must not break the request it is measuring.
  */
 export function createMetrics(): Metrics {
-  const counters = new Map<string, Map<string, CounterSeries>>();
-  const histograms = new Map<string, Map<string, HistogramSeries>>();
+  // Keyed by sanitised family name (what is rendered), and by the name as callers spell it.
+  const counters = new Map<string, Family<CounterSeries>>();
+  const histograms = new Map<string, Family<HistogramSeries>>();
+  const counterNames = new Map<string, Family<CounterSeries>>();
+  const histogramNames = new Map<string, Family<HistogramSeries>>();
 
   const counterName = (name: string) => {
     const n = sanitizeMetricName(name);
@@ -167,28 +232,19 @@ export function createMetrics(): Metrics {
   return {
     inc(name, labels, by = 1) {
       if (!Number.isFinite(by) || by < 0) return; // counters only go up
-      const family = counterName(name);
-      const norm = normaliseLabels(labels);
-      const key = labelKey(norm);
-      let series = counters.get(family);
-      if (!series) counters.set(family, series = new Map());
-      const s = series.get(key);
-      if (s) s.value += by;
-      else series.set(key, { labels: norm, value: by });
+      const family = familyOf(counterNames, counters, name, counterName);
+      seriesOf(family, labels, (norm) => ({ labels: norm, value: 0 })).value += by;
     },
 
     observe(name, value, labels) {
       if (!Number.isFinite(value)) return;
-      const family = sanitizeMetricName(name);
-      const norm = normaliseLabels(labels);
-      const key = labelKey(norm);
-      let series = histograms.get(family);
-      if (!series) histograms.set(family, series = new Map());
-      let s = series.get(key);
-      if (!s) {
-        s = { labels: norm, bucketCounts: DURATION_BUCKETS_MS.map(() => 0), sum: 0, count: 0 };
-        series.set(key, s);
-      }
+      const family = familyOf(histogramNames, histograms, name, sanitizeMetricName);
+      const s = seriesOf(family, labels, (norm) => ({
+        labels: norm,
+        bucketCounts: DURATION_BUCKETS_MS.map(() => 0),
+        sum: 0,
+        count: 0,
+      }));
       const idx = DURATION_BUCKETS_MS.findIndex((le) => value <= le);
       if (idx >= 0) s.bucketCounts[idx]! += 1;
       s.sum += value;
@@ -203,14 +259,14 @@ export function createMetrics(): Metrics {
 
       for (const name of [...counters.keys()].sort()) {
         family(name, "counter", helpFor(name, "Counter recorded by this isolate."));
-        for (const s of counters.get(name)!.values()) {
+        for (const s of counters.get(name)!.series.values()) {
           lines.push(`${name}${renderLabels(s.labels)} ${formatValue(s.value)}`);
         }
       }
 
       for (const name of [...histograms.keys()].sort()) {
         family(name, "histogram", helpFor(name, "Histogram recorded by this isolate."));
-        for (const s of histograms.get(name)!.values()) {
+        for (const s of histograms.get(name)!.series.values()) {
           let cumulative = 0;
           DURATION_BUCKETS_MS.forEach((le, i) => {
             cumulative += s.bucketCounts[i]!;

@@ -10,6 +10,7 @@
  * - Redis error replies (NOSCRIPT, script errors): the plain Error with the server's message.
  */
 import { Redis } from "ioredis";
+import { Deadlines } from "../core/deadlines.ts";
 import { RedisTimeoutError, RedisUnavailableError } from "../core/errors.ts";
 import type { RedisClient } from "./redis-client.ts";
 
@@ -18,7 +19,8 @@ export interface TcpClientOptions {
   /** `redis://` or `rediss://` URL. */
   url: string;
   /**
-   * Per-call deadline; past it the call rejects with RedisTimeoutError.
+   * Per-call deadline; past it the call rejects with RedisTimeoutError (checked by one shared
+   * interval, so at most a tenth of it, 5-100 ms, late).
    * @default 3000
    */
   timeoutMs?: number;
@@ -111,25 +113,26 @@ export function createTcpClient(options: TcpClientOptions): TcpRedisClient {
     }
   };
 
+  // One interval for all pending calls instead of a timer per call: a call expires at most a
+  // tick (a tenth of the timeout, 5-100 ms) after its deadline.
+  const deadlines = new Deadlines({ tickMs: Math.min(100, Math.max(5, timeoutMs / 10)) });
+
   const call = async <T>(op: string, send: () => Promise<T>): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    await ready(op, deadline);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new RedisTimeoutError(`redis ${op} got no answer in ${timeoutMs} ms`, context(op)),
-          ),
-        Math.max(1, deadline - Date.now()),
-      );
-    });
+    let leftMs = timeoutMs;
+    if (redis.status !== "ready") {
+      // The deadline covers the wait for the connection too.
+      const deadline = Date.now() + timeoutMs;
+      await ready(op, deadline);
+      leftMs = Math.max(1, deadline - Date.now());
+    }
     try {
-      return await Promise.race([send(), timeout]);
+      return await deadlines.race(
+        send(),
+        leftMs,
+        () => new RedisTimeoutError(`redis ${op} got no answer in ${timeoutMs} ms`, context(op)),
+      );
     } catch (err) {
       throw mapError(op, err, context(op));
-    } finally {
-      clearTimeout(timer);
     }
   };
 

@@ -127,15 +127,17 @@ export class RedisStore implements BufferStore {
 
   /** Pending or settled layout check; null until the first call, or after a transport error. */
   private layoutCheck: Promise<void> | null = null;
+  /** The layout check passed: later calls go straight to their script (no await on it). */
+  private layoutOk = false;
 
-  private async run(
+  private run(
     script: LuaScript,
     keys: string[],
     args: (string | number)[],
     context: ScriptContext = {},
   ): Promise<unknown> {
-    await this.checkLayout();
-    return await runScript(this.client, script, keys, args, context);
+    if (this.layoutOk) return runScript(this.client, script, keys, args, context);
+    return this.checkLayout().then(() => runScript(this.client, script, keys, args, context));
   }
 
   /**
@@ -153,6 +155,7 @@ export class RedisStore implements BufferStore {
       if (recorded !== this.s.partitions) {
         throw new PartitionMismatchError(this.s.partitions, recorded);
       }
+      this.layoutOk = true;
     })().catch((error) => {
       if (!(error instanceof PartitionMismatchError)) this.layoutCheck = null;
       throw error;

@@ -688,6 +688,72 @@ describe("Flusher.runTimer", () => {
     expect(calls).toHaveLength(0);
   });
 
+  it("a storm of timers due at once delivers at most timerConcurrency at a time, all of them", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const { clock, memory, flusher, calls } = setup({
+      script: async (_b, signal, _n, ctx) => {
+        peak = Math.max(peak, ++inFlight);
+        await ctx.clock.sleep(300, signal);
+        inFlight--;
+        return { kind: "delivered" };
+      },
+    });
+    const timers: Promise<void>[] = [];
+    for (let i = 0; i < 60; i++) {
+      const appended = await memory.append(msg(`storm:${i}`, "a"));
+      timers.push(flusher.runTimer(`storm:${i}`, appended));
+    }
+    await clock.run(Promise.all(timers));
+    expect(calls).toHaveLength(60);
+    expect(peak).toBe(4);
+    expect((await memory.stats()).openBuffers).toBe(0);
+  });
+
+  it("a webhook arriving as a storm falls due waits behind a few flushes, not the storm", async () => {
+    // A store that, like Redis, runs one call at a time in arrival order, 1 ms each.
+    const served: string[] = [];
+    const { clock, memory, store, flusher, calls } = setup({
+      store: (m, clock) => {
+        let tail: Promise<unknown> = Promise.resolve();
+        return new Proxy(m, {
+          get(target, prop, receiver) {
+            const value = Reflect.get(target, prop, receiver);
+            if (typeof value !== "function") return value;
+            return (...args: unknown[]) => {
+              const call = tail.then(async () => {
+                await clock.sleep(1);
+                served.push(String(prop));
+                return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+              });
+              tail = call.catch(() => {});
+              return call;
+            };
+          },
+        });
+      },
+    });
+    const timers: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const appended = await memory.append(msg(`storm:${i}`, "a"));
+      timers.push(flusher.runTimer(`storm:${i}`, appended));
+    }
+    let servedBeforeWebhook = -1;
+    const webhook = (async () => {
+      // Wakes right after all 200 timers did: the whole storm is due.
+      await clock.sleep(settings.windowMs + settings.graceMs);
+      await store.append(msg("webhook:1", "w"));
+      servedBeforeWebhook = served.lastIndexOf("append");
+    })();
+    await clock.run(Promise.all([...timers, webhook]));
+    expect(calls).toHaveLength(200);
+    // Only the flushes holding a slot (4) got their claims in ahead of it; without the bound
+    // all 200 claims would be queued before the webhook's append.
+    expect(servedBeforeWebhook).toBeGreaterThanOrEqual(0);
+    expect(served.slice(0, servedBeforeWebhook).filter((c) => c === "claim").length)
+      .toBeLessThanOrEqual(4);
+  });
+
   it("gives up past timerMaxMs instead of sleeping forever, and never rejects", async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 22, 10, 0, 0));
     const memory = new MemoryStore({ settings: { ...settings, maxWaitMs: 900_000 }, clock });

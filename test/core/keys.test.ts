@@ -1,11 +1,56 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeConversation, fnv1a32, Keys, partitionOf } from "../../src/core/keys.ts";
+
+/** FNV-1a over TextEncoder's bytes: the definition fnv1a32 must keep matching. */
+function referenceFnv(input: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(input)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash >>> 0;
+}
+
+/** Any UTF-16 sequence, lone and reversed surrogates included. */
+const codeUnits = fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 40 })
+  .map((units) => String.fromCharCode(...units));
 
 describe("keys", () => {
   it("fnv1a32 matches the reference vectors", () => {
     expect(fnv1a32("")).toBe(0x811c9dc5);
     expect(fnv1a32("a")).toBe(0xe40c292c);
     expect(fnv1a32("foobar")).toBe(0xbf9cf968);
+  });
+
+  it("fnv1a32 hashes the UTF-8 bytes TextEncoder gives (lone surrogates as U+FFFD)", () => {
+    for (const s of ["é", "€", "テスト🙂", "\ud800", "a\udc00b", "\udc00\ud800", "\ud83d\ude42x"]) {
+      expect(fnv1a32(s)).toBe(referenceFnv(s));
+    }
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: "binary" }), codeUnits), (s) => {
+        expect(fnv1a32(s)).toBe(referenceFnv(s));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("cached keys equal freshly built ones, also after the cache dropped them", () => {
+    const keys = new Keys("lull", 16);
+    const fresh = (c: string) => new Keys("lull", 16).conversation(c);
+    const first = keys.conversation("support:1");
+    expect(keys.conversation("support:1")).toBe(first);
+    for (let i = 0; i < 3000; i++) keys.conversation(`support:${i}`);
+    for (const c of ["support:1", "support:2999", "{x}", "whatsapp:+966 5"]) {
+      const k = keys.conversation(c);
+      const f = fresh(c);
+      expect({ ...k, partition: { ...k.partition, providerRate: null }, processed: null })
+        .toEqual({ ...f, partition: { ...f.partition, providerRate: null }, processed: null });
+      expect(k.processed("b1")).toBe(f.processed("b1"));
+      expect(k.partition.providerRate("whatsapp")).toBe(f.partition.providerRate("whatsapp"));
+    }
+    expect(keys.partition(3)).toBe(keys.partition(3));
+    expect(keys.wake()).toEqual(new Keys("lull", 16).wake());
   });
 
   it("partitions are stable and within range, and spread", () => {

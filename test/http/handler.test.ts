@@ -199,6 +199,30 @@ describe("body cap", () => {
     // Cut off just past the 2048-byte cap, not after buffering the stream.
     expect(pulled).toBeLessThanOrEqual(6);
   });
+
+  it("408 when the body has not ended by LULL_BODY_TIMEOUT_MS; the stream is cancelled", async () => {
+    const t = makeTestApp({ LULL_BODY_TIMEOUT_MS: "100" });
+    let cancelled = false;
+    // Sends a first byte, then nothing: only the deadline can end this request.
+    const stalled = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("{"));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const res = await t.handler(req("/messages", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer ingest-a" },
+      body: stalled,
+    }));
+    expect(res.status).toBe(408);
+    expect(res.headers.get("connection")).toBe("close");
+    expect((await errorOf(res)).code).toBe("request_timeout");
+    expect(cancelled).toBe(true);
+    expect(t.calls).not.toContain("append");
+  });
 });
 
 describe("Redis failures", () => {

@@ -2,7 +2,7 @@
  * The TCP adapter against a real redis-server: error mapping (timeout vs unavailable), fail-fast
  * while Redis is down, and reconnecting on its own when it comes back.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { RedisTimeoutError, RedisUnavailableError } from "../../src/core/errors.ts";
 import { createTcpClient } from "../../src/redis/tcp-client.ts";
 import { getTime } from "../../src/scripts/generated.ts";
@@ -33,6 +33,25 @@ describe("createTcpClient", () => {
     expect(err).toBeInstanceOf(RedisTimeoutError);
     admin.disconnect();
     await client.close();
+  });
+
+  it("concurrent calls share one deadline interval: no timer per call", async () => {
+    const client = createTcpClient({ url: server.url, timeoutMs: 5_000 });
+    await client.ping();
+    const setTimeoutSpy = vi.spyOn(globalThis, "setTimeout");
+    const setIntervalSpy = vi.spyOn(globalThis, "setInterval");
+    try {
+      const replies = await Promise.all(
+        Array.from({ length: 200 }, () => client.eval(getTime.source, [], [])),
+      );
+      expect(replies.every((r) => typeof r === "number")).toBe(true);
+      expect(setTimeoutSpy.mock.calls.length).toBeLessThan(10);
+      expect(setIntervalSpy.mock.calls.length).toBeLessThanOrEqual(1);
+    } finally {
+      setTimeoutSpy.mockRestore();
+      setIntervalSpy.mockRestore();
+      await client.close();
+    }
   });
 
   it("connection lost with a command in flight: RedisTimeoutError (it may have run)", async () => {
