@@ -6,10 +6,13 @@
 import type { z } from "zod";
 import { ValidationError, zodIssues } from "../core/errors.ts";
 
+/** One strict decoder for every body: a decode without `stream` starts from a clean state. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Decodes UTF-8 strictly: a webhook body with invalid UTF-8 is rejected, not mangled. */
 export function decodeUtf8(raw: Uint8Array): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(raw);
+    return strictUtf8.decode(raw);
   } catch {
     throw new ValidationError("body is not valid UTF-8", [{ path: [], message: "invalid UTF-8" }]);
   }
