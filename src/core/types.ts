@@ -313,7 +313,7 @@ export interface BufferEvent {
 
 /**
  * Counter names kept per partition (totals and per day), in the stable order every report uses.
- * The Lua side lists the same names in src/scripts/includes/events.lua.
+ * The scripts name each counter where they count it (countEvent in src/scripts/includes/events.lua).
  */
 export const COUNTER_NAMES = [
   "ingested",

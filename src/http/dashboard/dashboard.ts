@@ -20,17 +20,6 @@ const MAX_EVENTS = 200;
 const LATEST_EVENTS = 50;
 const MAX_BATCHES = 50;
 const TOKEN_KEY = "lull.adminToken";
-const COUNTERS = [
-  "ingested",
-  "duplicates",
-  "batches",
-  "batch_messages",
-  "retries",
-  "dead",
-  "superseded",
-  "reaped",
-  "fallbacks",
-];
 /** Event fields not shown in the live list (the recent-batches view shows the texts). */
 const HIDDEN_FIELDS = new Set(["texts"]);
 
@@ -257,8 +246,9 @@ function renderStats(stats: Stats): void {
     card("dead letters", stats.dlqSize, null, "gauge"),
   );
   $("counters").replaceChildren(
-    ...COUNTERS.map((c) =>
-      card(c.replace("_", " "), stats.totals?.[c] ?? 0, sparkline(stats.days ?? [], c))
+    // The API's totals name every counter, in the store's order (COUNTER_NAMES): no second list.
+    ...Object.entries(stats.totals ?? {}).map(([c, total]) =>
+      card(c.replace("_", " "), total, sparkline(stats.days ?? [], c))
     ),
   );
 }
