@@ -307,7 +307,8 @@ export class RedisStore implements BufferStore {
       ],
       [
         message.conversation,
-        this.label(message.conversation),
+        // The label only goes into per-message events: no masking work when they are off.
+        this.s.messageEvents ? this.label(message.conversation) : "",
         message.id,
         encodeMessage(message),
         this.flushRules(),
