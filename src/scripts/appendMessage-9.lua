@@ -1,7 +1,7 @@
 --[[
   appendMessage: dedup by provider message id and buffer the entry, in one round trip and as few
   commands as the flush rules allow (Upstash bills each one): a new message into an open buffer
-  costs TIME, ZADD, RPUSH, HMGET and HSET; a duplicate ZADD, LINDEX and HINCRBY.
+  costs TIME, ZADD, RPUSH, HMGET and HSET; a duplicate TIME, ZADD, LINDEX and HINCRBY.
   Quotas (off by default) are checked first, atomically: a message over its conversation's or its
   provider's per-minute cap is refused before anything is written (not even its id), so the
   provider's retry after the window is a new message, not a duplicate.
@@ -17,7 +17,7 @@
   KEYS[4]  batch      HASH outstanding batch (exists: buffer waits behind it)
   KEYS[5]  due        ZSET partition due index
   KEYS[6]  events     STREAM partition events
-  KEYS[7]  daily      HASH partition day counters (a duplicate counts in the day of seenAtMs)
+  KEYS[7]  daily      HASH partition day counters
   KEYS[8]  convRate   STRING messages of this conversation in the current minute
   KEYS[9]  provRate   STRING messages of this provider in this partition in the current minute
 
@@ -28,9 +28,7 @@
   ARGV[5]  flushRules     windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
   ARGV[6]  convQuota      messages per minute per conversation (0 = no quota)
   ARGV[7]  provQuota      messages per minute per provider in this partition (0 = no quota)
-  ARGV[8]  seenAtMs       the caller's clock, ms: the dedup record's score (only its age matters,
-                          so the round trip for TIME is spared on a duplicate)
-  ARGV[9]  messageEvents  "1": also write an `appended`/`duplicate` event per message
+  ARGV[8]  messageEvents  "1": also write an `appended`/`duplicate` event per message
 
   The buffer and its meta carry no TTL (live data never expires). Neither does `seen` while its
   conversation has an open buffer; the claim that empties the buffer gives it LULL_DEDUP_TTL_MS
@@ -66,8 +64,7 @@ local messageJson = ARGV[4] -- encoded message
 local packedRules = ARGV[5] -- flush rules, packed
 local convQuota = tonumber(ARGV[6]) -- messages per minute, 0 = off
 local provQuota = tonumber(ARGV[7]) -- messages per minute, 0 = off
-local seenAt = tonumber(ARGV[8]) -- ms, caller's clock
-local messageEvents = ARGV[9] == '1' -- per-message events
+local messageEvents = ARGV[8] == '1' -- per-message events
 
 --- @include "now"
 --- @include "flush"
@@ -95,10 +92,12 @@ if (convQuota > 0 or provQuota > 0) and not redis.call('ZSCORE', seenKey, messag
   end
 end
 
--- ZADD NX is the dedup test and the record in one command: 0 = the id was already seen.
-if redis.call('ZADD', seenKey, 'NX', seenAt, messageId) == 0 then
-  redis.call('HINCRBY', dailyKey, string.format('%d:duplicates', math.floor(seenAt / 86400000)), 1)
-  if messageEvents then emitEvent(eventsKey, 'duplicate', label, seenAt, 'id', messageId) end
+-- ZADD NX is the dedup test and the record in one command: 0 = the id was already seen. Scored
+-- on store time, so the claim's trim of ids past the window never depends on an isolate clock.
+now = now or nowMs()
+if redis.call('ZADD', seenKey, 'NX', now, messageId) == 0 then
+  redis.call('HINCRBY', dailyKey, string.format('%d:duplicates', math.floor(now / 86400000)), 1)
+  if messageEvents then emitEvent(eventsKey, 'duplicate', label, now, 'id', messageId) end
   -- The redelivery of the message that opened the open buffer: its first delivery noted a wake,
   -- or died before it could. An entry is `<ms>|<message json>`.
   local head = redis.call('LINDEX', bufferKey, 0)
@@ -106,14 +105,13 @@ if redis.call('ZADD', seenKey, 'NX', seenAt, messageId) == 0 then
   local ok, first = false, nil
   if sep then ok, first = pcall(cjson.decode, string.sub(head, sep + 1)) end
   if not ok or type(first) ~= 'table' or first.id ~= messageId then
-    return {'duplicate', 0, 0, seenAt, 0, 0}
+    return {'duplicate', 0, 0, now, 0, 0}
   end
   local meta = readMeta(metaKey)
-  if not meta then return {'duplicate', 0, 0, seenAt, 0, 0} end
-  return {'duplicate', meta.count, computeFlush(meta, meta.lastAt, rules), seenAt, 0, 1}
+  if not meta then return {'duplicate', 0, 0, now, 0, 0} end
+  return {'duplicate', meta.count, computeFlush(meta, meta.lastAt, rules), now, 0, 1}
 end
 
-now = now or nowMs()
 local entry = string.format('%d', now) .. '|' .. messageJson
 local size = redis.call('RPUSH', bufferKey, entry)
 local meta

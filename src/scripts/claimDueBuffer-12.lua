@@ -9,8 +9,7 @@
   The append writes the due index only when a burst starts or fills, so a claim that finds the
   buffer not due yet re-scores it (the entry is a lower bound). The burst's messages count as
   ingested here, once per batch. A claim that empties the buffer starts the dedup records'
-  LULL_DEDUP_TTL_MS (and drops the ids older than that, with some slack for the clock of the
-  isolate that scored them).
+  LULL_DEDUP_TTL_MS (and, every 8th such claim, drops the ids older than that).
 
   KEYS[1]  lock           STRING flush lock token
   KEYS[2]  batch          HASH outstanding batch
@@ -33,7 +32,6 @@
   ARGV[6]  flushRules     windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
   ARGV[7]  lockTtlMs      lease length, ms
   ARGV[8]  dedupTtlMs     how long a message id is remembered, ms
-  ARGV[9]  clockSlackMs   added before dropping old ids: they were scored on an isolate's clock
 
   Returns
     {'locked', nowMs}
@@ -63,7 +61,6 @@ local force = ARGV[5] == '1' -- manual claim
 local packedRules = ARGV[6] -- flush rules, packed
 local lockTtlMs = tonumber(ARGV[7]) -- ms
 local dedupTtlMs = tonumber(ARGV[8]) -- ms
-local clockSlackMs = tonumber(ARGV[9]) -- ms
 
 --- @include "now"
 --- @include "flush"
@@ -151,7 +148,7 @@ else
   -- Ids past the window go at every 8th batch that empties the buffer: that bounds the set of a
   -- conversation that never stays quiet long enough for the TTL, at an eighth of the cost.
   if take.count == meta.count and fence % 8 == 1 then
-    redis.call('ZREMRANGEBYSCORE', seenKey, '-inf', now - dedupTtlMs - clockSlackMs)
+    redis.call('ZREMRANGEBYSCORE', seenKey, '-inf', now - dedupTtlMs)
   end
   redis.call('HSET', batchKey,
     'batchId', newBatchId, 'conversation', conversation, 'fence', fence, 'attempt', attempt,

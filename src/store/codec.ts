@@ -116,13 +116,6 @@ export interface BufferMeta {
 }
 
 /**
- * Dedup records are scored on the clock of the isolate that appended (a duplicate then costs no
- * round trip for Redis TIME). The claim that drops ids past LULL_DEDUP_TTL_MS adds this much, so
- * an isolate clock up to 5 minutes off never shortens the window.
- */
-export const DEDUP_CLOCK_SLACK_MS = 300_000;
-
-/**
  * When an open buffer becomes claimable and why (docs/state-machine.md "Buffer due time").
  * `fullAtMs` is the time the buffer filled up (append time); callers pass the append's now.
  */

@@ -64,7 +64,6 @@ import {
   computeFlush,
   deadLetterResponseBody,
   decodeEntry,
-  DEDUP_CLOCK_SLACK_MS,
   encodeMessage,
   fullAuditEntry,
   makeEntry,
@@ -398,7 +397,7 @@ export class MemoryStore implements BufferStore {
         // the slack for the appending isolate's clock) go too.
         if (fence % 8 === 1) {
           for (const [id, atMs] of rec.seen) {
-            if (atMs < now - s.dedupTtlMs - DEDUP_CLOCK_SLACK_MS) rec.seen.delete(id);
+            if (atMs < now - s.dedupTtlMs) rec.seen.delete(id);
           }
         }
         rec.seenExpiresAtMs = now + s.dedupTtlMs;

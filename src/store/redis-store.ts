@@ -54,7 +54,6 @@ import {
   computeFlush,
   deadLetterResponseBody,
   decodeEntry,
-  DEDUP_CLOCK_SLACK_MS,
   encodeMessage,
   fullAuditEntry,
   newBatchId,
@@ -313,7 +312,6 @@ export class RedisStore implements BufferStore {
         encodeMessage(message),
         this.flushRules(),
         ...this.quotaArgs(message, options),
-        Date.now(),
         this.s.messageEvents ? "1" : "0",
       ],
       { conversation: message.conversation },
@@ -377,7 +375,6 @@ export class RedisStore implements BufferStore {
         this.flushRules(),
         this.s.lockTtlMs,
         this.s.dedupTtlMs,
-        DEDUP_CLOCK_SLACK_MS,
       ],
       { conversation, batchId },
     ) as unknown[];

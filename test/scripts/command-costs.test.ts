@@ -1,7 +1,9 @@
 /**
  * What a message costs on a metered Redis (Upstash bills every command a script runs, plus the
  * EVALSHA): counted from INFO commandstats on a real redis-server, the way bench/ reports it.
- * These are the budgets of issue "Free when idle, lean per message" as regression guards.
+ * Regression guards for the budgets of issue "Free when idle, lean per message". A duplicate costs
+ * 5, one over that issue's 4: its dedup record is scored on Redis TIME, so no isolate clock can
+ * shorten the dedup window.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
@@ -61,7 +63,7 @@ describe("commands billed", () => {
     const extra = messageEvents ? 1 : 0;
     it(
       `a new message into an open buffer costs <= ${6 + extra}, a duplicate <= ${
-        4 + extra
+        5 + extra
       } (per-message events ${messageEvents ? "on" : "off"})`,
       async () => {
         const store = storeFor(`cost-${messageEvents}`, messageEvents);
@@ -69,7 +71,7 @@ describe("commands billed", () => {
         for (const c of convs) await store.append(message(c, `${c}:open`));
         const ids = Array.from({ length: 40 }, (_, i) => `id-${i}`);
         expect(await perAppend(store, convs, ids)).toBeLessThanOrEqual(6 + extra);
-        expect(await perAppend(store, convs, ids)).toBeLessThanOrEqual(4 + extra);
+        expect(await perAppend(store, convs, ids)).toBeLessThanOrEqual(5 + extra);
       },
     );
   }
