@@ -92,7 +92,7 @@ export interface ConversationKeys {
   seen: string;
   /** LIST of `<receivedAtMs>|<message json>`, the open buffer. */
   buffer: string;
-  /** HASH firstAt, lastAt, count, bytes of the open buffer. */
+  /** STRING of BITFIELD fields: firstAt, lastAt, count, bytes (+ supersede carry-overs) of the open buffer (src/scripts/includes/flush.lua). */
   meta: string;
   /** STRING flush lock token (SET NX PX). */
   lock: string;

@@ -134,7 +134,10 @@ export interface AppendResult {
   size: number;
   /** When the open buffer becomes claimable (store ms); null if there is no open buffer. */
   flushAtMs: number | null;
-  /** Store time at append. */
+  /**
+   * Store time at append. For a duplicate, the caller's clock: the dedup test answers before the
+   * script reads TIME, and a duplicate needs no store time (appendMessage ARGV[9]).
+   */
   nowMs: number;
   /** This append set the timer marker: the caller should arm one in-isolate timer. */
   armTimer: boolean;

@@ -7,7 +7,7 @@
   KEYS[2]  batch          HASH outstanding batch
   KEYS[3]  batchMessages  LIST outstanding batch entries
   KEYS[4]  processed      STRING processed(batchId) record
-  KEYS[5]  meta           HASH open buffer meta
+  KEYS[5]  meta           STRING open buffer meta (BITFIELD, includes/flush.lua)
   KEYS[6]  due            ZSET partition due index
   KEYS[7]  leases         ZSET partition lease expiries
   KEYS[8]  events         STREAM partition events
@@ -33,7 +33,7 @@ local lockKey = KEYS[1] -- STRING lock token
 local batchKey = KEYS[2] -- HASH batch
 local batchMessagesKey = KEYS[3] -- LIST batch entries
 local processedKey = KEYS[4] -- STRING processed record
-local metaKey = KEYS[5] -- HASH open buffer meta
+local metaKey = KEYS[5] -- STRING open buffer meta
 local dueKey = KEYS[6] -- ZSET due index
 local leasesKey = KEYS[7] -- ZSET leases
 local eventsKey = KEYS[8] -- STREAM events

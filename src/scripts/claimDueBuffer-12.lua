@@ -14,7 +14,7 @@
   KEYS[1]  lock           STRING flush lock token
   KEYS[2]  batch          HASH outstanding batch
   KEYS[3]  batchMessages  LIST outstanding batch entries
-  KEYS[4]  meta           HASH open buffer meta
+  KEYS[4]  meta           STRING open buffer meta (BITFIELD, includes/flush.lua)
   KEYS[5]  buffer         LIST open buffer entries
   KEYS[6]  fence          STRING fencing counter (no TTL: fences never go back)
   KEYS[7]  due            ZSET partition due index
@@ -43,7 +43,7 @@
 local lockKey = KEYS[1] -- STRING lock token
 local batchKey = KEYS[2] -- HASH batch
 local batchMessagesKey = KEYS[3] -- LIST batch entries
-local metaKey = KEYS[4] -- HASH open buffer meta
+local metaKey = KEYS[4] -- STRING open buffer meta
 local bufferKey = KEYS[5] -- LIST open buffer
 local fenceKey = KEYS[6] -- STRING fence counter
 local dueKey = KEYS[7] -- ZSET due index
@@ -75,7 +75,14 @@ local now = nowMs()
 local live = redis.call('EXISTS', lockKey, batchKey)
 local attempt
 local claimed = nil -- a new batch's fields, known without reading them back
-if live == 2 then return {'locked', now} end
+if live == 2 then
+  -- In flight. A burst queued behind it is indexed (appendMessage): move its entry to the
+  -- lease's end, so sweeps do not come back for it before the ack (which re-scores it) or the
+  -- lease's expiry (a crashed flusher).
+  redis.call('ZADD', dueKey, 'XX', 'GT', now + math.max(0, redis.call('PTTL', lockKey)),
+    conversation)
+  return {'locked', now}
+end
 if live == 1 then
   local nextAtField = redis.call('HGET', batchKey, 'nextAt')
   if not nextAtField then return {'locked', now} end -- a lock with no batch: let it lapse
@@ -88,10 +95,7 @@ if live == 1 then
   redis.call('HSET', batchKey, 'inFlight', '1')
 else
   -- The meta, and what a supersede carried over: the first batch's createdAt and attempts.
-  local m = redis.call('HMGET', metaKey, 'firstAt', 'lastAt', 'count', 'bytes', 'createdAt',
-    'attempts', 'counted')
-  local meta = m[1] and {firstAt = tonumber(m[1]), lastAt = tonumber(m[2]),
-    count = tonumber(m[3]) or 0, bytes = tonumber(m[4]) or 0}
+  local meta = readMeta(metaKey)
   if not meta or meta.count == 0 then
     -- meta without entries cannot be claimed: drop the stray meta with the index entry
     redis.call('DEL', metaKey)
@@ -106,8 +110,8 @@ else
     end
     reason = 'manual'
   end
-  local createdAt = tonumber(m[5]) or now
-  attempt = (tonumber(m[6]) or 0) + 1
+  local createdAt = meta.createdAt > 0 and meta.createdAt or now
+  attempt = meta.attempts + 1
   local take = {count = meta.count, bytes = meta.bytes, lastAt = meta.lastAt}
   if meta.count > maxMessages or meta.bytes > maxBytes then
     -- Oldest entries first, as many as fit; at least one (an oversized entry goes alone).
@@ -127,8 +131,8 @@ else
       redis.call('ZREM', dueKey, conversation)
       return {'empty', now}
     end
-    -- Buffers written before 0.2 carried a TTL, which RENAME would keep.
-    redis.call('PERSIST', batchMessagesKey)
+    -- Buffers opened before 0.2 carried a TTL, which RENAME would keep (their meta is a hash).
+    if meta.legacy then redis.call('PERSIST', batchMessagesKey) end
     redis.call('DEL', metaKey)
     -- No open buffer now: the dedup records start their TTL (an append persists them again).
     redis.call('PEXPIRE', seenKey, dedupTtlMs)
@@ -140,25 +144,24 @@ else
       redis.call('RPUSH', batchMessagesKey, unpack(entries, i, math.min(i + chunk - 1, #entries)))
     end
     local rest = redis.call('LINDEX', bufferKey, 0)
-    redis.call('HSET', metaKey, 'firstAt', tonumber(string.match(rest, '^(%d+)|')),
-      'count', meta.count - take.count, 'bytes', meta.bytes - take.bytes)
-    redis.call('HDEL', metaKey, 'createdAt', 'attempts', 'counted')
+    -- The rest is a buffer of its own: no carried-over fields.
+    writeMeta(metaKey, {firstAt = tonumber(string.match(rest, '^(%d+)|')), lastAt = meta.lastAt,
+      count = meta.count - take.count, bytes = meta.bytes - take.bytes, legacy = meta.legacy})
   end
   local fence = redis.call('INCR', fenceKey)
   -- Ids past the window go at every 8th batch that empties the buffer: that bounds the set of a
-  -- conversation that never stays quiet long enough for the TTL, at an eighth of the cost.
-  if take.count == meta.count and fence % 8 == 1 then
+  -- conversation that never stays quiet long enough for the TTL, at an eighth of the cost. (Not
+  -- at the first: a conversation's first batch has nothing older than the window yet.)
+  if take.count == meta.count and fence % 8 == 0 then
     redis.call('ZREMRANGEBYSCORE', seenKey, '-inf', now - dedupTtlMs)
   end
   redis.call('HSET', batchKey,
     'batchId', newBatchId, 'conversation', conversation, 'fence', fence, 'attempt', attempt,
     'reason', reason, 'firstAt', meta.firstAt, 'lastAt', take.lastAt, 'count', take.count,
     'bytes', take.bytes, 'createdAt', createdAt, 'nextAt', 0, 'lastError', '', 'inFlight', '1')
-  emitEvent(eventsKey, 'due', label, now, 'batchId', newBatchId, 'reason', reason,
-    'size', take.count)
   claimed = {newBatchId, fence, reason, meta.firstAt, take.lastAt, createdAt}
   -- A superseded batch's messages were counted at its own claim.
-  local fresh = take.count - math.min(take.count, tonumber(m[7]) or 0)
+  local fresh = take.count - math.min(take.count, meta.counted)
   if fresh > 0 then countEvent(statsKey, dailyKey, now, 'ingested', fresh) end
 end
 
@@ -170,7 +173,8 @@ redis.call('ZREM', dueKey, conversation)
 local b = claimed or redis.call('HMGET', batchKey, 'batchId', 'fence', 'reason', 'firstAt',
   'lastAt', 'createdAt')
 local entries = redis.call('LRANGE', batchMessagesKey, 0, -1)
+-- One event per claim, new batch or retry (the reason rides on it: no separate `due` event).
 emitEvent(eventsKey, 'claimed', label, now, 'batchId', b[1], 'attempt', attempt,
-  'size', #entries)
+  'size', #entries, 'reason', b[3])
 return {'claimed', now, leaseUntil, b[1], tonumber(b[2]), attempt, b[3], tonumber(b[4]),
   tonumber(b[5]), tonumber(b[6]), entries}

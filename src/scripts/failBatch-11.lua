@@ -7,7 +7,7 @@
   KEYS[3]  batchMessages  LIST outstanding batch entries
   KEYS[4]  deadLetter     HASH dead letter of this batchId
   KEYS[5]  dlq            ZSET partition dead letters batchId -> deadAt ms
-  KEYS[6]  meta           HASH open buffer meta
+  KEYS[6]  meta           STRING open buffer meta (BITFIELD, includes/flush.lua)
   KEYS[7]  due            ZSET partition due index
   KEYS[8]  leases         ZSET partition lease expiries
   KEYS[9]  events         STREAM partition events
@@ -37,7 +37,7 @@ local batchKey = KEYS[2] -- HASH batch
 local batchMessagesKey = KEYS[3] -- LIST batch entries
 local deadLetterKey = KEYS[4] -- HASH dead letter
 local dlqKey = KEYS[5] -- ZSET dead letters
-local metaKey = KEYS[6] -- HASH open buffer meta
+local metaKey = KEYS[6] -- STRING open buffer meta
 local dueKey = KEYS[7] -- ZSET due index
 local leasesKey = KEYS[8] -- ZSET leases
 local eventsKey = KEYS[9] -- STREAM events

@@ -10,7 +10,7 @@
 
   KEYS[1]  seen           ZSET dedup ids
   KEYS[2]  buffer         LIST open buffer
-  KEYS[3]  meta           HASH open buffer meta
+  KEYS[3]  meta           STRING open buffer meta (BITFIELD, includes/flush.lua)
   KEYS[4]  lock           STRING flush lock token
   KEYS[5]  batch          HASH outstanding batch
   KEYS[6]  batchMessages  LIST outstanding batch entries

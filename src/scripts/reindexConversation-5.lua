@@ -5,7 +5,7 @@
   a batch in neither index becomes due now; an open buffer with no batch and no due entry gets
   its computed due time.
 
-  KEYS[1] meta    HASH open buffer meta
+  KEYS[1] meta    STRING open buffer meta (BITFIELD, includes/flush.lua)
   KEYS[2] buffer  LIST open buffer entries
   KEYS[3] batch   HASH outstanding batch
   KEYS[4] due     ZSET partition due index
@@ -19,7 +19,7 @@
     'batch'      an unreachable batch was made due now
     'buffer'     an unreachable open buffer was given its due time
 ]]
-local metaKey = KEYS[1] -- HASH open buffer meta
+local metaKey = KEYS[1] -- STRING open buffer meta
 local bufferKey = KEYS[2] -- LIST open buffer
 local batchKey = KEYS[3] -- HASH batch
 local dueKey = KEYS[4] -- ZSET due index

@@ -9,7 +9,7 @@
   KEYS[1]  lock           STRING flush lock token
   KEYS[2]  batch          HASH outstanding batch
   KEYS[3]  batchMessages  LIST outstanding batch entries
-  KEYS[4]  meta           HASH open buffer meta
+  KEYS[4]  meta           STRING open buffer meta (BITFIELD, includes/flush.lua)
   KEYS[5]  buffer         LIST open buffer entries
   KEYS[6]  due            ZSET partition due index
   KEYS[7]  leases         ZSET partition lease expiries
@@ -37,7 +37,7 @@
 local lockKey = KEYS[1] -- STRING lock token
 local batchKey = KEYS[2] -- HASH batch
 local batchMessagesKey = KEYS[3] -- LIST batch entries
-local metaKey = KEYS[4] -- HASH open buffer meta
+local metaKey = KEYS[4] -- STRING open buffer meta
 local bufferKey = KEYS[5] -- LIST open buffer
 local dueKey = KEYS[6] -- ZSET due index
 local leasesKey = KEYS[7] -- ZSET leases
@@ -88,8 +88,8 @@ meta.bytes = meta.bytes + (tonumber(b[3]) or 0)
 local attempts = math.max(0, (tonumber(b[5]) or 1) - 1)
 -- `counted`: the batch's messages were counted as ingested at its claim; the next claim of the
 -- merged buffer counts only the rest.
-redis.call('HSET', metaKey, 'firstAt', meta.firstAt, 'count', meta.count, 'bytes', meta.bytes,
-  'createdAt', createdAt, 'attempts', attempts, 'counted', tonumber(b[2]) or 0)
+meta.createdAt, meta.attempts, meta.counted = createdAt, attempts, tonumber(b[2]) or 0
+writeMeta(metaKey, meta)
 
 redis.call('DEL', batchKey, lockKey)
 redis.call('ZREM', leasesKey, conversation)

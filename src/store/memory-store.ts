@@ -333,13 +333,18 @@ export class MemoryStore implements BufferStore {
     open.meta.bytes += byteLength(entry);
     const { flushAtMs } = computeFlush(open.meta, s, now);
 
-    // 4. The burst's first message indexes it, and so does the one that fills it; later ones
-    // only move the due time later, so the entry stays a lower bound that the claim re-scores.
-    // Queued behind an outstanding batch, the buffer is reachable through it.
+    // 4. The burst's first message indexes it (NX: a retry's time stays), also behind an
+    // outstanding batch, and the one that fills it lowers the entry to now; later ones only move
+    // the due time later, so the entry stays a lower bound that the claim re-scores.
     let wakeAtMs: number | null = null;
+    const due = this.part(p).due;
+    const indexed = due.get(conv);
     const opens = open.meta.count === 1;
-    if ((opens || (flushAtMs === now && !wasFull)) && !rec.batch) {
-      this.part(p).due.set(conv, flushAtMs);
+    if (
+      (opens && indexed === undefined) ||
+      (!opens && flushAtMs === now && !wasFull && (indexed === undefined || flushAtMs < indexed))
+    ) {
+      due.set(conv, flushAtMs);
       this.lowerWake(p, flushAtMs);
       wakeAtMs = flushAtMs;
     }
@@ -368,8 +373,14 @@ export class MemoryStore implements BufferStore {
     const part = this.part(p);
     const rec = this.record(conversation, now);
 
-    // 1. Someone holds the lock.
-    if (rec.lock) return { status: "locked", nowMs: now };
+    // 1. Someone holds the lock. A burst queued behind the batch waits for the lease's end.
+    if (rec.lock) {
+      const indexed = part.due.get(conversation);
+      if (rec.batch && indexed !== undefined && indexed < rec.lock.expiresAtMs) {
+        part.due.set(conversation, rec.lock.expiresAtMs);
+      }
+      return { status: "locked", nowMs: now };
+    }
 
     let batch = rec.batch;
     if (batch) {
@@ -395,7 +406,7 @@ export class MemoryStore implements BufferStore {
         rec.open = null;
         // No open buffer: the dedup records start their TTL. Every 8th batch, ids past it (with
         // the slack for the appending isolate's clock) go too.
-        if (fence % 8 === 1) {
+        if (fence % 8 === 0) {
           for (const [id, atMs] of rec.seen) {
             if (atMs < now - s.dedupTtlMs) rec.seen.delete(id);
           }
@@ -430,11 +441,6 @@ export class MemoryStore implements BufferStore {
         entries: taken,
       };
       rec.batch = batch;
-      this.emit(p, conversation, "due", now, {
-        batchId: batch.batchId,
-        reason: batch.reason,
-        size: String(batch.count),
-      });
       // A superseded batch's messages were counted at its own claim.
       const fresh = batch.count - Math.min(batch.count, carried?.counted ?? 0);
       if (fresh > 0) this.count(p, "ingested", fresh, now);
@@ -458,6 +464,7 @@ export class MemoryStore implements BufferStore {
       batchId: batch.batchId,
       attempt: String(batch.attempt),
       size: String(batch.count),
+      reason: batch.reason,
     });
     const claim: Claim = {
       batch: buildBatch(batch, [...batch.entries]),

@@ -70,6 +70,12 @@ export interface RedisStoreOptions {
    * @default 16 random bytes as hex
    */
   random?: () => string;
+  /**
+   * This isolate's clock, ms. Only a duplicate's day bucket and the dedup record's provisional
+   * score come from it (appendMessage ARGV[9]); every flush rule runs on Redis TIME.
+   * @default Date.now
+   */
+  now?: () => number;
 }
 
 const DAY_MS = 86_400_000;
@@ -108,12 +114,14 @@ export class RedisStore implements BufferStore {
   private readonly client: RedisClient;
   private readonly s: BufferSettings;
   private readonly random: () => string;
+  private readonly isolateNow: () => number;
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
     this.s = options.settings;
     this.keys = new Keys(options.settings.keyPrefix, options.settings.partitions);
     this.random = options.random ?? (() => randomHex(16));
+    this.isolateNow = options.now ?? Date.now;
   }
 
   private partitionIds(): number[] {
@@ -297,7 +305,6 @@ export class RedisStore implements BufferStore {
         k.seen,
         k.buffer,
         k.meta,
-        k.batch,
         p.due,
         p.events,
         p.daily,
@@ -313,6 +320,7 @@ export class RedisStore implements BufferStore {
         this.flushRules(),
         ...this.quotaArgs(message, options),
         this.s.messageEvents ? "1" : "0",
+        Math.round(this.isolateNow()),
       ],
       { conversation: message.conversation },
     ) as unknown[];

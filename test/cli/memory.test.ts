@@ -76,6 +76,6 @@ describe("lull dev without Redis", () => {
     );
     expect(tail.code).toBe(0);
     const types = tail.stdout.trim().split("\n").map((l) => (JSON.parse(l) as BufferEvent).type);
-    expect(types).toEqual(["appended", "appended", "due", "claimed", "delivered"]);
+    expect(types).toEqual(["appended", "appended", "claimed", "delivered"]);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * `lull tail --json` against a running `lull dev`: sees the events of a burst live and in order
- * (appended x3, due, claimed, delivered), with the conversation masked by default.
+ * (appended x3, claimed, delivered), with the conversation masked by default.
  */
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -84,7 +84,6 @@ describe("lull tail", () => {
       "appended",
       "appended",
       "appended",
-      "due",
       "claimed",
       "delivered",
     ]);

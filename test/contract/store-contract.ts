@@ -183,8 +183,10 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         ]);
         await store.ack(c, claim.batch.batchId, claim.token);
         await advance(100);
-        // m3 is inside its window; m1 is past it and its buffer is gone: forgotten (garbage).
+        // m3 is inside its window: still remembered.
         expect((await store.append(msg(c, "m3"))).status).toBe("duplicate");
+        // Past the dedup TTL the emptying claim started, with no buffer open: forgotten (garbage).
+        await advance(300);
         const again = await store.append(msg(c, "m1", "third time"));
         expect(again).toMatchObject({ status: "appended", size: 1, armTimer: true });
       });
@@ -198,7 +200,7 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         const claim = expectClaimed(await store.claim(c, { force: true }));
         await store.ack(c, claim.batch.batchId, claim.token);
         const read = await store.readEvents(start.cursor);
-        expect(read.events.map((e) => e.type)).toEqual(["due", "claimed", "delivered"]);
+        expect(read.events.map((e) => e.type)).toEqual(["claimed", "delivered"]);
         expect((await store.stats()).totals).toMatchObject({ ingested: 1, duplicates: 1 });
       });
 
@@ -734,7 +736,7 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         const before = (await store.latestEvents({ type: "delivered" })).events;
         expect(before.map((e) => e.fields.texts).join()).toContain(`secret of ${c}`);
         const purged = await store.purgeConversation(c);
-        expect(purged.events).toBe(4); // appended, due, claimed, delivered
+        expect(purged.events).toBe(3); // appended, claimed, delivered
         const after = await store.latestEvents({ limit: 1000 });
         expect(JSON.stringify(after.events)).not.toContain(`secret of ${c}`);
         expect(after.events.filter((e) => e.conversation === c)).toEqual([]);
@@ -1328,7 +1330,6 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
           "appended",
           "appended",
           "duplicate",
-          "due",
           "claimed",
           "delivered",
         ]);
@@ -1338,7 +1339,8 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
           expect(e.conversation).not.toContain("501234");
           expect(e.partition).toBe(p);
         }
-        expect(read.events[4]?.fields.batchId).toBe(claim.batch.batchId);
+        expect(read.events[3]?.fields.batchId).toBe(claim.batch.batchId);
+        expect(read.events[3]?.fields.reason).toBe("manual");
         for (let i = 1; i < read.events.length; i++) {
           expect(compareStreamIds(read.events[i - 1]!.id, read.events[i]!.id)).toBeLessThan(0);
         }
@@ -1438,8 +1440,8 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
           await advance(2);
         }
         const all = await store.latestEvents({ limit: 1000 });
-        // 4 events per conversation (appended, due, claimed, delivered), newest first.
-        expect(all.events).toHaveLength(convs.length * 4);
+        // 3 events per conversation (appended, claimed, delivered), newest first.
+        expect(all.events).toHaveLength(convs.length * 3);
         for (let i = 1; i < all.events.length; i++) {
           expect(all.events[i - 1]!.at >= all.events[i]!.at).toBe(true);
         }

@@ -235,6 +235,9 @@ function storeTimeOf(answer: unknown, op: Op, s: BufferSettings): number | undef
     retryAtMs?: unknown;
     leaseUntilMs?: unknown;
   };
+  // A duplicate's answer carries the caller's clock, not store time (appendMessage reads no TIME
+  // for it).
+  if ((a as { status?: unknown }).status === "duplicate") return undefined;
   if (typeof a.nowMs === "number") return a.nowMs;
   if (a.claim) return a.claim.leaseUntilMs - s.lockTtlMs;
   if (op.kind === "fail" && typeof a.retryAtMs === "number") {

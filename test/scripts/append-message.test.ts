@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { byteLength, encodeMessage } from "../../src/store/codec.ts";
+import { RedisStore } from "../../src/store/redis-store.ts";
 import { useRedisServer } from "../harness/redis-server.ts";
-import { counters, fixture, msg, streamEvents } from "./helpers.ts";
+import { counters, fixture, msg, patchMeta, readMeta, streamEvents } from "./helpers.ts";
 
 const server = useRedisServer();
 
-describe("appendMessage-9.lua", () => {
+describe("appendMessage-8.lua", () => {
   it("buffers a new message: entry, meta, due score, no TTLs, timer armed by the burst's first", async () => {
     const f = fixture(server, "append-new");
     const conv = "support:42";
@@ -18,12 +19,15 @@ describe("appendMessage-9.lua", () => {
 
     const entries = await f.raw.lrange(k.buffer, 0, -1);
     expect(entries).toEqual([`${first.nowMs}|${encodeMessage(msg(conv, "m-1", "hi"))}`]);
-    const meta = await f.raw.hgetall(k.meta);
-    expect(meta).toEqual({
-      firstAt: String(first.nowMs),
-      lastAt: String(first.nowMs),
-      count: "1",
-      bytes: String(byteLength(entries[0]!)),
+    expect(await f.raw.type(k.meta)).toBe("string"); // BITFIELD fields, one command to update
+    expect(await readMeta(f, conv)).toEqual({
+      firstAt: first.nowMs,
+      lastAt: first.nowMs,
+      count: 1,
+      bytes: byteLength(entries[0]!),
+      createdAt: 0,
+      attempts: 0,
+      counted: 0,
     });
     expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(first.flushAtMs);
     // Live data carries no TTL: nothing but a claim ever removes the buffer.
@@ -32,8 +36,11 @@ describe("appendMessage-9.lua", () => {
 
     const second = await f.store.append(msg(conv, "m-2", "there"));
     expect(second).toMatchObject({ status: "appended", size: 2, armTimer: false });
-    expect(await f.raw.hget(k.meta, "firstAt")).toBe(String(first.nowMs));
-    expect(await f.raw.hget(k.meta, "lastAt")).toBe(String(second.nowMs));
+    expect(await readMeta(f, conv)).toMatchObject({
+      firstAt: first.nowMs,
+      lastAt: second.nowMs,
+      count: 2,
+    });
     expect(await f.raw.lrange(k.buffer, 0, -1)).toHaveLength(2);
     // Later messages leave the due entry alone: it stays a lower bound of the due time.
     expect(second.flushAtMs).toBeGreaterThanOrEqual(first.flushAtMs!);
@@ -87,7 +94,7 @@ describe("appendMessage-9.lua", () => {
     await f.close();
   });
 
-  it("forgets ids older than the dedup TTL at the emptying claim", async () => {
+  it("forgets ids older than the dedup TTL at every 8th emptying claim", async () => {
     const f = fixture(server, "append-trim", { dedupTtlMs: 60_000 });
     const conv = "support:9";
     const k = f.keys.conversation(conv);
@@ -98,11 +105,39 @@ describe("appendMessage-9.lua", () => {
     await f.raw.zadd(k.seen, first.nowMs - 59_000, "recent");
     // Still remembered while the buffer is open.
     expect((await f.store.append(msg(conv, "old"))).status).toBe("duplicate");
+    // The trim runs at every 8th batch (fence 8, 16, ...): make this claim the 8th.
+    await f.raw.set(k.fence, 7);
     expect((await f.store.claim(conv, { force: true })).status).toBe("claimed");
     expect(await f.raw.zrange(k.seen, 0, -1)).toEqual(["recent"]);
     const again = await f.store.append(msg(conv, "old"));
     expect(again).toMatchObject({ status: "appended", size: 1 });
     expect((await f.store.append(msg(conv, "recent"))).status).toBe("duplicate");
+    await f.close();
+  });
+
+  it("an isolate clock behind or far ahead of Redis never scores a dedup record before its arrival", async () => {
+    const f = fixture(server, "append-skew");
+    const conv = "support:skew";
+    const k = f.keys.conversation(conv);
+    const skews = [0, -3_600_000, -2_000, 30_000, 3_600_000, 400 * 86_400_000];
+    for (const [i, skew] of skews.entries()) {
+      const skewed = new RedisStore({
+        client: f.client,
+        settings: f.s,
+        now: () => Date.now() + skew,
+      });
+      const r = await skewed.append(msg(conv, `m-${i}`));
+      expect(r.status).toBe("appended");
+      const score = Number(await f.raw.zscore(k.seen, `m-${i}`));
+      // At or after its arrival in store time, and at most a minute later.
+      expect(score).toBeGreaterThanOrEqual(r.nowMs);
+      expect(score).toBeLessThanOrEqual(r.nowMs + 60_000);
+      // Whatever the clock, a redelivery is a duplicate.
+      expect((await skewed.append(msg(conv, `m-${i}`))).status).toBe("duplicate");
+    }
+    // A trim at the emptying claim keeps every id of the last dedup TTL, skewed or not.
+    expect((await f.store.claim(conv, { force: true })).status).toBe("claimed");
+    expect(await f.raw.zcard(k.seen)).toBe(skews.length);
     await f.close();
   });
 
@@ -148,28 +183,58 @@ describe("appendMessage-9.lua", () => {
   it("caps the due time at firstAt + maxWait (max_wait)", async () => {
     const f = fixture(server, "append-cap", { windowMs: 10_000, graceMs: 0, maxWaitMs: 15_000 });
     const conv = "c:cap";
-    const k = f.keys.conversation(conv);
     const first = await f.store.append(msg(conv, "1"));
     expect(first.flushAtMs).toBe(first.nowMs + 10_000); // quiet
-    await f.raw.hset(k.meta, "firstAt", first.nowMs - 10_000); // the burst began 10 s ago
+    await patchMeta(f, conv, { firstAt: first.nowMs - 10_000 }); // the burst began 10 s ago
     const second = await f.store.append(msg(conv, "2"));
     expect(second.flushAtMs).toBe(first.nowMs - 10_000 + 15_000);
     await f.close();
   });
 
-  it("behind an outstanding batch: buffer and meta persist, due index untouched", async () => {
+  it("behind an outstanding batch: no TTLs, indexed on its own; a locked claim moves it to the lease end", async () => {
     const f = fixture(server, "append-behind");
     const conv = "c:behind";
     const k = f.keys.conversation(conv);
     await f.store.append(msg(conv, "1"));
     const claim = await f.store.claim(conv, { force: true });
     expect(claim.status).toBe("claimed");
+    if (claim.status !== "claimed") return;
     expect(await f.raw.zscore(k.partition.due, conv)).toBeNull();
     const r = await f.store.append(msg(conv, "2"));
-    expect(r).toMatchObject({ status: "appended", size: 1 });
+    expect(r).toMatchObject({ status: "appended", size: 1, wakeAtMs: r.flushAtMs });
     expect(await f.raw.pttl(k.buffer)).toBe(-1);
     expect(await f.raw.pttl(k.meta)).toBe(-1);
-    expect(await f.raw.zscore(k.partition.due, conv)).toBeNull();
+    // Found without the batch's ack (an ack that failed after its writes cannot orphan it).
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(r.flushAtMs);
+    // A visit while the batch is in flight: locked, and the entry waits for the lease's end.
+    await f.raw.zadd(k.partition.due, r.nowMs - 1, conv);
+    expect((await f.store.claim(conv)).status).toBe("locked");
+    const moved = Number(await f.raw.zscore(k.partition.due, conv));
+    expect(moved).toBeGreaterThan(claim.claim.leaseUntilMs - 1_000);
+    expect(moved).toBeLessThanOrEqual(claim.claim.leaseUntilMs);
+    // The ack puts it back at its own due time.
+    await f.store.ack(conv, claim.claim.batch.batchId, claim.claim.token);
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(r.flushAtMs);
+    await f.close();
+  });
+
+  it("a retry keeps its time when a burst queues behind it (NX)", async () => {
+    const f = fixture(server, "append-behind-retry");
+    const conv = "c:behind-retry";
+    const k = f.keys.conversation(conv);
+    await f.store.append(msg(conv, "1"));
+    const claim = await f.store.claim(conv, { force: true });
+    if (claim.status !== "claimed") throw new Error(claim.status);
+    const failed = await f.store.fail(conv, claim.claim.batch.batchId, claim.claim.token, {
+      error: "down",
+      delayMs: 3_600_000,
+      permanent: false,
+    });
+    expect(failed.status).toBe("retry");
+    const retryAt = Number(await f.raw.zscore(k.partition.due, conv));
+    const r = await f.store.append(msg(conv, "2"));
+    expect(r).toMatchObject({ status: "appended", size: 1, wakeAtMs: null });
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(retryAt);
     await f.close();
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { useRedisServer } from "../harness/redis-server.ts";
-import { backdate, fixture, msg, streamEvents } from "./helpers.ts";
+import { backdate, fixture, msg, patchMeta, streamEvents } from "./helpers.ts";
 
 const server = useRedisServer();
 
@@ -85,8 +85,14 @@ describe("claimDueBuffer-12.lua", () => {
     expect(await f.raw.zscore(k.partition.due, conv)).toBeNull();
     expect(await f.raw.pttl(k.fence)).toBe(-1); // (f.s.dedupTtlMs - 5_000);
     const events = await streamEvents(f, k.partition.partition);
-    expect(events.slice(-2).map((e) => e.type)).toEqual(["due", "claimed"]);
-    expect(events.at(-1)).toMatchObject({ batchId: batch.batchId, attempt: "1", size: "2" });
+    // One event per claim, carrying the reason.
+    expect(events.slice(-2).map((e) => e.type)).toEqual(["appended", "claimed"]);
+    expect(events.at(-1)).toMatchObject({
+      batchId: batch.batchId,
+      attempt: "1",
+      size: "2",
+      reason: "quiet",
+    });
 
     // A message arriving now starts a fresh buffer, not the batch handed out.
     await f.store.append(msg(conv, "3"));
@@ -112,9 +118,8 @@ describe("claimDueBuffer-12.lua", () => {
     expect(r.status === "claimed" && r.claim.batch.reason).toBe("manual");
 
     const capped = "c:capped";
-    const k = f.keys.conversation(capped);
     const a = await f.store.append(msg(capped, "1"));
-    await f.raw.hset(k.meta, "firstAt", a.nowMs - 25_000); // burst began 25 s ago
+    await patchMeta(f, capped, { firstAt: a.nowMs - 25_000 }); // burst began 25 s ago
     const r2 = await f.store.claim(capped);
     expect(r2.status === "claimed" && r2.claim.batch.reason).toBe("max_wait");
     await f.close();
@@ -190,6 +195,10 @@ describe("claimDueBuffer-12.lua", () => {
     const f = fixture(server, "claim-stray");
     const conv = "c:stray";
     const k = f.keys.conversation(conv);
+    await patchMeta(f, conv, { firstAt: 1, lastAt: 1, count: 1, bytes: 1 });
+    expect((await f.store.claim(conv)).status).toBe("empty");
+    expect(await f.raw.exists(k.meta)).toBe(0);
+    // The same with a meta as 0.2 wrote it (a hash).
     await f.raw.hset(k.meta, "firstAt", 1, "lastAt", 1, "count", 1, "bytes", 1);
     expect((await f.store.claim(conv)).status).toBe("empty");
     expect(await f.raw.exists(k.meta)).toBe(0);

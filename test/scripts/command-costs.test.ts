@@ -1,9 +1,10 @@
 /**
  * What a message costs on a metered Redis (Upstash bills every command a script runs, plus the
  * EVALSHA): counted from INFO commandstats on a real redis-server, the way bench/ reports it.
- * Regression guards for the budgets of issue "Free when idle, lean per message". A duplicate costs
- * 5, one over that issue's 4: its dedup record is scored on Redis TIME, so no isolate clock can
- * shorten the dedup window.
+ * Regression guards for the budgets of issue "Free when idle, lean per message" (a new message 6, a
+ * duplicate 4): a new message costs 5 (its meta is one BITFIELD), a duplicate 4 (no TIME: its
+ * dedup test uses the caller's provisional score, which a new id's TIME corrects, so no isolate
+ * clock can shorten the dedup window).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
@@ -62,21 +63,21 @@ describe("commands billed", () => {
   for (const messageEvents of [false, true]) {
     const extra = messageEvents ? 1 : 0;
     it(
-      `a new message into an open buffer costs <= ${6 + extra}, a duplicate <= ${
-        5 + extra
+      `a new message into an open buffer costs <= ${5 + extra}, a duplicate <= ${
+        4 + extra
       } (per-message events ${messageEvents ? "on" : "off"})`,
       async () => {
         const store = storeFor(`cost-${messageEvents}`, messageEvents);
         const convs = Array.from({ length: 10 }, (_, i) => `generic:cost:${i}`);
         for (const c of convs) await store.append(message(c, `${c}:open`));
         const ids = Array.from({ length: 40 }, (_, i) => `id-${i}`);
-        expect(await perAppend(store, convs, ids)).toBeLessThanOrEqual(6 + extra);
         expect(await perAppend(store, convs, ids)).toBeLessThanOrEqual(5 + extra);
+        expect(await perAppend(store, convs, ids)).toBeLessThanOrEqual(4 + extra);
       },
     );
   }
 
-  it("a 5-message burst costs <= 13 per message over its life (appends, timer, claim, ack)", async () => {
+  it("a 5-message burst costs <= 11.4 per message over its life (appends, timer, claim, ack)", async () => {
     const store = storeFor("cost-life");
     const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
     // Warm-up: every script loaded and the day's counters folded, as in steady state.
@@ -99,6 +100,8 @@ describe("commands billed", () => {
     const done = await store.inspect("generic:life:2");
     expect(done.buffer).toBeNull();
     expect(done.batch).toBeNull();
-    for (const n of perMessage) expect(n).toBeLessThanOrEqual(13);
+    // 56 commands, 57 when the burst's claim is its partition's first `ingested` of the day (that
+    // one folds the week-old day buckets).
+    for (const n of perMessage) expect(n).toBeLessThanOrEqual(11.4);
   });
 });

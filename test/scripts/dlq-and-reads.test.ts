@@ -318,7 +318,7 @@ describe("read-side scripts", () => {
   it("a script error reply surfaces as ScriptError", async () => {
     const f = fixture(server, "script-error");
     const k = f.keys.conversation("c:wrongtype");
-    await f.raw.set(k.meta, "not a hash");
+    await f.raw.set(k.buffer, "not a list");
     await expect(f.store.append(msg("c:wrongtype", "1"))).rejects.toBeInstanceOf(ScriptError);
     await f.close();
   });

@@ -70,14 +70,56 @@ export function msg(conversation: string, id: string, text = `text of ${id}`): I
   return { conversation, id, provider: "generic", text };
 }
 
+/** The meta's BITFIELD layout (src/scripts/includes/flush.lua): field -> slot (#n, i64). */
+const META_SLOTS = {
+  firstAt: 0,
+  lastAt: 1,
+  count: 2,
+  bytes: 3,
+  createdAt: 4,
+  attempts: 5,
+  counted: 6,
+} as const;
+export type MetaField = keyof typeof META_SLOTS;
+
+/** The open buffer's meta as Redis holds it, read with BITFIELD (all zero: no meta). */
+export async function readMeta(
+  f: Fixture,
+  conversation: string,
+): Promise<Record<MetaField, number>> {
+  const key = f.keys.conversation(conversation).meta;
+  const fields = Object.keys(META_SLOTS) as MetaField[];
+  const args = fields.flatMap((name) => ["GET", "i64", `#${META_SLOTS[name]}`]);
+  const values = (await f.raw.call("BITFIELD_RO", key, ...args)) as number[];
+  return Object.fromEntries(fields.map((name, i) => [name, Number(values[i])])) as Record<
+    MetaField,
+    number
+  >;
+}
+
+/** Overwrites some fields of the open buffer's meta (to reach time-dependent branches). */
+export async function patchMeta(
+  f: Fixture,
+  conversation: string,
+  patch: Partial<Record<MetaField, number>>,
+): Promise<void> {
+  const key = f.keys.conversation(conversation).meta;
+  const args = Object.entries(patch).flatMap(([name, value]) => [
+    "SET",
+    "i64",
+    `#${META_SLOTS[name as MetaField]}`,
+    String(value),
+  ]);
+  await f.raw.call("BITFIELD", key, ...args);
+}
+
 /**
  * Moves the open buffer's firstAt/lastAt `ms` into the past, as if the burst had happened
  * earlier, so the claim sees it due without the test sleeping.
  */
 export async function backdate(f: Fixture, conversation: string, ms: number): Promise<void> {
-  const meta = f.keys.conversation(conversation).meta;
-  const [firstAt, lastAt] = await f.raw.hmget(meta, "firstAt", "lastAt");
-  await f.raw.hset(meta, "firstAt", Number(firstAt) - ms, "lastAt", Number(lastAt) - ms);
+  const { firstAt, lastAt } = await readMeta(f, conversation);
+  await patchMeta(f, conversation, { firstAt: firstAt - ms, lastAt: lastAt - ms });
 }
 
 /** Events of a partition stream as plain objects (oldest first). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { BatchNotFoundError, LockLostError } from "../../src/core/errors.ts";
 import { maskConversation } from "../../src/core/mask.ts";
 import { useRedisServer } from "../harness/redis-server.ts";
-import { claimOne, counters, fixture, msg, streamEvents } from "./helpers.ts";
+import { claimOne, counters, fixture, msg, readMeta, streamEvents } from "./helpers.ts";
 
 const server = useRedisServer();
 
@@ -54,15 +54,15 @@ describe("supersedeBatch-11.lua", () => {
       JSON.parse(e.slice(e.indexOf("|") + 1)).id
     );
     expect(ids).toEqual(["a", "b", "c", "d"]);
-    const meta = await f.raw.hgetall(k.meta);
-    expect(meta.firstAt).toBe(String(Date.parse(c.batch.firstAt)));
-    expect(meta.lastAt).toBe(String(last.nowMs));
-    expect(meta.count).toBe("4");
+    const meta = await readMeta(f, conv);
+    expect(meta.firstAt).toBe(Date.parse(c.batch.firstAt));
+    expect(meta.lastAt).toBe(last.nowMs);
+    expect(meta.count).toBe(4);
     const bytes = (await f.raw.lrange(k.buffer, 0, -1)).reduce(
       (n, e) => n + Buffer.byteLength(e),
       0,
     );
-    expect(meta.bytes).toBe(String(bytes));
+    expect(meta.bytes).toBe(bytes);
     expect(await f.raw.exists(k.batch, k.batchMessages, k.lock)).toBe(0);
     expect(await f.raw.zscore(k.partition.leases, conv)).toBeNull();
     expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(r.flushAtMs);

@@ -17,14 +17,36 @@ local function computeFlush(meta, fullAt, rules)
   return quietDue, 'quiet'
 end
 
--- The open buffer's meta as numbers, or nil when there is no open buffer.
+-- The open buffer's meta is a string of signed 64-bit fields that BITFIELD reads and writes, so
+-- an append updates it in one command (it took HMGET and HSET while it was a hash):
+--   #0 firstAt  #1 lastAt  #2 count  #3 bytes
+--   #4 createdAt, #5 attempts, #6 counted: what a supersede carried over from its batch (0: none)
+-- A meta written before 0.3 is a HASH with those field names. readMeta reads either form;
+-- writeMeta replaces an old one (DEL first), so only the first write after an upgrade pays for it.
+local META_FIELDS = {'firstAt', 'lastAt', 'count', 'bytes', 'createdAt', 'attempts', 'counted'}
+
+-- The open buffer's meta as numbers, or nil when there is no open buffer. `legacy`: a hash.
 local function readMeta(metaKey)
-  local m = redis.call('HMGET', metaKey, 'firstAt', 'lastAt', 'count', 'bytes')
-  if not m[1] then return nil end
-  return {
-    firstAt = tonumber(m[1]),
-    lastAt = tonumber(m[2]),
-    count = tonumber(m[3]) or 0,
-    bytes = tonumber(m[4]) or 0
-  }
+  local r = redis.pcall('BITFIELD_RO', metaKey, 'GET', 'i64', '#0', 'GET', 'i64', '#1',
+    'GET', 'i64', '#2', 'GET', 'i64', '#3', 'GET', 'i64', '#4', 'GET', 'i64', '#5',
+    'GET', 'i64', '#6')
+  local legacy = type(r) == 'table' and r.err ~= nil
+  if legacy then r = redis.call('HMGET', metaKey, unpack(META_FIELDS)) end
+  local v = {}
+  for i = 1, #META_FIELDS do v[i] = tonumber(r[i]) or 0 end
+  if v[1] == 0 then return nil end
+  return {firstAt = v[1], lastAt = v[2], count = v[3], bytes = v[4], createdAt = v[5],
+    attempts = v[6], counted = v[7], legacy = legacy}
+end
+
+-- Writes every field of `meta` (missing carried fields as 0) in one command.
+local function writeMeta(metaKey, meta)
+  if meta.legacy then
+    redis.call('DEL', metaKey)
+    meta.legacy = false
+  end
+  redis.call('BITFIELD', metaKey, 'SET', 'i64', '#0', meta.firstAt, 'SET', 'i64', '#1',
+    meta.lastAt, 'SET', 'i64', '#2', meta.count, 'SET', 'i64', '#3', meta.bytes,
+    'SET', 'i64', '#4', meta.createdAt or 0, 'SET', 'i64', '#5', meta.attempts or 0,
+    'SET', 'i64', '#6', meta.counted or 0)
 end

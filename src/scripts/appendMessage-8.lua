@@ -1,25 +1,28 @@
 --[[
   appendMessage: dedup by provider message id and buffer the entry, in one round trip and as few
   commands as the flush rules allow (Upstash bills each one): a new message into an open buffer
-  costs TIME, ZADD, RPUSH, HMGET and HSET; a duplicate TIME, ZADD, LINDEX and HINCRBY.
+  costs ZADD, TIME, RPUSH and one BITFIELD on the meta; a duplicate ZADD, HINCRBY and LINDEX (no
+  TIME: see ARGV[9]).
   Quotas (off by default) are checked first, atomically: a message over its conversation's or its
   provider's per-minute cap is refused before anything is written (not even its id), so the
   provider's retry after the window is a new message, not a duplicate.
 
   The due index is written only when a burst starts or fills up. Later messages move the due
   time later, never earlier, so the entry stays a lower bound: whoever visits it early (timer or
-  sweep) finds the buffer not due and re-scores it from the meta (claimDueBuffer). Counters of
-  ingested messages are added when the burst becomes a batch; per-message events are optional.
+  sweep) finds the buffer not due and re-scores it from the meta (claimDueBuffer). A burst that
+  queues behind an outstanding batch is indexed too (ZADD NX keeps the retry's time; a claim that
+  finds the batch in flight moves the entry to the lease's end), so it never depends on the
+  batch's ack to be found. Counters of ingested messages are added when the burst becomes a
+  batch; per-message events are optional.
 
   KEYS[1]  seen       ZSET provider message id -> first seen ms
   KEYS[2]  buffer     LIST open buffer entries
-  KEYS[3]  meta       HASH firstAt, lastAt, count, bytes of the open buffer
-  KEYS[4]  batch      HASH outstanding batch (exists: buffer waits behind it)
-  KEYS[5]  due        ZSET partition due index
-  KEYS[6]  events     STREAM partition events
-  KEYS[7]  daily      HASH partition day counters
-  KEYS[8]  convRate   STRING messages of this conversation in the current minute
-  KEYS[9]  provRate   STRING messages of this provider in this partition in the current minute
+  KEYS[3]  meta       STRING BITFIELD firstAt, lastAt, count, bytes of the open buffer (flush.lua)
+  KEYS[4]  due        ZSET partition due index
+  KEYS[5]  events     STREAM partition events
+  KEYS[6]  daily      HASH partition day counters
+  KEYS[7]  convRate   STRING messages of this conversation in the current minute
+  KEYS[8]  provRate   STRING messages of this provider in this partition in the current minute
 
   ARGV[1]  conversation   raw conversation key (due index member)
   ARGV[2]  label          conversation as events show it (masked unless logPii)
@@ -29,6 +32,16 @@
   ARGV[6]  convQuota      messages per minute per conversation (0 = no quota)
   ARGV[7]  provQuota      messages per minute per provider in this partition (0 = no quota)
   ARGV[8]  messageEvents  "1": also write an `appended`/`duplicate` event per message
+  ARGV[9]  callerMs       the caller's clock, ms. Plus a second, it is the dedup record's
+                          provisional score: ZADD NX is the dedup test, so the score is given
+                          before the script knows whether it needs TIME. A new id then reads TIME
+                          anyway (its entry needs store time) and re-scores the record unless the
+                          provisional score lies in [store time, store time + 60 s]: a record is
+                          never scored before its arrival in store time, so no clock skew can
+                          shorten the dedup window, and a fast clock keeps an id at most a minute
+                          longer. A duplicate reads no TIME at all: its counter's day bucket is
+                          the caller's day (a statistic, not a flush rule), and so is a duplicate
+                          event's `at`.
 
   The buffer and its meta carry no TTL (live data never expires). Neither does `seen` while its
   conversation has an open buffer; the claim that empties the buffer gives it LULL_DEDUP_TTL_MS
@@ -49,13 +62,12 @@
 ]]
 local seenKey = KEYS[1] -- ZSET id -> first seen ms
 local bufferKey = KEYS[2] -- LIST open buffer
-local metaKey = KEYS[3] -- HASH open buffer meta
-local batchKey = KEYS[4] -- HASH outstanding batch
-local dueKey = KEYS[5] -- ZSET due index
-local eventsKey = KEYS[6] -- STREAM events
-local dailyKey = KEYS[7] -- HASH day counters
-local convRateKey = KEYS[8] -- STRING this minute's count, conversation
-local provRateKey = KEYS[9] -- STRING this minute's count, provider in this partition
+local metaKey = KEYS[3] -- STRING open buffer meta
+local dueKey = KEYS[4] -- ZSET due index
+local eventsKey = KEYS[5] -- STREAM events
+local dailyKey = KEYS[6] -- HASH day counters
+local convRateKey = KEYS[7] -- STRING this minute's count, conversation
+local provRateKey = KEYS[8] -- STRING this minute's count, provider in this partition
 
 local conversation = ARGV[1] -- raw conversation key
 local label = ARGV[2] -- masked conversation label
@@ -65,6 +77,7 @@ local packedRules = ARGV[5] -- flush rules, packed
 local convQuota = tonumber(ARGV[6]) -- messages per minute, 0 = off
 local provQuota = tonumber(ARGV[7]) -- messages per minute, 0 = off
 local messageEvents = ARGV[8] == '1' -- per-message events
+local callerMs = tonumber(ARGV[9]) -- caller's clock, ms
 
 --- @include "now"
 --- @include "flush"
@@ -92,12 +105,13 @@ if (convQuota > 0 or provQuota > 0) and not redis.call('ZSCORE', seenKey, messag
   end
 end
 
--- ZADD NX is the dedup test and the record in one command: 0 = the id was already seen. Scored
--- on store time, so the claim's trim of ids past the window never depends on an isolate clock.
-now = now or nowMs()
-if redis.call('ZADD', seenKey, 'NX', now, messageId) == 0 then
-  redis.call('HINCRBY', dailyKey, string.format('%d:duplicates', math.floor(now / 86400000)), 1)
-  if messageEvents then emitEvent(eventsKey, 'duplicate', label, now, 'id', messageId) end
+-- ZADD NX is the dedup test and the record in one command: 0 = the id was already seen.
+if not callerMs then now = now or nowMs() end
+local provisional = now or callerMs + 1000 -- a clock a little behind still scores after arrival
+if redis.call('ZADD', seenKey, 'NX', provisional, messageId) == 0 then
+  local at = now or callerMs
+  redis.call('HINCRBY', dailyKey, string.format('%d:duplicates', math.floor(at / 86400000)), 1)
+  if messageEvents then emitEvent(eventsKey, 'duplicate', label, at, 'id', messageId) end
   -- The redelivery of the message that opened the open buffer: its first delivery noted a wake,
   -- or died before it could. An entry is `<ms>|<message json>`.
   local head = redis.call('LINDEX', bufferKey, 0)
@@ -105,11 +119,19 @@ if redis.call('ZADD', seenKey, 'NX', now, messageId) == 0 then
   local ok, first = false, nil
   if sep then ok, first = pcall(cjson.decode, string.sub(head, sep + 1)) end
   if not ok or type(first) ~= 'table' or first.id ~= messageId then
-    return {'duplicate', 0, 0, now, 0, 0}
+    return {'duplicate', 0, 0, at, 0, 0}
   end
   local meta = readMeta(metaKey)
-  if not meta then return {'duplicate', 0, 0, now, 0, 0} end
-  return {'duplicate', meta.count, computeFlush(meta, meta.lastAt, rules), now, 0, 1}
+  if not meta then return {'duplicate', 0, 0, at, 0, 0} end
+  return {'duplicate', meta.count, computeFlush(meta, meta.lastAt, rules), at, 0, 1}
+end
+-- A new id. Scored on store time (re-scored when the caller's clock is behind, or far ahead), so
+-- the claim's trim of ids past the window never depends on an isolate clock.
+if not now then
+  now = nowMs()
+  if provisional < now or provisional > now + 60000 then
+    redis.call('ZADD', seenKey, 'XX', now, messageId)
+  end
 end
 
 local entry = string.format('%d', now) .. '|' .. messageJson
@@ -118,29 +140,45 @@ local meta
 local wasFull = false
 if size == 1 then
   -- A new burst. Its ids stay remembered for as long as the buffer is open.
-  meta = {firstAt = now, lastAt = now, count = 1, bytes = #entry}
-  redis.call('HSET', metaKey, 'firstAt', now, 'lastAt', now, 'count', 1, 'bytes', #entry)
+  meta = {firstAt = now, lastAt = now, count = 1, bytes = #entry, legacy = false}
+  -- A meta is never left without its buffer, but one written by hand (or before 0.3, a hash)
+  -- must not fail the append: it is replaced.
+  if redis.pcall('BITFIELD', metaKey, 'SET', 'i64', '#0', now, 'SET', 'i64', '#1', now,
+      'SET', 'i64', '#2', 1, 'SET', 'i64', '#3', #entry, 'SET', 'i64', '#4', 0,
+      'SET', 'i64', '#5', 0, 'SET', 'i64', '#6', 0).err then
+    meta.legacy = true
+    writeMeta(metaKey, meta)
+  end
   redis.call('PERSIST', seenKey)
 else
-  local m = redis.call('HMGET', metaKey, 'firstAt', 'count', 'bytes')
-  meta = {
-    firstAt = tonumber(m[1]) or now,
-    lastAt = now,
-    count = (tonumber(m[2]) or 0) + 1,
-    bytes = (tonumber(m[3]) or 0) + #entry
-  }
+  -- One command reads firstAt, counts the entry and moves lastAt.
+  local r = redis.pcall('BITFIELD', metaKey, 'GET', 'i64', '#0', 'INCRBY', 'i64', '#2', 1,
+    'INCRBY', 'i64', '#3', #entry, 'SET', 'i64', '#1', now)
+  if r.err then
+    -- A meta from before 0.3 (a hash): carried over into the string form, once.
+    meta = readMeta(metaKey) or {firstAt = now, count = 0, bytes = 0, legacy = true}
+    meta.lastAt, meta.count, meta.bytes = now, meta.count + 1, meta.bytes + #entry
+    writeMeta(metaKey, meta)
+  else
+    meta = {firstAt = r[1], lastAt = now, count = r[2], bytes = r[3]}
+    if meta.firstAt == 0 then
+      -- No meta beside a buffer (lost outside lull): this message starts its clock.
+      meta.firstAt = now
+      redis.call('BITFIELD', metaKey, 'SET', 'i64', '#0', now)
+    end
+  end
   wasFull = meta.count - 1 >= rules.maxMessages or meta.bytes - #entry >= rules.maxBytes
-  redis.call('HSET', metaKey, 'lastAt', now, 'count', meta.count, 'bytes', meta.bytes)
 end
 local flushAt = computeFlush(meta, now, rules)
 
--- A burst's first message indexes it; so does the one that fills it (due now). Queued behind
--- an outstanding batch, the buffer is reachable through that batch (in `due` awaiting retry,
--- or in `leases` in flight): ack/fail/supersede reschedule it.
+-- A burst's first message indexes it, also when it queues behind an outstanding batch: NX keeps
+-- a retry's time, and a claim that finds the batch in flight moves the entry to the lease's end.
+-- The message that fills a buffer lowers its entry to now.
 local noteWake = 0
-if (size == 1 or (flushAt == now and not wasFull)) and redis.call('EXISTS', batchKey) == 0 then
-  redis.call('ZADD', dueKey, flushAt, conversation)
-  noteWake = 1
+if size == 1 then
+  noteWake = redis.call('ZADD', dueKey, 'NX', flushAt, conversation)
+elseif flushAt == now and not wasFull then
+  noteWake = redis.call('ZADD', dueKey, 'LT', 'CH', flushAt, conversation)
 end
 
 if messageEvents then
