@@ -161,10 +161,10 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
     }.`,
     "",
     "Burst life in steady state: every partition delivered a batch earlier that day. A " +
-    "partition's first batch of a (UTC) day costs one HGETALL more (it folds the week-old day " +
-    "counters), The sweep the durable trigger runs when the burst's wake-up has passed is the row " +
-    "after it: one function invocation a burst in a quiet deployment, shared by every burst " +
-    "of the sweep's interval in a busy one.",
+      "partition's first batch of a (UTC) day costs one HGETALL more (it folds the week-old day " +
+      "counters), The sweep the durable trigger runs when the burst's wake-up has passed is the row " +
+      "after it: one function invocation a burst in a quiet deployment, shared by every burst " +
+      "of the sweep's interval in a busy one.",
     "",
     "## Memory per buffered message",
     "",

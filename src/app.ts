@@ -149,7 +149,6 @@ export function createApp(options: AppOptions): App {
     ? withWakeupMirror(breakered, {
       wakeup: options.wakeup,
       waitUntil,
-      now: () => clock.now(),
       onError: (error) =>
         logger.warn("could not lower the durable wake-up; the heartbeat covers it", {
           error: error instanceof Error ? error.message : String(error),

@@ -20,7 +20,6 @@ export function openCliStore(config: Config): BufferStore {
   const mirrored = withWakeupMirror(store, {
     wakeup,
     waitUntil: (work) => pending.push(work),
-    now: () => Date.now(),
     onError: (error) =>
       process.stderr.write(
         `lull: could not tell the durable trigger (${(error as Error).message}); ` +

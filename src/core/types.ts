@@ -463,7 +463,8 @@ export interface BufferStore {
    * Put a dead batch back as the conversation's next batch (reason `requeue`, attempt reset,
    * new fence, claimable now). Throws `ConversationBusyError` if a batch is outstanding.
    */
-  dlqRequeue(batchId: string): Promise<{ conversation: string }>;
+  /** `nowMs`: store time of the requeue (the batch is due from then). */
+  dlqRequeue(batchId: string): Promise<{ conversation: string; nowMs: number }>;
   dlqDelete(batchId: string): Promise<boolean>;
   /**
    * Privacy request: removes the conversation's open buffer, a batch awaiting retry, dedup ids,

@@ -787,7 +787,7 @@ export class MemoryStore implements BufferStore {
   }
 
   /** requeueDeadLetter: the dead batch becomes the conversation's next batch, claimable now. */
-  async dlqRequeue(batchId: string): Promise<{ conversation: string }> {
+  async dlqRequeue(batchId: string): Promise<{ conversation: string; nowMs: number }> {
     const now = this.clock.now();
     const found = this.findDead(batchId);
     if (!found) throw new DeadLetterNotFoundError(batchId);
@@ -819,7 +819,7 @@ export class MemoryStore implements BufferStore {
       batchId,
       size: String(dead.messages.length),
     });
-    return { conversation };
+    return { conversation, nowMs: now };
   }
 
   /** deleteDeadLetter: drop it for good; false if it was not there. */

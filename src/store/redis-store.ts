@@ -685,7 +685,7 @@ export class RedisStore implements BufferStore {
     return found.find((d) => d !== null) ?? null;
   }
 
-  async dlqRequeue(batchId: string): Promise<{ conversation: string }> {
+  async dlqRequeue(batchId: string): Promise<{ conversation: string; nowMs: number }> {
     const dead = await this.dlqGet(batchId);
     if (!dead) throw new DeadLetterNotFoundError(batchId);
     const conversation = dead.conversation;
@@ -706,7 +706,7 @@ export class RedisStore implements BufferStore {
       { conversation, batchId },
     ) as unknown[];
     await this.noteWake(conversation, Number(r[0]));
-    return { conversation };
+    return { conversation, nowMs: Number(r[0]) };
   }
 
   async dlqDelete(batchId: string): Promise<boolean> {

@@ -13,8 +13,6 @@ export interface WakeupMirrorOptions {
   wakeup: Wakeup;
   /** Runs the lowering after the response (EdgeRuntime.waitUntil). */
   waitUntil: (work: Promise<unknown>) => void;
-  /** Store time now, for a requeue (due at once). */
-  now: () => number;
   onError: (error: unknown) => void;
 }
 
@@ -43,7 +41,7 @@ export function withWakeupMirror(store: BufferStore, options: WakeupMirrorOption
         case "dlqRequeue":
           return async (...args: Parameters<BufferStore["dlqRequeue"]>) => {
             const result = await target.dlqRequeue(...args);
-            lower(options.now());
+            lower(result.nowMs);
             return result;
           };
         default:

@@ -637,7 +637,12 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
 
         // Requeued: claimable now, same batch id, attempt reset, new fence.
         await store.append(msg(c, "m3")); // waits behind the requeued batch
-        expect(await store.dlqRequeue(x.batch.batchId)).toEqual({ conversation: c });
+        const requeued = await store.dlqRequeue(x.batch.batchId);
+        expect(requeued.conversation).toBe(c);
+        // The answer says when (store time): the batch is due from then.
+        const now = await store.now();
+        expect(requeued.nowMs).toBeLessThanOrEqual(now);
+        expect(requeued.nowMs).toBeGreaterThan(now - 5_000);
         expect(await store.dlqGet(x.batch.batchId)).toBeNull();
         const re = expectClaimed(await store.claim(c));
         expect(re.batch).toMatchObject({

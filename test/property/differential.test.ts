@@ -341,9 +341,7 @@ it(
             }
           },
         ),
-        // A fixed seed keeps CI reproducible: steps whose answer carries no store time (a
-        // requeue's due "now") leave the two clocks a few ms apart, and two conversations whose due
-        // scores are that close may then list in either order. LULL_DIFF_SEED explores others.
+        // A fixed seed keeps CI reproducible; LULL_DIFF_SEED explores others.
         { numRuns: 100, seed: Number(process.env.LULL_DIFF_SEED ?? 20261202) },
       );
     } finally {
