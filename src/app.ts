@@ -22,7 +22,7 @@ import { isOutboxFailure, OutboxReplayer, withOutboxBreaker } from "./outbox/rep
 import { createWaitUntil } from "./runtime/wait-until.ts";
 import { isRedisFailure, withBreaker } from "./http/breaker-store.ts";
 import type { ServiceContext, StoreKind } from "./http/context.ts";
-import type { EdgeRuntimeLike, Logger } from "./core/ports.ts";
+import type { EdgeRuntimeLike, Logger, TriggerWakeup } from "./core/ports.ts";
 import { createHandler, type Handler } from "./http/handler.ts";
 
 /** Circuit-breaker tuning (not environment variables: the defaults suit every deployment). */
@@ -170,6 +170,20 @@ export function createApp(options: AppOptions): App {
       });
     }
   };
+  let outbox: OutboxReplayer | undefined;
+  // A timer that delivered its burst settles the durable trigger too, so it calls no sweep that
+  // would find nothing to do; rows still in the outbox keep it coming (the sweep replays them).
+  const wakeup = options.wakeup;
+  const trigger: TriggerWakeup | undefined = wakeup && {
+    version: () => wakeup.version(),
+    settle: async (version, nextAtMs) => {
+      let next = nextAtMs;
+      if (outbox && (await outbox.outbox.depth()).depth > 0) {
+        next = Math.min(next ?? Infinity, clock.now() + config.sweepIntervalMs);
+      }
+      await wakeup.settle(version, next);
+    },
+  };
   const flusher = new Flusher({
     store,
     processor,
@@ -179,9 +193,9 @@ export function createApp(options: AppOptions): App {
     logger,
     processorBreaker,
     onOutcome,
+    ...(trigger ? { trigger } : {}),
   });
 
-  let outbox: OutboxReplayer | undefined;
   let postgresBreaker: CircuitBreaker | undefined;
   if (options.outbox) {
     postgresBreaker = new CircuitBreaker({

@@ -22,7 +22,7 @@ import type {
   PartitionWake,
   Processor,
 } from "./types.ts";
-import type { Logger } from "./ports.ts";
+import type { Logger, TriggerWakeup } from "./ports.ts";
 import {
   type DeliveryReport,
   describe,
@@ -64,6 +64,11 @@ export interface FlusherOptions {
   timerConcurrency?: number;
   /** Longest a {@link Flusher.runTimer} keeps following one burst. @default 120000 */
   timerMaxMs?: number;
+  /**
+   * The durable trigger's wake-up, settled by a timer that delivered the burst whose append
+   * lowered it (see {@link Flusher.runTimer}). Without it only the store's wake index is settled.
+   */
+  trigger?: TriggerWakeup;
 }
 
 /** Counts returned by {@link Flusher.flushDue} (the `POST /lull/flush` answer). */
@@ -114,6 +119,7 @@ export class Flusher {
   readonly #concurrency: number;
   readonly #timerSlots: ConcurrencyLimiter;
   readonly #timerMaxMs: number;
+  readonly #trigger?: TriggerWakeup;
   /** This flusher's parts as the lease-held delivery takes them. */
   readonly #leaseDeps: LeaseDeliveryDeps;
   /** Rotates the partition a sweep starts from, so a busy partition cannot starve the rest. */
@@ -135,6 +141,7 @@ export class Flusher {
       yieldToIo: () => this.#clock.sleep(0),
     });
     this.#timerMaxMs = Math.max(0, options.timerMaxMs ?? 120_000);
+    this.#trigger = options.trigger;
     this.#leaseDeps = {
       store: this.#store,
       processor: this.#processor,
@@ -363,7 +370,10 @@ export class Flusher {
             waitMs = Math.max(1, outcome.dueAtMs - outcome.nowMs);
             continue;
           case "delivered":
-            if (outcome.dueAgainAtMs === null) return;
+            if (outcome.dueAgainAtMs === null) {
+              if (appended.wake) await this.#settleAfterTimer(appended.wake);
+              return;
+            }
             waitMs = outcome.dueAgainAtMs - outcome.nowMs;
             continue;
           case "superseded":
@@ -389,6 +399,29 @@ export class Flusher {
     } catch (error) {
       this.#logger.warn("timer flush failed; the sweep will pick it up", {
         conversation: this.#label(conversation),
+        error: describe(error),
+      });
+    }
+  }
+
+  /**
+   * The burst this timer followed lowered its partition's wake-up, and the timer delivered it:
+   * settle the wake-up now (the store's wake index, then the durable trigger), so the trigger
+   * does not call a sweep that would find nothing to do. Only when nobody lowered that wake-up
+   * since: then a sweep is due anyway, and it settles. Best effort: on any failure the trigger
+   * calls the sweep as before.
+   */
+  async #settleAfterTimer(wake: PartitionWake): Promise<void> {
+    try {
+      if ((await this.#store.wakeEpoch(wake.partition)) !== wake.epoch) return;
+      // The trigger's version before the store's settle, as the sweep reads it: a lowering that
+      // races this settle is kept.
+      const version = this.#trigger ? await this.#trigger.version() : null;
+      const { nextWakeAtMs } = await this.#store.settleWake(wake);
+      if (this.#trigger && version !== null) await this.#trigger.settle(version, nextWakeAtMs);
+    } catch (error) {
+      this.#logger.warn("could not settle the wake-up after the timer; the sweep settles it", {
+        partition: wake.partition,
         error: describe(error),
       });
     }

@@ -6,6 +6,15 @@
 export type { Clock, Random } from "./clock.ts";
 
 /** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
+/**
+ * The durable trigger's wake-up (lull.wakeup, src/wakeup/wakeup.ts) as the flusher settles it
+ * after a timer delivered the burst that lowered it: the version before, the next wake-up after.
+ */
+export interface TriggerWakeup {
+  version(): Promise<string>;
+  settle(version: string, nextAtMs: number | null): Promise<void>;
+}
+
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;

@@ -146,6 +146,12 @@ export interface AppendResult {
    * durable trigger should know (lull.wakeup). null when the wake-up did not move.
    */
   wakeAtMs: number | null;
+  /**
+   * With `wakeAtMs`: the partition and its wake index epoch right after this append lowered it.
+   * The burst's timer settles the wake-up with it once it delivered the burst, unless another
+   * lowering came since (see {@link Flusher.runTimer}).
+   */
+  wake?: PartitionWake;
   /** With `refused`: which quota, and when its window ends (ms from now). */
   refused?: { scope: "conversation" | "provider"; retryAfterMs: number };
 }
@@ -514,13 +520,16 @@ export interface BufferStore {
    * after a retry, a supersede, an ack or a dead letter that rescheduled a buffer.
    */
   noteWake(conversation: string, atMs: number): Promise<void>;
+  /** The wake index epoch of `partition`: how many lowerings it has seen ("0": none). */
+  wakeEpoch(partition: number): Promise<string>;
   /**
    * Partitions whose wake-up has passed (the sweep's entry point), with their epochs, and the
    * earliest wake-up of all (null: nothing buffered, pending or leased anywhere).
    */
   dueWakes(limit: number): Promise<DueWakes>;
   /**
-   * After a sweep visited `wake.partition`: recompute its wake-up from its due index and leases
+   * After a sweep visited `wake.partition` (or a timer delivered the burst that lowered it):
+   * recompute its wake-up from its due index and leases
    * (dropping it when both are empty), unless a noteWake happened since `wake.epoch` was read.
    * Returns the earliest wake-up of all partitions, or null when nothing is pending anywhere.
    */

@@ -199,12 +199,12 @@ export const nextDue: LuaScript = {
 /** noteWake-2.lua */
 export const noteWake: LuaScript = {
   name: "noteWake",
-  source: "--[[\n  noteWake: lowers a partition's wake-up time, the sweep's O(1) entry point. The wake index holds,\n  per partition, a lower bound of every score in its `due` and `leases`; the sweep visits only\n  partitions whose wake-up has passed, so an idle deployment costs one read per heartbeat,\n  whatever LULL_PARTITIONS is. Called whenever a due time can move earlier than the partition's\n  bound: a new burst, a buffer that filled up, a retry, a requeue, a batch claimed by force.\n  The epoch lets a sweep that recomputed the bound detect that someone lowered it meanwhile.\n\n  KEYS[1] wake   ZSET partition -> wake-up ms (lower bound)\n  KEYS[2] epoch  HASH partition -> number of noteWake calls\n\n  ARGV[1] partition  partition number\n  ARGV[2] atMs       a due or lease time in that partition, ms\n\n  Returns\n    1\n]]\nlocal wakeKey = KEYS[1] -- ZSET partition -> wake-up ms\nlocal epochKey = KEYS[2] -- HASH partition -> epoch\n\nlocal partition = ARGV[1] -- partition number\nlocal atMs = ARGV[2] -- ms\n\nredis.call('HINCRBY', epochKey, partition, 1)\nredis.call('ZADD', wakeKey, 'LT', atMs, partition)\nreturn 1\n",
-  sha1: "8742dcdbcdd98141a07f815153d99d4094f25666",
+  source: "--[[\n  noteWake: lowers a partition's wake-up time, the sweep's O(1) entry point. The wake index holds,\n  per partition, a lower bound of every score in its `due` and `leases`; the sweep visits only\n  partitions whose wake-up has passed, so an idle deployment costs one read per heartbeat,\n  whatever LULL_PARTITIONS is. Called whenever a due time can move earlier than the partition's\n  bound: a new burst, a buffer that filled up, a retry, a requeue, a batch claimed by force.\n  The epoch lets a sweep that recomputed the bound detect that someone lowered it meanwhile.\n\n  KEYS[1] wake   ZSET partition -> wake-up ms (lower bound)\n  KEYS[2] epoch  HASH partition -> number of noteWake calls\n\n  ARGV[1] partition  partition number\n  ARGV[2] atMs       a due or lease time in that partition, ms\n\n  Returns\n    the partition's epoch after this lowering, as a string\n]]\nlocal wakeKey = KEYS[1] -- ZSET partition -> wake-up ms\nlocal epochKey = KEYS[2] -- HASH partition -> epoch\n\nlocal partition = ARGV[1] -- partition number\nlocal atMs = ARGV[2] -- ms\n\nlocal epoch = redis.call('HINCRBY', epochKey, partition, 1)\nredis.call('ZADD', wakeKey, 'LT', atMs, partition)\nreturn tostring(epoch)\n",
+  sha1: "1821c51a4ae313da54b3ef1dfb28486876160ef2",
   numKeys: 2,
   keyLocking: {
-    source: "#!lua flags=allow-key-locking\n--[[\n  noteWake: lowers a partition's wake-up time, the sweep's O(1) entry point. The wake index holds,\n  per partition, a lower bound of every score in its `due` and `leases`; the sweep visits only\n  partitions whose wake-up has passed, so an idle deployment costs one read per heartbeat,\n  whatever LULL_PARTITIONS is. Called whenever a due time can move earlier than the partition's\n  bound: a new burst, a buffer that filled up, a retry, a requeue, a batch claimed by force.\n  The epoch lets a sweep that recomputed the bound detect that someone lowered it meanwhile.\n\n  KEYS[1] wake   ZSET partition -> wake-up ms (lower bound)\n  KEYS[2] epoch  HASH partition -> number of noteWake calls\n\n  ARGV[1] partition  partition number\n  ARGV[2] atMs       a due or lease time in that partition, ms\n\n  Returns\n    1\n]]\nlocal wakeKey = KEYS[1] -- ZSET partition -> wake-up ms\nlocal epochKey = KEYS[2] -- HASH partition -> epoch\n\nlocal partition = ARGV[1] -- partition number\nlocal atMs = ARGV[2] -- ms\n\nredis.call('HINCRBY', epochKey, partition, 1)\nredis.call('ZADD', wakeKey, 'LT', atMs, partition)\nreturn 1\n",
-    sha1: "77453991d933b70a4286332e2c7b5b9025667f4f",
+    source: "#!lua flags=allow-key-locking\n--[[\n  noteWake: lowers a partition's wake-up time, the sweep's O(1) entry point. The wake index holds,\n  per partition, a lower bound of every score in its `due` and `leases`; the sweep visits only\n  partitions whose wake-up has passed, so an idle deployment costs one read per heartbeat,\n  whatever LULL_PARTITIONS is. Called whenever a due time can move earlier than the partition's\n  bound: a new burst, a buffer that filled up, a retry, a requeue, a batch claimed by force.\n  The epoch lets a sweep that recomputed the bound detect that someone lowered it meanwhile.\n\n  KEYS[1] wake   ZSET partition -> wake-up ms (lower bound)\n  KEYS[2] epoch  HASH partition -> number of noteWake calls\n\n  ARGV[1] partition  partition number\n  ARGV[2] atMs       a due or lease time in that partition, ms\n\n  Returns\n    the partition's epoch after this lowering, as a string\n]]\nlocal wakeKey = KEYS[1] -- ZSET partition -> wake-up ms\nlocal epochKey = KEYS[2] -- HASH partition -> epoch\n\nlocal partition = ARGV[1] -- partition number\nlocal atMs = ARGV[2] -- ms\n\nlocal epoch = redis.call('HINCRBY', epochKey, partition, 1)\nredis.call('ZADD', wakeKey, 'LT', atMs, partition)\nreturn tostring(epoch)\n",
+    sha1: "450fafa56b33b6ca0ac06e6bc69c42406e3d8e13",
   },
 };
 
@@ -285,6 +285,18 @@ export const readStats: LuaScript = {
   keyLocking: {
     source: "#!lua flags=allow-key-locking\n--[[\n  readStats: counters and sizes of one partition.\n\n  KEYS[1] stats   HASH partition counters\n  KEYS[2] daily   HASH partition day counters\n  KEYS[3] due     ZSET partition due index\n  KEYS[4] leases  ZSET partition lease expiries\n  KEYS[5] dlq     ZSET partition dead letters\n\n  Returns\n    {nowMs, {counter, total...}, {day:counter, count...}, dueSize, leasesSize, dlqSize}\n]]\nlocal statsKey = KEYS[1] -- HASH counters\nlocal dailyKey = KEYS[2] -- HASH day counters\nlocal dueKey = KEYS[3] -- ZSET due index\nlocal leasesKey = KEYS[4] -- ZSET leases\nlocal dlqKey = KEYS[5] -- ZSET dead letters\n\n-- Store time in ms from the server clock, so isolate clocks never matter.\nlocal function nowMs()\n  local t = redis.call('TIME')\n  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\nend\n\nreturn {\n  nowMs(),\n  redis.call('HGETALL', statsKey),\n  redis.call('HGETALL', dailyKey),\n  redis.call('ZCARD', dueKey),\n  redis.call('ZCARD', leasesKey),\n  redis.call('ZCARD', dlqKey)\n}\n",
     sha1: "4d4c2111f6904565bc033e3acad9a187b64227c0",
+  },
+};
+
+/** readWakeEpoch-1.lua */
+export const readWakeEpoch: LuaScript = {
+  name: "readWakeEpoch",
+  source: "--[[\n  readWakeEpoch: how many lowerings (noteWake) a partition's wake-up has seen. A timer that\n  delivered its burst compares it with the epoch its own lowering left, and settles the wake-up\n  only when nobody lowered it since (else the sweep that lowering asked for settles it).\n\n  KEYS[1] epoch  HASH partition -> epoch\n\n  ARGV[1] partition  partition number\n\n  Returns\n    the epoch, as a string ('0': never lowered)\n]]\nlocal epochKey = KEYS[1] -- HASH partition -> epoch\n\nlocal partition = ARGV[1] -- partition number\n\nreturn redis.call('HGET', epochKey, partition) or '0'\n",
+  sha1: "ea15f8ae458fd796feba2935c90a69807b334256",
+  numKeys: 1,
+  keyLocking: {
+    source: "#!lua flags=allow-key-locking\n--[[\n  readWakeEpoch: how many lowerings (noteWake) a partition's wake-up has seen. A timer that\n  delivered its burst compares it with the epoch its own lowering left, and settles the wake-up\n  only when nobody lowered it since (else the sweep that lowering asked for settles it).\n\n  KEYS[1] epoch  HASH partition -> epoch\n\n  ARGV[1] partition  partition number\n\n  Returns\n    the epoch, as a string ('0': never lowered)\n]]\nlocal epochKey = KEYS[1] -- HASH partition -> epoch\n\nlocal partition = ARGV[1] -- partition number\n\nreturn redis.call('HGET', epochKey, partition) or '0'\n",
+    sha1: "14741a01f59aae19fb2146df8635e6919c15efd7",
   },
 };
 
@@ -407,6 +419,7 @@ export const scripts = {
   readLatestEvents,
   readServerInfo,
   readStats,
+  readWakeEpoch,
   reapExpiredLeases,
   recordAudit,
   recordEvent,

@@ -13,7 +13,7 @@
   ARGV[2] atMs       a due or lease time in that partition, ms
 
   Returns
-    1
+    the partition's epoch after this lowering, as a string
 ]]
 local wakeKey = KEYS[1] -- ZSET partition -> wake-up ms
 local epochKey = KEYS[2] -- HASH partition -> epoch
@@ -21,6 +21,6 @@ local epochKey = KEYS[2] -- HASH partition -> epoch
 local partition = ARGV[1] -- partition number
 local atMs = ARGV[2] -- ms
 
-redis.call('HINCRBY', epochKey, partition, 1)
+local epoch = redis.call('HINCRBY', epochKey, partition, 1)
 redis.call('ZADD', wakeKey, 'LT', atMs, partition)
-return 1
+return tostring(epoch)

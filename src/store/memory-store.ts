@@ -230,7 +230,7 @@ export class MemoryStore implements BufferStore {
   /** The wake index: partition -> wake-up ms (lower bound of its due and lease scores). */
   private readonly wake = new Map<number, number>();
   /** partition -> number of noteWake calls. */
-  private readonly wakeEpoch = new Map<number, number>();
+  private readonly wakeEpochs = new Map<number, number>();
   private opsSinceGc = 0;
 
   constructor(options: MemoryStoreOptions) {
@@ -302,7 +302,7 @@ export class MemoryStore implements BufferStore {
       const head = rec.open?.entries[0];
       const open = head !== undefined && decodeEntry(head).id === message.id ? rec.open : null;
       const dueAtMs = open ? computeFlush(open.meta, s, open.meta.lastAtMs).flushAtMs : null;
-      if (dueAtMs !== null) this.lowerWake(p, dueAtMs);
+      const wake = dueAtMs !== null ? this.lowerWake(p, dueAtMs) : undefined;
       return {
         status: "duplicate",
         size: open ? open.meta.count : 0,
@@ -310,6 +310,7 @@ export class MemoryStore implements BufferStore {
         nowMs: now,
         armTimer: false,
         wakeAtMs: dueAtMs,
+        ...(wake ? { wake } : {}),
       };
     }
     // 2. Remember the id.
@@ -337,6 +338,7 @@ export class MemoryStore implements BufferStore {
     // outstanding batch, and the one that fills it lowers the entry to now; later ones only move
     // the due time later, so the entry stays a lower bound that the claim re-scores.
     let wakeAtMs: number | null = null;
+    let wake: PartitionWake | undefined;
     const due = this.part(p).due;
     const indexed = due.get(conv);
     const opens = open.meta.count === 1;
@@ -345,7 +347,7 @@ export class MemoryStore implements BufferStore {
       (!opens && flushAtMs === now && !wasFull && (indexed === undefined || flushAtMs < indexed))
     ) {
       due.set(conv, flushAtMs);
-      this.lowerWake(p, flushAtMs);
+      wake = this.lowerWake(p, flushAtMs);
       wakeAtMs = flushAtMs;
     }
 
@@ -361,6 +363,7 @@ export class MemoryStore implements BufferStore {
       nowMs: now,
       armTimer: opens,
       wakeAtMs,
+      ...(wake ? { wake } : {}),
     };
   }
 
@@ -730,7 +733,7 @@ export class MemoryStore implements BufferStore {
       earliestWakeAtMs,
       partitions: due.map(([partition]) => ({
         partition,
-        epoch: String(this.wakeEpoch.get(partition) ?? 0),
+        epoch: String(this.wakeEpochs.get(partition) ?? 0),
       })),
     };
   }
@@ -741,7 +744,7 @@ export class MemoryStore implements BufferStore {
     if (part) {
       const scores = [...part.due.values(), ...part.leases.values()];
       const next = scores.length === 0 ? null : Math.min(...scores);
-      if (String(this.wakeEpoch.get(wake.partition) ?? 0) === wake.epoch) {
+      if (String(this.wakeEpochs.get(wake.partition) ?? 0) === wake.epoch) {
         if (next === null) this.wake.delete(wake.partition);
         else this.wake.set(wake.partition, next);
       } else if (next !== null) this.lowerWake(wake.partition, next, false);
@@ -750,10 +753,17 @@ export class MemoryStore implements BufferStore {
     return { nextWakeAtMs: all.length === 0 ? null : Math.min(...all) };
   }
 
-  private lowerWake(partition: number, atMs: number, countEpoch = true): void {
-    if (countEpoch) this.wakeEpoch.set(partition, (this.wakeEpoch.get(partition) ?? 0) + 1);
+  /** readWakeEpoch. */
+  async wakeEpoch(partition: number): Promise<string> {
+    return String(this.wakeEpochs.get(partition) ?? 0);
+  }
+
+  /** noteWake's ZADD LT and epoch count; answers the epoch it left. */
+  private lowerWake(partition: number, atMs: number, countEpoch = true): PartitionWake {
+    if (countEpoch) this.wakeEpochs.set(partition, (this.wakeEpochs.get(partition) ?? 0) + 1);
     const current = this.wake.get(partition);
     if (current === undefined || atMs < current) this.wake.set(partition, atMs);
+    return { partition, epoch: String(this.wakeEpochs.get(partition) ?? 0) };
   }
 
   /** In-process memory: nothing evicts, nothing survives a restart (said loudly by lull dev). */

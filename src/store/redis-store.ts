@@ -171,11 +171,22 @@ export class RedisStore implements BufferStore {
   }
 
   async noteWake(conversation: string, atMs: number): Promise<void> {
+    await this.lowerWake(conversation, atMs);
+  }
+
+  /** noteWake, answering the partition and the epoch the lowering left. */
+  private async lowerWake(conversation: string, atMs: number): Promise<PartitionWake> {
     const w = this.keys.wake();
-    await this.run(scripts.noteWake, [w.wake, w.epoch], [
-      this.keys.partitionOf(conversation),
+    const partition = this.keys.partitionOf(conversation);
+    const epoch = await this.run(scripts.noteWake, [w.wake, w.epoch], [
+      partition,
       Math.round(atMs),
     ]);
+    return { partition, epoch: String(epoch) };
+  }
+
+  async wakeEpoch(partition: number): Promise<string> {
+    return String(await this.run(scripts.readWakeEpoch, [this.keys.wake().epoch], [partition]));
   }
 
   async dueWakes(limit: number): Promise<DueWakes> {
@@ -342,7 +353,7 @@ export class RedisStore implements BufferStore {
     const flushAt = Number(r[2]);
     // Before the caller acknowledges: the sweep must be able to find the new due entry.
     const wakes = Number(r[5]) === 1;
-    if (wakes) await this.noteWake(message.conversation, flushAt);
+    const wake = wakes ? await this.lowerWake(message.conversation, flushAt) : undefined;
     return {
       status: r[0] === "duplicate" ? "duplicate" : "appended",
       size,
@@ -350,6 +361,7 @@ export class RedisStore implements BufferStore {
       nowMs: Number(r[3]),
       armTimer: Number(r[4]) === 1,
       wakeAtMs: wakes ? flushAt : null,
+      ...(wake ? { wake } : {}),
     };
   }
 

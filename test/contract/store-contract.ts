@@ -1050,6 +1050,23 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(due.partitions.map((w) => w.partition)).toEqual([partitionOf(c, 4)]);
       });
 
+      it("an append that lowers the wake-up answers the epoch it left; wakeEpoch reads it", async () => {
+        const { store } = await setup({ partitions: 1 });
+        expect(await store.wakeEpoch(0)).toBe("0");
+        const first = await store.append(msg("a:1", "m1"));
+        expect(first.wake).toEqual({ partition: 0, epoch: "1" });
+        expect(await store.wakeEpoch(0)).toBe("1");
+        // A later message of the burst does not lower it: no epoch, none moved.
+        expect((await store.append(msg("a:1", "m2"))).wake).toBeUndefined();
+        expect(await store.wakeEpoch(0)).toBe("1");
+        const other = await store.append(msg("b:1", "n1"));
+        expect(other.wake).toEqual({ partition: 0, epoch: "2" });
+        // The first burst's timer, done with it, may settle only with the current epoch.
+        const claim = expectClaimed(await store.claim("a:1", { force: true }));
+        await store.ack("a:1", claim.batch.batchId, claim.token);
+        expect(await store.wakeEpoch(0)).not.toBe(first.wake!.epoch);
+      });
+
       it("settling after the sweep delivered everything drops the wake-up", async () => {
         const { store, advance, settings } = await setup();
         const c = "support:settle";

@@ -8,6 +8,8 @@ import { CircuitBreaker } from "../../src/core/breaker.ts";
 import type { BufferSettings } from "../../src/core/config.ts";
 import { LockLostError, RedisTimeoutError, RedisUnavailableError } from "../../src/core/errors.ts";
 import { type DeliveryReport, Flusher, type FlusherConfig } from "../../src/core/flusher.ts";
+import { partitionOf } from "../../src/core/keys.ts";
+import type { TriggerWakeup } from "../../src/core/ports.ts";
 import type { Batch, BufferStore, DeliveryOutcome, InboundMessage } from "../../src/core/types.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { MemoryStore } from "../../src/store/memory-store.ts";
@@ -66,6 +68,7 @@ function setup(options: {
   breaker?: (clock: ManualClock) => CircuitBreaker;
   store?: (store: MemoryStore, clock: ManualClock) => BufferStore;
   random?: () => number;
+  trigger?: TriggerWakeup;
 } = {}) {
   const clock = new ManualClock(Date.UTC(2026, 10, 22, 10, 0, 0));
   const memory = new MemoryStore({ settings: { ...settings, ...options.settings }, clock });
@@ -87,6 +90,7 @@ function setup(options: {
       random: options.random ?? (() => 0.5),
       processorBreaker: breaker,
       onOutcome: (r) => reports.push(r),
+      ...(options.trigger ? { trigger: options.trigger } : {}),
     });
   return { clock, memory, store, flusher: makeFlusher(), makeFlusher, calls, reports, breaker };
 }
@@ -674,6 +678,56 @@ describe("Flusher.runTimer", () => {
     expect(calls.map((c) => c.batch.attempt)).toEqual([1, 2, 3]);
     expect(new Set(calls.map((c) => c.batch.batchId)).size).toBe(1);
     expect((await memory.inspect("c:1")).batch).toBeNull();
+  });
+
+  /** A durable trigger that records what the flusher told it. */
+  function recordingTrigger() {
+    const said: string[] = [];
+    const trigger: TriggerWakeup = {
+      version: async () => {
+        said.push("version");
+        return "v7";
+      },
+      settle: async (version, nextAtMs) => {
+        said.push(`settle ${version} ${nextAtMs}`);
+      },
+    };
+    return { trigger, said };
+  }
+
+  it("having delivered its burst, settles the wake-up it lowered: no sweep is called for nothing", async () => {
+    const { trigger, said } = recordingTrigger();
+    const { clock, memory, flusher, calls } = setup({ trigger });
+    const appended = await memory.append(msg("c:1", "a"));
+    expect(appended.wake).toEqual({ partition: partitionOf("c:1", 4), epoch: "1" });
+    expect((await memory.dueWakes(16)).earliestWakeAtMs).toBe(appended.flushAtMs);
+    await clock.run(flusher.runTimer("c:1", appended));
+    expect(calls).toHaveLength(1);
+    // Nothing buffered, pending or leased anywhere: the wake index is empty, the trigger idle.
+    expect((await memory.dueWakes(16)).earliestWakeAtMs).toBeNull();
+    expect(said).toEqual(["version", "settle v7 null"]);
+  });
+
+  it("leaves the wake-up to the sweep when its partition was lowered again meanwhile", async () => {
+    const { trigger, said } = recordingTrigger();
+    const { clock, memory, flusher } = setup({
+      trigger,
+      script: async (_b, signal, _n, ctx) => {
+        // Mid-delivery, a new burst in the same partition lowers the wake-up again.
+        await ctx.memory.append(msg(neighbour, "x"));
+        await ctx.clock.sleep(10, signal);
+        return { kind: "delivered" };
+      },
+    });
+    const p = partitionOf("c:1", 4);
+    const neighbour = ["c:2", "c:3", "c:4", "c:5", "c:6", "c:7", "c:8", "c:9"].find((c) =>
+      partitionOf(c, 4) === p
+    )!;
+    const appended = await memory.append(msg("c:1", "a"));
+    await clock.run(flusher.runTimer("c:1", appended));
+    expect(said).toEqual([]);
+    const wakes = await memory.dueWakes(16);
+    expect(wakes.earliestWakeAtMs).toBe(appended.flushAtMs);
   });
 
   it("stops when another flusher holds the lock", async () => {

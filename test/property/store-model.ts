@@ -393,7 +393,10 @@ async function requeueStep(m: StoreModel, r: ModelReal, batchId: string) {
     return;
   }
   if (t.error) throw t.error;
-  expect(t.value).toEqual({ conversation: dead.conv });
+  expect(t.value!.conversation).toBe(dead.conv);
+  // Due from the requeue's own store time.
+  expect(t.value!.nowMs).toBeGreaterThanOrEqual(t.before);
+  expect(t.value!.nowMs).toBeLessThanOrEqual(t.after);
   m.dlq.delete(batchId);
   c.batch = {
     batchId,

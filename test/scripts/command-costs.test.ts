@@ -77,7 +77,7 @@ describe("commands billed", () => {
     );
   }
 
-  it("a 5-message burst costs <= 11.4 per message over its life (appends, timer, claim, ack)", async () => {
+  it("a 5-message burst costs <= 13.2 per message over its life (appends, timer, claim, ack, settle)", async () => {
     const store = storeFor("cost-life");
     const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
     // Warm-up: every script loaded and the day's counters folded, as in steady state.
@@ -100,8 +100,9 @@ describe("commands billed", () => {
     const done = await store.inspect("generic:life:2");
     expect(done.buffer).toBeNull();
     expect(done.batch).toBeNull();
-    // 56 commands, 57 when the burst's claim is its partition's first `ingested` of the day (that
-    // one folds the week-old day buckets).
-    for (const n of perMessage) expect(n).toBeLessThanOrEqual(11.4);
+    // 56 commands to deliver it, and 9 for the timer to settle the wake-up its first append
+    // lowered (so the durable trigger calls no sweep for it): 65; 66 when the burst's claim is
+    // its partition's first `ingested` of the day (that one folds the week-old day buckets).
+    for (const n of perMessage) expect(n).toBeLessThanOrEqual(13.2);
   });
 });

@@ -82,7 +82,10 @@ describe("requeueDeadLetter-9.lua / deleteDeadLetter-2.lua / DLQ reads", () => {
     const k = f.keys.conversation(conv);
     const dead = await deadLetter(f, conv, ["1", "2"]);
     await f.store.append(msg(conv, "3")); // open buffer (no batch now), no TTL ever
-    expect(await f.store.dlqRequeue(dead.batch.batchId)).toEqual({ conversation: conv });
+    const requeued = await f.store.dlqRequeue(dead.batch.batchId);
+    expect(requeued.conversation).toBe(conv);
+    // Due from the requeue's store time, which it answers.
+    expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(requeued.nowMs);
     expect(await f.raw.pttl(k.fence)).toBe(-1);
     expect(await f.raw.pttl(k.buffer)).toBe(-1);
     expect(await f.raw.pttl(k.meta)).toBe(-1);
