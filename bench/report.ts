@@ -90,7 +90,8 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
     "are paired per repetition so both sides see the same load)",
     `- Raw data: \`${relative(process.cwd(), jsonPath)}\``,
     "",
-    "Every ratio is **median (min–max)** over 3 repetitions, contenders interleaved in one run",
+    "Every ratio is **median (min–max)** over 3 repetitions (9 for the append race, the",
+    "noisiest part), contenders interleaved in one run",
     "(order shuffled each round) on the same private redis-server. Commands are counted from",
     "`INFO commandstats` deltas the way Upstash bills them: every command a script runs, plus the",
     "EVALSHA itself.",
@@ -144,7 +145,7 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
       ok(c.perNewMessage.median <= 6)
     } |`,
     `| duplicate (redelivered id) | ${f(c.perDuplicate)} | ≤ 4 ${ok(c.perDuplicate.median <= 4)} |`,
-    `| per message over a 5-message burst's life (5 appends, timer, claim, delivery, ack) | ${
+    `| per message over a 5-message burst's life (5 appends, timer, claim, delivery, ack, wake-up settle) | ${
       f(c.perMessageBurstLife)
     } | ≤ 10 ${ok(c.perMessageBurstLife.median <= 10)} |`,
     `| a sweep after such a burst, if one ran (the durable trigger calls none: the timer settled the wake-up) | ${
