@@ -33,7 +33,15 @@ describe("lull dev in a pipe", () => {
     const exited = new Promise((resolve) => shell.once("exit", resolve));
     const stateFile = devStateFile(cwd);
     try {
-      await until(() => existsSync(stateFile), 120_000);
+      // Ctrl-C once the stack is up: the state file is written during start-up, before the
+      // banner (a SIGINT in between is start-up's own path, and tee is gone before it reports).
+      const log = join(cwd, "dev.log");
+      await until(
+        () =>
+          existsSync(stateFile) && existsSync(log) &&
+          readFileSync(log, "utf8").includes("lull dev"),
+        120_000,
+      );
       const state = JSON.parse(readFileSync(stateFile, "utf8"));
       expect(state.children.map((c: { name: string }) => c.name)).toContain("redis-server");
       // Like Ctrl-C in a terminal: the whole group (sh, lull dev, tee) gets SIGINT at once.
@@ -47,7 +55,7 @@ describe("lull dev in a pipe", () => {
       }
       expect(existsSync(stateFile)).toBe(false);
       expect(existsSync(state.tempDir)).toBe(false);
-      expect(readFileSync(join(cwd, "dev.log"), "utf8")).toContain("lull dev");
+      expect(readFileSync(log, "utf8")).toContain("lull dev");
     } finally {
       try {
         process.kill(-shell.pid!, "SIGKILL");
