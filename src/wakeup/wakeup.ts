@@ -1,8 +1,8 @@
 /**
  * The durable trigger's wake-up time, kept next to the Cron that reads it (the project's
  * Postgres, table lull.wakeup, supabase/migrations/*_lull_wakeup.sql). The function lowers it per
- * burst and resets it after each sweep; pg_cron calls the sweep only once it has passed (plus a
- * heartbeat a minute). Only an optimisation of *when* the sweep runs: the heartbeat sweep reads
+ * burst and resets it after each sweep, and after a timer delivered the burst that lowered it;
+ * pg_cron calls the sweep only once it has passed (plus a heartbeat a minute). Only an optimisation of *when* the sweep runs: the heartbeat sweep reads
  * the Redis wake index itself, so a lowering lost with a killed isolate delays, never loses.
  */
 
@@ -10,7 +10,10 @@
 export interface WakeupStatus {
   /** Earliest time the sweep has work, ms; null when idle. */
   dueAtMs: number | null;
-  /** Last call of the sweep by the trigger, and last sweep that reported back, ms. */
+  /**
+   * Last call of the sweep by the trigger, and last settle, ms: a sweep that reported back, or a
+   * timer that delivered the burst whose append lowered the wake-up (Flusher.runTimer).
+   */
   firedAtMs: number | null;
   sweptAtMs: number | null;
   nowMs: number;
@@ -22,7 +25,7 @@ export interface Wakeup {
   lower(atMs: number): Promise<void>;
   /** Before a sweep: the row's version, to settle against. */
   version(): Promise<string>;
-  /** After a sweep that started at `version`: the next wake-up (null: idle). */
+  /** After a sweep (or a timer's delivery) that started at `version`: the next wake-up (null: idle). */
   settle(version: string, nextAtMs: number | null): Promise<void>;
   /** For the trigger itself (`lull dev` plays pg_cron): whether to call the sweep now. */
   take(throttleMs: number, heartbeatMs: number): Promise<boolean>;
