@@ -17,7 +17,7 @@ import { createLogger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import type { Outbox } from "./outbox/outbox.ts";
 import { withWakeupMirror } from "./wakeup/mirror.ts";
-import type { Wakeup } from "./wakeup/wakeup.ts";
+import { settledWakeAt, type Wakeup } from "./wakeup/wakeup.ts";
 import { isOutboxFailure, OutboxReplayer, withOutboxBreaker } from "./outbox/replay.ts";
 import { createWaitUntil } from "./runtime/wait-until.ts";
 import { isRedisFailure, withBreaker } from "./http/breaker-store.ts";
@@ -177,10 +177,8 @@ export function createApp(options: AppOptions): App {
   const trigger: TriggerWakeup | undefined = wakeup && {
     version: () => wakeup.version(),
     settle: async (version, nextAtMs) => {
-      let next = nextAtMs;
-      if (outbox && (await outbox.outbox.depth()).depth > 0) {
-        next = Math.min(next ?? Infinity, clock.now() + config.sweepIntervalMs);
-      }
+      const outboxPending = outbox !== undefined && (await outbox.outbox.depth()).depth > 0;
+      const next = settledWakeAt(nextAtMs, outboxPending, clock.now(), config.sweepIntervalMs);
       await wakeup.settle(version, next);
     },
   };

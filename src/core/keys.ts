@@ -92,7 +92,10 @@ export interface ConversationKeys {
   seen: string;
   /** LIST of `<receivedAtMs>|<message json>`, the open buffer. */
   buffer: string;
-  /** STRING of BITFIELD fields: firstAt, lastAt, count, bytes (+ supersede carry-overs) of the open buffer (src/scripts/includes/flush.lua). */
+  /**
+   * STRING of BITFIELD fields: firstAt, lastAt, count, bytes (and a supersede's carry-overs) of
+   * the open buffer (src/scripts/includes/flush.lua).
+   */
   meta: string;
   /** STRING flush lock token (SET NX PX). */
   lock: string;

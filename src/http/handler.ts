@@ -22,7 +22,7 @@ import type { ServiceContext } from "./context.ts";
 import { httpStatusOf } from "./errors.ts";
 import { ingestMessages } from "./ingest.ts";
 import type { OutboxReplayer, ReplayCounts } from "../outbox/replay.ts";
-import { HEARTBEAT_MS, type Wakeup, type WakeupStatus } from "../wakeup/wakeup.ts";
+import { HEARTBEAT_MS, settledWakeAt, type Wakeup, type WakeupStatus } from "../wakeup/wakeup.ts";
 import { json, jsonError } from "../core/respond.ts";
 import { matchRoute, type RouteMatch, type RouteName } from "./routes.ts";
 
@@ -237,10 +237,13 @@ async function flushRoute(ctx: ServiceContext, req: Request): Promise<Response> 
   const counts = await ctx.flusher.flushDue();
   if (ctx.wakeup && version !== null) {
     // Rows left in the outbox need the trigger back soon, whatever Redis says.
-    const outboxLeft = outbox !== undefined && (outbox.stopped || (outbox.depth ?? 0) > 0);
-    const next = outboxLeft
-      ? Math.min(counts.nextWakeAtMs ?? Infinity, ctx.clock.now() + ctx.config.sweepIntervalMs)
-      : counts.nextWakeAtMs;
+    const outboxLeft = outbox !== undefined && (Boolean(outbox.stopped) || (outbox.depth ?? 0) > 0);
+    const next = settledWakeAt(
+      counts.nextWakeAtMs,
+      outboxLeft,
+      ctx.clock.now(),
+      ctx.config.sweepIntervalMs,
+    );
     await ctx.wakeup.settle(version, next).catch((error) =>
       ctx.logger.warn("could not settle the durable wake-up; the heartbeat covers it", {
         error: error instanceof Error ? error.message : String(error),

@@ -140,15 +140,8 @@ local meta
 local wasFull = false
 if size == 1 then
   -- A new burst. Its ids stay remembered for as long as the buffer is open.
-  meta = {firstAt = now, lastAt = now, count = 1, bytes = #entry, legacy = false}
-  -- A meta is never left without its buffer, but one written by hand (or before 0.3, a hash)
-  -- must not fail the append: it is replaced.
-  if redis.pcall('BITFIELD', metaKey, 'SET', 'i64', '#0', now, 'SET', 'i64', '#1', now,
-      'SET', 'i64', '#2', 1, 'SET', 'i64', '#3', #entry, 'SET', 'i64', '#4', 0,
-      'SET', 'i64', '#5', 0, 'SET', 'i64', '#6', 0).err then
-    meta.legacy = true
-    writeMeta(metaKey, meta)
-  end
+  meta = {firstAt = now, lastAt = now, count = 1, bytes = #entry}
+  writeMeta(metaKey, meta)
   redis.call('PERSIST', seenKey)
 else
   -- One command reads firstAt, counts the entry and moves lastAt.
@@ -156,7 +149,7 @@ else
     'INCRBY', 'i64', '#3', #entry, 'SET', 'i64', '#1', now)
   if r.err then
     -- A meta from before 0.3 (a hash): carried over into the string form, once.
-    meta = readMeta(metaKey) or {firstAt = now, count = 0, bytes = 0, legacy = true}
+    meta = readMeta(metaKey) or {firstAt = now, count = 0, bytes = 0}
     meta.lastAt, meta.count, meta.bytes = now, meta.count + 1, meta.bytes + #entry
     writeMeta(metaKey, meta)
   else

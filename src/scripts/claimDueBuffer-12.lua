@@ -146,7 +146,7 @@ else
     local rest = redis.call('LINDEX', bufferKey, 0)
     -- The rest is a buffer of its own: no carried-over fields.
     writeMeta(metaKey, {firstAt = tonumber(string.match(rest, '^(%d+)|')), lastAt = meta.lastAt,
-      count = meta.count - take.count, bytes = meta.bytes - take.bytes, legacy = meta.legacy})
+      count = meta.count - take.count, bytes = meta.bytes - take.bytes})
   end
   local fence = redis.call('INCR', fenceKey)
   -- Ids past the window go at every 8th batch that empties the buffer: that bounds the set of a

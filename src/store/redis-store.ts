@@ -353,16 +353,16 @@ export class RedisStore implements BufferStore {
     const flushAt = Number(r[2]);
     // Before the caller acknowledges: the sweep must be able to find the new due entry.
     const wakes = Number(r[5]) === 1;
-    const wake = wakes ? await this.lowerWake(message.conversation, flushAt) : undefined;
-    return {
+    const result: AppendResult = {
       status: r[0] === "duplicate" ? "duplicate" : "appended",
       size,
       flushAtMs: size > 0 ? flushAt : null,
       nowMs: Number(r[3]),
       armTimer: Number(r[4]) === 1,
       wakeAtMs: wakes ? flushAt : null,
-      ...(wake ? { wake } : {}),
     };
+    if (wakes) result.wake = await this.lowerWake(message.conversation, flushAt);
+    return result;
   }
 
   async claim(conversation: string, options: { force?: boolean } = {}): Promise<ClaimResult> {

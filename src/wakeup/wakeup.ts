@@ -2,7 +2,8 @@
  * The durable trigger's wake-up time, kept next to the Cron that reads it (the project's
  * Postgres, table lull.wakeup, supabase/migrations/*_lull_wakeup.sql). The function lowers it per
  * burst and resets it after each sweep, and after a timer delivered the burst that lowered it;
- * pg_cron calls the sweep only once it has passed (plus a heartbeat a minute). Only an optimisation of *when* the sweep runs: the heartbeat sweep reads
+ * pg_cron calls the sweep only once it has passed (plus a heartbeat a minute). Only an
+ * optimisation of *when* the sweep runs: the heartbeat sweep reads
  * the Redis wake index itself, so a lowering lost with a killed isolate delays, never loses.
  */
 
@@ -25,12 +26,25 @@ export interface Wakeup {
   lower(atMs: number): Promise<void>;
   /** Before a sweep: the row's version, to settle against. */
   version(): Promise<string>;
-  /** After a sweep (or a timer's delivery) that started at `version`: the next wake-up (null: idle). */
+  /** After a sweep (or a timer's delivery) begun at `version`: the next wake-up (null: idle). */
   settle(version: string, nextAtMs: number | null): Promise<void>;
   /** For the trigger itself (`lull dev` plays pg_cron): whether to call the sweep now. */
   take(throttleMs: number, heartbeatMs: number): Promise<boolean>;
   status(): Promise<WakeupStatus>;
   close(): Promise<void>;
+}
+
+/**
+ * The wake-up to settle on: `nextAtMs` (the store's earliest), but no later than one sweep
+ * interval from now while outbox rows wait, since the sweep is what replays them.
+ */
+export function settledWakeAt(
+  nextAtMs: number | null,
+  outboxPending: boolean,
+  nowMs: number,
+  sweepIntervalMs: number,
+): number | null {
+  return outboxPending ? Math.min(nextAtMs ?? Infinity, nowMs + sweepIntervalMs) : nextAtMs;
 }
 
 /** The heartbeat: the trigger calls the sweep at least this often, even when idle. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { byteLength, encodeMessage } from "../../src/store/codec.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
 import { useRedisServer } from "../harness/redis-server.ts";
-import { counters, fixture, msg, patchMeta, readMeta, streamEvents } from "./helpers.ts";
+import { claimOne, counters, fixture, msg, patchMeta, readMeta, streamEvents } from "./helpers.ts";
 
 const server = useRedisServer();
 
@@ -195,10 +195,7 @@ describe("appendMessage-8.lua", () => {
     const f = fixture(server, "append-behind");
     const conv = "c:behind";
     const k = f.keys.conversation(conv);
-    await f.store.append(msg(conv, "1"));
-    const claim = await f.store.claim(conv, { force: true });
-    expect(claim.status).toBe("claimed");
-    if (claim.status !== "claimed") return;
+    const claim = await claimOne(f, conv, ["1"]);
     expect(await f.raw.zscore(k.partition.due, conv)).toBeNull();
     const r = await f.store.append(msg(conv, "2"));
     expect(r).toMatchObject({ status: "appended", size: 1, wakeAtMs: r.flushAtMs });
@@ -210,10 +207,10 @@ describe("appendMessage-8.lua", () => {
     await f.raw.zadd(k.partition.due, r.nowMs - 1, conv);
     expect((await f.store.claim(conv)).status).toBe("locked");
     const moved = Number(await f.raw.zscore(k.partition.due, conv));
-    expect(moved).toBeGreaterThan(claim.claim.leaseUntilMs - 1_000);
-    expect(moved).toBeLessThanOrEqual(claim.claim.leaseUntilMs);
+    expect(moved).toBeGreaterThan(claim.leaseUntilMs - 1_000);
+    expect(moved).toBeLessThanOrEqual(claim.leaseUntilMs);
     // The ack puts it back at its own due time.
-    await f.store.ack(conv, claim.claim.batch.batchId, claim.claim.token);
+    await f.store.ack(conv, claim.batch.batchId, claim.token);
     expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(r.flushAtMs);
     await f.close();
   });
@@ -222,10 +219,8 @@ describe("appendMessage-8.lua", () => {
     const f = fixture(server, "append-behind-retry");
     const conv = "c:behind-retry";
     const k = f.keys.conversation(conv);
-    await f.store.append(msg(conv, "1"));
-    const claim = await f.store.claim(conv, { force: true });
-    if (claim.status !== "claimed") throw new Error(claim.status);
-    const failed = await f.store.fail(conv, claim.claim.batch.batchId, claim.claim.token, {
+    const claim = await claimOne(f, conv, ["1"]);
+    const failed = await f.store.fail(conv, claim.batch.batchId, claim.token, {
       error: "down",
       delayMs: 3_600_000,
       permanent: false,

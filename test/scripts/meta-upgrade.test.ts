@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { byteLength, encodeMessage } from "../../src/store/codec.ts";
 import { useRedisServer } from "../harness/redis-server.ts";
-import { type Fixture, fixture, msg, readMeta } from "./helpers.ts";
+import { claimOne, type Fixture, fixture, msg, readMeta } from "./helpers.ts";
 
 const server = useRedisServer();
 
@@ -75,13 +75,11 @@ describe("a meta written before 0.3 (a hash)", () => {
     const f = fixture(server, "meta-up-ack");
     const conv = "c:legacy-ack";
     const k = f.keys.conversation(conv);
-    await f.store.append(msg(conv, "1"));
-    const claim = await f.store.claim(conv, { force: true });
-    if (claim.status !== "claimed") throw new Error(claim.status);
+    const claim = await claimOne(f, conv, ["1"]);
     // An older isolate appended behind the batch meanwhile (a hash meta, no due entry).
     const { now } = await legacyBuffer(f, conv, ["2"], 0);
     await f.raw.zrem(k.partition.due, conv);
-    const ack = await f.store.ack(conv, claim.claim.batch.batchId, claim.claim.token);
+    const ack = await f.store.ack(conv, claim.batch.batchId, claim.token);
     expect(ack.dueAgainAtMs).toBe(now + f.s.windowMs + f.s.graceMs);
     expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(ack.dueAgainAtMs);
     await f.close();
@@ -90,14 +88,12 @@ describe("a meta written before 0.3 (a hash)", () => {
   it("inspect reads it, and a supersede merges into it", async () => {
     const f = fixture(server, "meta-up-sup");
     const conv = "c:legacy-sup";
-    await f.store.append(msg(conv, "1"));
-    const claim = await f.store.claim(conv, { force: true });
-    if (claim.status !== "claimed") throw new Error(claim.status);
+    const claim = await claimOne(f, conv, ["1"]);
     const { now } = await legacyBuffer(f, conv, ["2", "3"], 0);
     const state = await f.store.inspect(conv);
     expect(state.buffer).toMatchObject({ size: 2 });
     expect(state.buffer?.firstAt).toBe(new Date(now).toISOString());
-    const merged = await f.store.supersede(conv, claim.claim.batch.batchId, claim.claim.token);
+    const merged = await f.store.supersede(conv, claim.batch.batchId, claim.token);
     expect(merged).toMatchObject({ status: "merged", size: 3 });
     expect(await readMeta(f, conv)).toMatchObject({ count: 3, lastAt: now, counted: 1 });
     await f.close();

@@ -22,7 +22,7 @@ end
 --   #0 firstAt  #1 lastAt  #2 count  #3 bytes
 --   #4 createdAt, #5 attempts, #6 counted: what a supersede carried over from its batch (0: none)
 -- A meta written before 0.3 is a HASH with those field names. readMeta reads either form;
--- writeMeta replaces an old one (DEL first), so only the first write after an upgrade pays for it.
+-- writeMeta replaces an old one, so only the first write after an upgrade pays for it.
 local META_FIELDS = {'firstAt', 'lastAt', 'count', 'bytes', 'createdAt', 'attempts', 'counted'}
 
 -- The open buffer's meta as numbers, or nil when there is no open buffer. `legacy`: a hash.
@@ -39,14 +39,17 @@ local function readMeta(metaKey)
     attempts = v[6], counted = v[7], legacy = legacy}
 end
 
--- Writes every field of `meta` (missing carried fields as 0) in one command.
+-- Writes every field of `meta` (missing carried fields as 0): one command, two more (DEL and the
+-- write again) when the key still holds the old hash form.
 local function writeMeta(metaKey, meta)
-  if meta.legacy then
-    redis.call('DEL', metaKey)
-    meta.legacy = false
+  local function write(call)
+    return call('BITFIELD', metaKey, 'SET', 'i64', '#0', meta.firstAt, 'SET', 'i64', '#1',
+      meta.lastAt, 'SET', 'i64', '#2', meta.count, 'SET', 'i64', '#3', meta.bytes,
+      'SET', 'i64', '#4', meta.createdAt or 0, 'SET', 'i64', '#5', meta.attempts or 0,
+      'SET', 'i64', '#6', meta.counted or 0)
   end
-  redis.call('BITFIELD', metaKey, 'SET', 'i64', '#0', meta.firstAt, 'SET', 'i64', '#1',
-    meta.lastAt, 'SET', 'i64', '#2', meta.count, 'SET', 'i64', '#3', meta.bytes,
-    'SET', 'i64', '#4', meta.createdAt or 0, 'SET', 'i64', '#5', meta.attempts or 0,
-    'SET', 'i64', '#6', meta.counted or 0)
+  if write(redis.pcall).err then
+    redis.call('DEL', metaKey)
+    write(redis.call)
+  end
 end
