@@ -14,6 +14,7 @@ import { freePort } from "../test/harness/redis-server.ts";
 import {
   billedDelta,
   commandStats,
+  compatibleEnv,
   quantile,
   type SendCommand,
   sleep,
@@ -163,7 +164,7 @@ export async function httpRace(
   const graceMs = 500;
   const processor = await startProcessor();
   const fns = await startFunctions({
-    env: {
+    env: compatibleEnv({
       LULL_REDIS_URL: redisUrl,
       LULL_INGEST_TOKEN: INGEST_TOKEN,
       LULL_ADMIN_TOKEN: ADMIN_TOKEN,
@@ -177,7 +178,7 @@ export async function httpRace(
       LULL_MAX_MESSAGES: "10000",
       LULL_MAX_BYTES: String(16 * 1024 * 1024),
       LULL_LOG_LEVEL: "error",
-    },
+    }),
   });
   const bare = await startBare(redisUrl, await freePort());
   const auth = { authorization: `Bearer ${INGEST_TOKEN}` };

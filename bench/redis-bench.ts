@@ -18,6 +18,7 @@ import { RedisStore } from "../src/store/redis-store.ts";
 import {
   benchMessage,
   capturingClient,
+  compatibleEnv,
   countCommands,
   type ScriptCall,
   type SendCommand,
@@ -339,11 +340,11 @@ export async function sweepCost(
   const prefix = `sweep${Date.now().toString(36)}`;
   // A window far longer than the seeding, so no seeded buffer falls due: the sweep finds
   // nothing to claim, which is the cost being measured.
-  const config = parseConfig({
+  const config = parseConfig(compatibleEnv({
     LULL_WINDOW_MS: "3600000",
     LULL_MAX_WAIT_MS: "7200000",
     LULL_TIMER_TTL_MS: "7200000",
-  });
+  }));
   const store = new RedisStore({ client: tcp, settings: settingsFor(prefix, config) });
   const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
   const out: SweepCost[] = [];

@@ -3,7 +3,7 @@
  * (medians as bars, min–max as whiskers, goals as marks). No chart library: plain SVG text.
  */
 import { relative } from "node:path";
-import type { BenchReport } from "./run.ts";
+import type { BenchReport, RunReport } from "./run.ts";
 import type { Spread } from "./lib.ts";
 
 const f = (s: Spread, d = 2) => `${s.median.toFixed(d)} (${s.min.toFixed(d)}–${s.max.toFixed(d)})`;
@@ -98,6 +98,7 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
     "",
     "![throughput ratios](bench-chart.svg)",
     "",
+    ...(r.baseline === undefined ? [] : renderBeforeAfter(r, r.baseline)),
     "## Append throughput (in process, TCP, one redis-server)",
     "",
     `${r.race.opsPerRun} appends per run into 200 open conversations. Contenders:`,
@@ -277,6 +278,179 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
   return lines.join("\n");
 }
 
+/** The p99 of the repetition with the median p99 (as the HTTP table shows it). */
+function medianP99(xs: { p99Ms: number }[]): number {
+  return [...xs].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor(xs.length / 2)]!.p99Ms;
+}
+
+/**
+ * The before/after table of a `--baseline` run: each figure of the issue's report on the
+ * baseline commit and on this one, measured by the same bench code in the same run.
+ */
+export function renderBeforeAfter(after: BenchReport, before: RunReport): string[] {
+  type Figure = (r: RunReport) => Spread | number | undefined;
+  const show = (v: Spread | number | undefined, d: number) =>
+    v === undefined ? "n/a" : typeof v === "number" ? v.toFixed(d) : f(v, d);
+  const median = (v: Spread | number | undefined) =>
+    v === undefined ? undefined : typeof v === "number" ? v : v.median;
+  const rows: [string, Figure, number, string, (v: number) => boolean][] = [];
+  const atMost = (goal: number) => (v: number) => v <= goal;
+  const atLeast = (goal: number) => (v: number) => v >= goal;
+  const none = () => true;
+  for (const c of ["c1", "c32"]) {
+    rows.push(
+      [
+        `append ${c}: lull / raw EVALSHA`,
+        (r) => r.race?.ratios[c]?.["lull/raw"],
+        2,
+        "≥ 0.9×",
+        atLeast(0.9),
+      ],
+      [
+        `append ${c}: lull / BullMQ + list`,
+        (r) => r.race?.ratios[c]?.["lull/bullmqList"],
+        2,
+        "≥ 3×",
+        atLeast(3),
+      ],
+    );
+  }
+  const payload = after.memory?.payloadBytes ?? before.memory?.payloadBytes ?? 0;
+  rows.push(
+    ["commands, new message", (r) => r.commands?.perNewMessage, 1, "≤ 6", atMost(6)],
+    ["commands, duplicate", (r) => r.commands?.perDuplicate, 1, "≤ 4", atMost(4)],
+    [
+      "commands per message over a 5-message burst's life",
+      (r) => r.commands?.perMessageBurstLife,
+      1,
+      "≤ 10",
+      atMost(10),
+    ],
+    ["commands of a sweep after that burst", (r) => r.commands?.sweepAfterBurst, 0, "—", none],
+    [
+      "bytes per message, 5-message buffers",
+      (r) => r.memory?.bytesPerMessage,
+      0,
+      `≤ ${payload + 200}`,
+      atMost(payload + 200),
+    ],
+    [
+      "bytes per message, 2-message buffers",
+      (r) => r.memory?.bytesPerMessageTwoMessageBuffers,
+      0,
+      `≤ ${payload + 200}`,
+      atMost(payload + 200),
+    ],
+  );
+  for (const c of ["c1", "c16", "c64"]) {
+    const needs = c !== "c1";
+    rows.push(
+      [
+        `HTTP ${c}: lull / bare rps`,
+        (r) => r.http?.ratios[c]?.["lull/bare"],
+        2,
+        needs ? "≥ 0.5×" : "—",
+        needs ? atLeast(0.5) : none,
+      ],
+      [
+        `HTTP ${c}, flush storm: lull / bare rps`,
+        (r) => r.http?.ratios[c]?.["lullStorm/bare"],
+        2,
+        needs ? "≥ 0.5×" : "—",
+        needs ? atLeast(0.5) : none,
+      ],
+    );
+  }
+  rows.push(
+    [
+      "HTTP c64: bare handler p99 ms",
+      (r) => r.http?.phases["c64"] && medianP99(r.http.phases["c64"].bare),
+      1,
+      "—",
+      none,
+    ],
+    [
+      "HTTP c64: lull p99 ms",
+      (r) => r.http?.phases["c64"] && medianP99(r.http.phases["c64"].lull),
+      1,
+      "—",
+      none,
+    ],
+    [
+      "HTTP c64, flush storm: lull p99 ms",
+      (r) => r.http?.phases["c64"] && medianP99(r.http.phases["c64"].lullStorm),
+      1,
+      "≤ 20",
+      atMost(20),
+    ],
+  );
+  for (const [i, s] of (after.sweeps ?? []).entries()) {
+    // O(1): no more commands than with the fewest open buffers.
+    const flat = (v: number) => v <= after.sweeps[0]!.commands.median;
+    rows.push([
+      `commands of a sweep with nothing due, ${s.openBuffers} open buffers`,
+      (r) => r.sweeps?.[i]?.commands,
+      0,
+      "O(1)",
+      flat,
+    ]);
+  }
+  rows.push(
+    ["flush lateness p99 ms, in-isolate timer", (r) => r.lateness?.[0]?.p99Ms, 0, "—", none],
+    ["flush lateness p99 ms, sweep only", (r) => r.lateness?.[1]?.p99Ms, 0, "—", none],
+    [
+      "idle: Redis commands an hour",
+      (r) => r.idle?.commandsPerHour,
+      0,
+      "≤ 180 (a heartbeat a minute)",
+      atMost(180),
+    ],
+    [
+      "idle: sweep invocations an hour",
+      (r) => r.idle?.invocationsPerHour ?? undefined,
+      0,
+      "≤ 60",
+      atMost(60),
+    ],
+  );
+  const lines = [
+    "## Before and after",
+    "",
+    `Before: \`${before.commit.slice(0, 10)}\` (${
+      after.baselineLabel ?? before.commitSubject
+    }). After: this commit. Both`,
+    "measured in this run by this bench code (the baseline commit checked out into a worktree",
+    "with this checkout's bench/), each part once per side, the sides alternating in shuffled",
+    "order (bench/baseline.ts). Absolute latencies move with the shared machine; compare the",
+    "ratios and counts. The goal mark is the after column's.",
+    "",
+    "| figure | before | after | goal |",
+    "|---|---|---|---|",
+  ];
+  // An HTTP phase that got error answers measured the errors, not the ingest: not shown.
+  const httpErrors = (r: RunReport) =>
+    Object.values(r.http?.phases ?? {}).flatMap((p) => [...p.bare, ...p.lull, ...p.lullStorm])
+      .reduce((n, x) => n + x.errors, 0);
+  const cell = (r: RunReport, label: string, figure: Figure, d: number) =>
+    label.startsWith("HTTP") && httpErrors(r) > 0
+      ? `n/a (${httpErrors(r)} non-2xx answers)`
+      : show(figure(r), d);
+  for (const [label, figure, d, goal, pass] of rows) {
+    const a = figure(after);
+    // A partial run (--only) has only some parts.
+    if (a === undefined && figure(before) === undefined) continue;
+    const m = median(a);
+    const mark = goal === "—" || m === undefined ? "" : ` ${ok(pass(m))}`;
+    lines.push(
+      `| ${label} | ${cell(before, label, figure, d)} | ${
+        cell(after, label, figure, d)
+      } | ${goal}${mark} |`,
+    );
+  }
+  lines.push("");
+  return lines;
+}
+
 /**
  * A short text summary of a partial run (`--only=...`): the throughput ratios and the HTTP
  * latencies of whatever parts ran, for iterating on one figure without the full docs.
@@ -317,6 +491,7 @@ export function renderPartial(r: BenchReport): string {
       .reduce((n, x) => n + x.errors, 0);
     lines.push(`  non-2xx: ${errors}, batches delivered: ${r.http.batchesDelivered}`);
   }
+  if (r.baseline !== undefined) lines.push("", ...renderBeforeAfter(r, r.baseline));
   return lines.join("\n");
 }
 

@@ -12,6 +12,10 @@
  * race, commands, memory, lateness, http, idle, sweeps) for fast iteration: such a partial run
  * writes its JSON (suffixed `-partial`) and prints its ratios, never docs/BENCHMARKS.md.
  * `--connections=16,64` picks the HTTP connection counts (default 1,16,64).
+ * `--baseline=<commit>` also measures that commit with this same bench code (bench/baseline.ts),
+ * part by part, the two sides alternating in shuffled order, and adds a before/after table.
+ * `--baseline-label=<text>` says in the table what that commit was.
+ * `--json-out=<file>` writes the JSON there and nothing else (how the baseline runs its sides).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -21,14 +25,15 @@ import { fileURLToPath } from "node:url";
 import { startRedisServer } from "../test/harness/redis-server.ts";
 import { httpRace, idleCost } from "./http-bench.ts";
 import type { SendCommand } from "./lib.ts";
+import { runBothSides } from "./baseline.ts";
 import { renderChart, renderMarkdown, renderPartial } from "./report.ts";
 import { commandCosts, flushLateness, memoryCost, raceAppends, sweepCost } from "./redis-bench.ts";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 const quick = process.argv.includes("--quick");
 
-const PARTS = ["race", "commands", "memory", "lateness", "http", "idle", "sweeps"] as const;
-type Part = (typeof PARTS)[number];
+export const PARTS = ["race", "commands", "memory", "lateness", "http", "idle", "sweeps"] as const;
+export type Part = (typeof PARTS)[number];
 
 function flagValue(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -46,8 +51,10 @@ const only = new Set<Part>(
 const partial = only.size < PARTS.length;
 const httpConnections = (flagValue("connections") ?? "1,16,64").split(",").map(Number);
 
-/** Everything one run measured (the JSON file). */
-export type BenchReport = Awaited<ReturnType<typeof runAll>>;
+/** Everything one run measured. */
+export type RunReport = Awaited<ReturnType<typeof runAll>>;
+/** The JSON file: one run, and with `--baseline`, the baseline commit's run beside it. */
+export type BenchReport = RunReport & { baseline?: RunReport; baselineLabel?: string };
 
 function git(...args: string[]): string {
   try {
@@ -148,8 +155,24 @@ async function runAll() {
   }
 }
 
-const report = await runAll();
+const baselineRef = flagValue("baseline");
+const jsonOut = flagValue("json-out");
+const report: BenchReport = baselineRef === undefined ? await runAll() : await runBothSides({
+  repoRoot,
+  ref: baselineRef,
+  parts: [...only],
+  // Everything but the orchestration flags goes to both sides.
+  passThrough: process.argv.slice(2).filter((a) =>
+    !a.startsWith("--baseline") && !a.startsWith("--only=") && !a.startsWith("--json-out=") &&
+    a !== "--write-docs"
+  ),
+});
+report.baselineLabel = flagValue("baseline-label");
 report.wallSeconds = Math.round((Date.now() - Date.parse(report.measuredAt)) / 1000);
+if (jsonOut !== undefined) {
+  writeFileSync(jsonOut, JSON.stringify(report) + "\n");
+  process.exit(0);
+}
 const stamp = report.measuredAt.replace(/[:.]/g, "-");
 mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
 const suffix = `${quick ? "-quick" : ""}${partial ? "-partial" : ""}`;
