@@ -22,9 +22,12 @@
   ARGV[6]  flushRules      windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
   ARGV[7]  texts           the batch's texts for the delivered event, compact JSON (masked
                            unless logPii, capped; src/core/delivered-texts.ts); '' = none
+  ARGV[8]  callerMs        the caller's clock, ms: the delivered event's `at` and the day of its
+                           counters when no buffer opened during the flight. Redis TIME is read
+                           only for such a buffer, whose due time is a flush rule.
 
   Returns
-    {dueAgainAtMs (0 = no open buffer), nowMs, 0}
+    {dueAgainAtMs (0 = no open buffer), nowMs (Redis time, or callerMs without a buffer), 0}
     {0, nowMs, 1}       already acknowledged (processed record present): acking is idempotent
     -1 LOCK_LOST        lock missing or held by another token
     -2 BATCH_NOT_FOUND  batchId is not the conversation's current batch
@@ -47,6 +50,7 @@ local token = ARGV[4] -- lock token
 local processedTtlMs = tonumber(ARGV[5]) -- ms
 local packedRules = ARGV[6] -- flush rules, packed
 local texts = ARGV[7] or '' -- JSON for the event, '' = none
+local callerMs = tonumber(ARGV[8]) -- caller's clock, ms
 
 --- @include "now"
 --- @include "flush"
@@ -68,7 +72,11 @@ if owner ~= 0 then
   if redis.call('EXISTS', processedKey) == 1 then return {0, nowMs(), 1} end
   return owner
 end
-local now = nowMs()
+-- An open buffer that arrived during the flight queued behind the batch: its due time is a flush
+-- rule, on Redis time. Without one, the event and the counters take the caller's clock (display
+-- and statistics only), which spares the TIME.
+local meta = readMeta(metaKey)
+local now = (meta or not callerMs) and nowMs() or callerMs
 
 local count = tonumber(b[2]) or redis.call('LLEN', batchMessagesKey)
 redis.call('DEL', batchKey, batchMessagesKey, lockKey)
@@ -82,9 +90,8 @@ emitEvent(eventsKey, 'delivered', label, now, 'batchId', batchId, 'size', count,
 countEvent(statsKey, dailyKey, now, 'batches', 1)
 countEvent(statsKey, dailyKey, now, 'batch_messages', count)
 
--- An open buffer that arrived during the flight queued behind the batch: index it now. (With
--- none there is no due entry to drop: the claim removed it, and appends behind a batch add none.)
-local meta = readMeta(metaKey)
+-- Index that buffer now. (With none there is no due entry to drop: the claim removed it, and
+-- appends behind a batch add none.)
 local dueAgain = 0
 if meta then
   dueAgain = computeFlush(meta, now, rules)

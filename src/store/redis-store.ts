@@ -71,8 +71,9 @@ export interface RedisStoreOptions {
    */
   random?: () => string;
   /**
-   * This isolate's clock, ms. Only a duplicate's day bucket and the dedup record's provisional
-   * score come from it (appendMessage ARGV[9]); every flush rule runs on Redis TIME.
+   * This isolate's clock, ms. Only a duplicate's day bucket, the dedup record's provisional
+   * score (appendMessage ARGV[9]) and an ack's event time and day bucket when no buffer opened
+   * during its flight (ackBatch ARGV[8]) come from it; every flush rule runs on Redis TIME.
    * @default Date.now
    */
   now?: () => number;
@@ -460,6 +461,7 @@ export class RedisStore implements BufferStore {
         this.s.processedTtlMs,
         this.flushRules(),
         options.messages ? encodeDeliveredTexts(options.messages, this.s.logPii) : "",
+        Math.round(this.isolateNow()),
       ],
       { conversation, batchId },
     ) as unknown[];

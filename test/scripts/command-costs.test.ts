@@ -77,7 +77,46 @@ describe("commands billed", () => {
     );
   }
 
-  it("a 5-message burst costs <= 13.2 per message over its life (appends, timer, claim, ack, settle)", async () => {
+  it("an ack reads Redis TIME only for a buffer that opened during the flight (its due time)", async () => {
+    // The isolate's clock an hour ahead, so the event shows which clock it took.
+    const skew = 3_600_000;
+    const store = new RedisStore({
+      client: tcp,
+      settings: { ...bufferSettings(config), keyPrefix: testPrefix("cost-ack") },
+      now: () => Date.now() + skew,
+    });
+    const ackCost = async (conversation: string, openBehind: boolean) => {
+      await store.append(message(conversation, `${conversation}:1`));
+      const claimed = await store.claim(conversation, { force: true });
+      if (claimed.status !== "claimed") throw new Error(`expected a claim, got ${claimed.status}`);
+      if (openBehind) await store.append(message(conversation, `${conversation}:2`));
+      const { batch, token } = claimed.claim;
+      let acked: Awaited<ReturnType<RedisStore["ack"]>> | undefined;
+      const counted = await countCommands(send, async () => {
+        acked = await store.ack(conversation, batch.batchId, token);
+      });
+      return { counted, acked: acked!, batchId: batch.batchId, redisNow: claimed.claim.nowMs };
+    };
+    await ackCost("generic:ack:warm", false); // scripts loaded: the counts are the steady state's
+    const quiet = await ackCost("generic:ack:quiet", false);
+    expect(quiet.acked.dueAgainAtMs).toBeNull();
+    expect(quiet.counted.byCommand["time"]).toBeUndefined();
+    const behind = await ackCost("generic:ack:behind", true);
+    expect(behind.counted.byCommand["time"]).toBe(1);
+    // The due time of the buffer behind is a flush rule: on Redis time, not the skewed clock.
+    expect(behind.acked.dueAgainAtMs).toBeGreaterThanOrEqual(
+      behind.redisNow + config.windowMs + config.graceMs,
+    );
+    expect(behind.acked.dueAgainAtMs).toBeLessThan(behind.redisNow + skew / 2);
+    // The quiet ack's delivered event took the isolate's clock; the other one Redis time.
+    const { events } = await store.latestEvents({ limit: 50, type: "delivered" });
+    const at = (batchId: string) =>
+      Date.parse(events.find((e) => e.fields["batchId"] === batchId)!.at);
+    expect(at(quiet.batchId)).toBeGreaterThanOrEqual(quiet.redisNow + skew - 60_000);
+    expect(at(behind.batchId)).toBeLessThan(behind.redisNow + skew / 2);
+  });
+
+  it("a 5-message burst costs <= 13 per message over its life (appends, timer, claim, ack, settle)", async () => {
     const store = storeFor("cost-life");
     const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
     // Warm-up: every script loaded and the day's counters folded, as in steady state.
@@ -100,9 +139,10 @@ describe("commands billed", () => {
     const done = await store.inspect("generic:life:2");
     expect(done.buffer).toBeNull();
     expect(done.batch).toBeNull();
-    // 56 commands to deliver it, and 9 for the timer to settle the wake-up its first append
-    // lowered (so the durable trigger calls no sweep for it): 65; 66 when the burst's claim is
-    // its partition's first `ingested` of the day (that one folds the week-old day buckets).
-    for (const n of perMessage) expect(n).toBeLessThanOrEqual(13.2);
+    // 55 commands to deliver it (its ack reads no TIME: nothing opened behind it), and 9 for the
+    // timer to settle the wake-up its first append lowered (so the durable trigger calls no
+    // sweep for it): 64; 65 when the burst's claim is its partition's first `ingested` of the
+    // day (that one folds the week-old day buckets).
+    for (const n of perMessage) expect(n).toBeLessThanOrEqual(13);
   });
 });
