@@ -45,12 +45,16 @@ export async function runBothSides(
       }
     }
     const cwd: Record<Side, string> = { baseline: tree, current: repoRoot };
+    const shortCommit: Record<Side, string> = {
+      baseline: commit.slice(0, 10),
+      current: git(repoRoot, "rev-parse", "--short=10", "HEAD"),
+    };
     const results: Record<Side, Partial<RunReport>[]> = { baseline: [], current: [] };
     const started = new Date().toISOString();
     for (const part of parts) {
       for (const side of shuffle<Side>(["baseline", "current"])) {
         const out = join(scratch, `${side}-${part}.json`);
-        console.log(`[bench ${side} ${commitOf(side, commit, repoRoot)}] ${part}`);
+        console.log(`[bench ${side} ${shortCommit[side]}] ${part}`);
         await runPart(cwd[side], part, out, passThrough);
         results[side].push(JSON.parse(readFileSync(out, "utf8")) as Partial<RunReport>);
       }
@@ -64,15 +68,6 @@ export async function runBothSides(
       rmSync(scratch, { recursive: true, force: true });
     }
   }
-}
-
-function commitOf(side: Side, baseline: string, repoRoot: string): string {
-  if (side === "baseline") return baseline.slice(0, 10);
-  return execFileSync("git", ["rev-parse", "--short=10", "HEAD"], {
-    cwd: repoRoot,
-    encoding: "utf8",
-  })
-    .trim();
 }
 
 /** One side's one part, as its own process (its own redis-server, as a plain run would start). */

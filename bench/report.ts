@@ -9,6 +9,18 @@ import type { Spread } from "./lib.ts";
 const f = (s: Spread, d = 2) => `${s.median.toFixed(d)} (${s.min.toFixed(d)}–${s.max.toFixed(d)})`;
 const ok = (pass: boolean) => (pass ? "✅" : "❌");
 
+/** The repetition with the median p99 (the one the HTTP tables show). */
+function medianRep<T extends { p99Ms: number }>(xs: T[]): T {
+  return [...xs].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor(xs.length / 2)]!;
+}
+
+/** Non-2xx answers over every HTTP phase of a run (0 when it ran none). */
+function httpErrors(r: RunReport): number {
+  return Object.values(r.http?.phases ?? {})
+    .flatMap((p) => [...p.bare, ...p.lull, ...p.lullStorm])
+    .reduce((n, x) => n + x.errors, 0);
+}
+
 /** The ratio bars of the chart, with their goals. */
 function bars(r: BenchReport): { label: string; s: Spread; goal: number }[] {
   const out: { label: string; s: Spread; goal: number }[] = [];
@@ -220,14 +232,12 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
   );
   for (const [k, p] of Object.entries(r.http.phases)) {
     const med = (xs: { p50Ms: number; p99Ms: number }[]) => {
-      const s = [...xs].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor(xs.length / 2)]!;
+      const s = medianRep(xs);
       return `${s.p50Ms.toFixed(1)} / ${s.p99Ms.toFixed(1)}`;
     };
     const ratio = r.http.ratios[k]!;
     const needs = k === "c16" || k === "c64";
-    const stormP99 = [...p.lullStorm].sort((a, b) => a.p99Ms - b.p99Ms)[
-      Math.floor(p.lullStorm.length / 2)
-    ]!.p99Ms;
+    const stormP99 = medianRep(p.lullStorm).p99Ms;
     const goal = needs
       ? `≥ 0.5× ${ok(ratio["lull/bare"]!.median >= 0.5)}` +
         (k === "c64" ? `; storm p99 ≤ 20 ms ${ok(stormP99 <= 20)}` : "")
@@ -238,11 +248,11 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
       } | ${med(p.lull)} | ${med(p.lullStorm)} |`,
     );
   }
-  const errors = Object.values(r.http.phases).flatMap((p) => [...p.bare, ...p.lull, ...p.lullStorm])
-    .reduce((n, x) => n + x.errors, 0);
   lines.push(
     "",
-    `Non-2xx answers during the HTTP phases: ${errors}. (p50/p99 shown for the median repetition.)`,
+    `Non-2xx answers during the HTTP phases: ${
+      httpErrors(r)
+    }. (p50/p99 shown for the median repetition.)`,
     "",
     "## Idle",
     "",
@@ -276,11 +286,6 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
     "",
   );
   return lines.join("\n");
-}
-
-/** The p99 of the repetition with the median p99 (as the HTTP table shows it). */
-function medianP99(xs: { p99Ms: number }[]): number {
-  return [...xs].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor(xs.length / 2)]!.p99Ms;
 }
 
 /**
@@ -364,21 +369,21 @@ export function renderBeforeAfter(after: BenchReport, before: RunReport): string
   rows.push(
     [
       "HTTP c64: bare handler p99 ms",
-      (r) => r.http?.phases["c64"] && medianP99(r.http.phases["c64"].bare),
+      (r) => r.http?.phases["c64"] && medianRep(r.http.phases["c64"].bare).p99Ms,
       1,
       "—",
       none,
     ],
     [
       "HTTP c64: lull p99 ms",
-      (r) => r.http?.phases["c64"] && medianP99(r.http.phases["c64"].lull),
+      (r) => r.http?.phases["c64"] && medianRep(r.http.phases["c64"].lull).p99Ms,
       1,
       "—",
       none,
     ],
     [
       "HTTP c64, flush storm: lull p99 ms",
-      (r) => r.http?.phases["c64"] && medianP99(r.http.phases["c64"].lullStorm),
+      (r) => r.http?.phases["c64"] && medianRep(r.http.phases["c64"].lullStorm).p99Ms,
       1,
       "≤ 20",
       atMost(20),
@@ -428,13 +433,11 @@ export function renderBeforeAfter(after: BenchReport, before: RunReport): string
     "|---|---|---|---|",
   ];
   // An HTTP phase that got error answers measured the errors, not the ingest: not shown.
-  const httpErrors = (r: RunReport) =>
-    Object.values(r.http?.phases ?? {}).flatMap((p) => [...p.bare, ...p.lull, ...p.lullStorm])
-      .reduce((n, x) => n + x.errors, 0);
-  const cell = (r: RunReport, label: string, figure: Figure, d: number) =>
-    label.startsWith("HTTP") && httpErrors(r) > 0
-      ? `n/a (${httpErrors(r)} non-2xx answers)`
-      : show(figure(r), d);
+  const errors = { before: httpErrors(before), after: httpErrors(after) };
+  const cell = (side: "before" | "after", label: string, figure: Figure, d: number) =>
+    label.startsWith("HTTP") && errors[side] > 0
+      ? `n/a (${errors[side]} non-2xx answers)`
+      : show(figure(side === "before" ? before : after), d);
   for (const [label, figure, d, goal, pass] of rows) {
     const a = figure(after);
     // A partial run (--only) has only some parts.
@@ -442,8 +445,8 @@ export function renderBeforeAfter(after: BenchReport, before: RunReport): string
     const m = median(a);
     const mark = goal === "—" || m === undefined ? "" : ` ${ok(pass(m))}`;
     lines.push(
-      `| ${label} | ${cell(before, label, figure, d)} | ${
-        cell(after, label, figure, d)
+      `| ${label} | ${cell("before", label, figure, d)} | ${
+        cell("after", label, figure, d)
       } | ${goal}${mark} |`,
     );
   }
@@ -486,10 +489,7 @@ export function renderPartial(r: BenchReport): string {
         `    bare ${lat(p.bare)} | lull ${lat(p.lull)} | storm ${lat(p.lullStorm)}`,
       );
     }
-    const errors = Object.values(r.http.phases)
-      .flatMap((p) => [...p.bare, ...p.lull, ...p.lullStorm])
-      .reduce((n, x) => n + x.errors, 0);
-    lines.push(`  non-2xx: ${errors}, batches delivered: ${r.http.batchesDelivered}`);
+    lines.push(`  non-2xx: ${httpErrors(r)}, batches delivered: ${r.http.batchesDelivered}`);
   }
   if (r.baseline !== undefined) lines.push("", ...renderBeforeAfter(r, r.baseline));
   return lines.join("\n");
