@@ -51,6 +51,26 @@ export class PartitionMismatchError extends ConfigError {
   }
 }
 
+/**
+ * The key prefix holds a data layout newer than this lull reads (a newer lull migrated it, and
+ * this one was rolled back or is a stale isolate or CLI): it would misread live state, so nothing
+ * runs until the newer lull is deployed again.
+ */
+export class LayoutVersionError extends ConfigError {
+  readonly recorded: number;
+  readonly supported: number;
+  constructor(recorded: number, supported: number) {
+    super([{
+      variables: ["LULL_KEY_PREFIX"],
+      message: `this Redis (key prefix) holds data layout version ${recorded}, written by a ` +
+        `newer lull; this lull reads layout version ${supported} and would misread it. Deploy ` +
+        `a lull that reads layout ${recorded}, or use a new LULL_KEY_PREFIX`,
+    }]);
+    this.recorded = recorded;
+    this.supported = supported;
+  }
+}
+
 /** What a failed Redis call was: each field set where the transport knows it. */
 export interface RedisCallDetails {
   /** The command or REST operation (`evalsha`, `ping`, ...). */

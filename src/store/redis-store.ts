@@ -44,7 +44,12 @@ import {
   COUNTER_NAMES,
   LATEST_EVENTS_SCAN_MAX,
 } from "../core/types.ts";
-import { DeadLetterNotFoundError, PartitionMismatchError } from "../core/errors.ts";
+import {
+  ConfigError,
+  DeadLetterNotFoundError,
+  LayoutVersionError,
+  PartitionMismatchError,
+} from "../core/errors.ts";
 import { maskConversation } from "../core/mask.ts";
 import type { RedisClient } from "../redis/redis-client.ts";
 import { runScript, type ScriptContext } from "../redis/run-script.ts";
@@ -150,8 +155,10 @@ export class RedisStore implements BufferStore {
 
   /**
    * Compares LULL_PARTITIONS with the count recorded in Redis (recording it on first use), once
-   * per store before its first script. A mismatch is permanent: every call then throws
-   * {@link PartitionMismatchError}. A transport error is not: the next call checks again.
+   * per store before its first script, and refuses a layout version newer than
+   * {@link LAYOUT_VERSION}. A mismatch is permanent: every call then throws
+   * {@link PartitionMismatchError} or {@link LayoutVersionError}. A transport error is not: the
+   * next call checks again.
    */
   checkLayout(): Promise<void> {
     this.layoutCheck ??= (async () => {
@@ -163,9 +170,13 @@ export class RedisStore implements BufferStore {
       if (recorded !== this.s.partitions) {
         throw new PartitionMismatchError(this.s.partitions, recorded);
       }
+      // A newer lull's layout: these scripts would misread it. (A lower version is an older
+      // record of this layout: the scripts carry over the older forms they meet.)
+      const version = Number(r[1]);
+      if (version > LAYOUT_VERSION) throw new LayoutVersionError(version, LAYOUT_VERSION);
       this.layoutOk = true;
     })().catch((error) => {
-      if (!(error instanceof PartitionMismatchError)) this.layoutCheck = null;
+      if (!(error instanceof ConfigError)) this.layoutCheck = null;
       throw error;
     });
     return this.layoutCheck;

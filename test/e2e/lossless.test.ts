@@ -7,7 +7,8 @@
  *   breaker open for most of it: every acknowledged message waits and flushes, in order.
  * - A conversation idle for longer than the dedup window between bursts: fences keep rising.
  * - An evicting Redis (allkeys-lru) makes /lull/health degraded, with the reason.
- * - A changed LULL_PARTITIONS is refused (503 naming the variable), nothing is written.
+ * - A changed LULL_PARTITIONS is refused (503 naming the variable), nothing is written; so is a
+ *   layout version newer than this lull reads (a rollback after a migration).
  * - Ids and conversation keys that cannot round-trip (lone surrogates, NUL) get 400 naming the
  *   field, never 500, never a silent merge.
  */
@@ -181,6 +182,42 @@ describe("redis fitness and layout", () => {
       expect(health.reasons?.join(" ")).toMatch(/LULL_PARTITIONS/);
     } finally {
       await other.stop();
+    }
+  }, 60_000);
+
+  it("a layout recorded by a newer lull is refused with 503, and nothing is written", async () => {
+    // What a rollback meets after a newer lull migrated the keys: this one would misread them.
+    const layoutKey = `${prefix}:layout`;
+    expect((await fetch(`${fns.lullUrl}/health`)).status).toBe(200); // records the layout
+    const recorded = await redis.client.hget(layoutKey, "version");
+    expect(recorded).toBe("2");
+    await redis.client.hset(layoutKey, "version", "3");
+    const older = await startFunctions({ env: env() });
+    try {
+      const keysBefore = (await redis.client.keys(`${prefix}:*`)).sort();
+      const res = await send(older.lullUrl, "layout:newer", "n1");
+      expect(res.status).toBe(503);
+      const body = await res.json() as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("invalid_config");
+      expect(body.error.message).toMatch(/layout version 3.*reads layout version 2/);
+      expect((await redis.client.keys(`${prefix}:*`)).sort()).toEqual(keysBefore);
+      const health = await (await fetch(`${older.lullUrl}/health`)).json() as {
+        status: string;
+        reasons?: string[];
+      };
+      expect(health.status).toBe("down");
+      expect(health.reasons?.join(" ")).toMatch(/LULL_KEY_PREFIX/);
+      const sweep = await fetch(`${older.lullUrl}/flush`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${CRON}` },
+      });
+      // The sweep reports the refusal as an error and touches nothing.
+      expect(sweep.status).toBe(200);
+      expect((await sweep.json() as { errors: number }).errors).toBeGreaterThan(0);
+      expect((await redis.client.keys(`${prefix}:*`)).sort()).toEqual(keysBefore);
+    } finally {
+      await older.stop();
+      await redis.client.hset(layoutKey, "version", recorded!);
     }
   }, 60_000);
 });
