@@ -283,9 +283,23 @@ export interface MemoryCost {
   bytesPerMessage: Spread;
   /** Per message of 2-message buffers (per-buffer overhead counts twice as much). */
   bytesPerMessageTwoMessageBuffers: Spread;
+  /**
+   * The same two figures without the dedup records: what the buffer itself (list entry, meta,
+   * due index entry) holds per message. The records outlive the buffer (LULL_DEDUP_TTL_MS).
+   */
+  bufferBytesPerMessage?: Spread;
+  bufferBytesPerMessageTwoMessageBuffers?: Spread;
+  /** Dedup record per message id, its conversation's share of the ZSET key included. */
+  dedupBytesPerId?: Spread;
+  dedupBytesPerIdTwoMessageBuffers?: Spread;
+  /** Length of the message ids measured (WhatsApp-like `wamid.` ids). */
+  idLength?: number;
 }
 
-/** used_memory delta / messages over `messages` appends into 5-message buffers. */
+/**
+ * used_memory delta / messages over `messages` appends into 5- and 2-message buffers; then the
+ * dedup records are unlinked, and the drop is their share.
+ */
 export async function memoryCost(
   redisUrl: string,
   reps: number,
@@ -293,29 +307,52 @@ export async function memoryCost(
 ): Promise<MemoryCost> {
   const tcp = createTcpClient({ url: redisUrl, timeoutMs: 10_000 });
   const send: SendCommand = (name, ...args) => tcp.command(name, ...args);
-  const per5: number[] = [];
-  const per2: number[] = [];
-  const payloadBytes = JSON.stringify(benchMessage("generic:mem:0000", uid())).length;
+  const total = { 5: [] as number[], 2: [] as number[] };
+  const buffer = { 5: [] as number[], 2: [] as number[] };
+  const dedup = { 5: [] as number[], 2: [] as number[] };
+  // Message ids as long as WhatsApp's (`wamid.` + base64 of the chat and message), so the dedup
+  // record is measured at its real size.
+  const wamid = () => `wamid.HBgLOTY2NTAwMDAwMDAwFQIAERgS${uid().padStart(24, "0")}`;
+  const payloadBytes = JSON.stringify(benchMessage("generic:mem:0000", wamid())).length;
+  const idLength = wamid().length;
   try {
     for (let rep = 0; rep < reps; rep++) {
-      for (const [size, out] of [[5, per5], [2, per2]] as const) {
+      for (const size of [5, 2] as const) {
         const prefix = `mem${rep}s${size}${Date.now().toString(36)}`;
         const store = new RedisStore({ client: tcp, settings: settingsFor(prefix) });
         // The partition keys (events stream, stats) exist before the measurement.
-        await store.append(benchMessage("generic:mem:warm", uid()));
+        await store.append(benchMessage("generic:mem:warm", wamid()));
+        const conversation = (i: number) => `generic:mem:${i}`;
         const before = await usedMemory(send);
         await throughput(
           messages,
           16,
-          (i) => store.append(benchMessage(`generic:mem:${Math.floor(i / size)}`, uid())),
+          (i) => store.append(benchMessage(conversation(Math.floor(i / size)), wamid())),
         );
-        out.push((await usedMemory(send) - before) / messages);
+        const filled = await usedMemory(send);
+        const conversations = Math.ceil(messages / size);
+        for (let c = 0; c < conversations; c += 500) {
+          const keys = [];
+          for (let j = c; j < Math.min(conversations, c + 500); j++) {
+            keys.push(store.keys.conversation(conversation(j)).seen);
+          }
+          await send("UNLINK", ...keys);
+        }
+        const withoutDedup = await usedMemory(send);
+        total[size].push((filled - before) / messages);
+        buffer[size].push((withoutDedup - before) / messages);
+        dedup[size].push((filled - withoutDedup) / messages);
       }
     }
     return {
       payloadBytes,
-      bytesPerMessage: spread(per5),
-      bytesPerMessageTwoMessageBuffers: spread(per2),
+      bytesPerMessage: spread(total[5]),
+      bytesPerMessageTwoMessageBuffers: spread(total[2]),
+      bufferBytesPerMessage: spread(buffer[5]),
+      bufferBytesPerMessageTwoMessageBuffers: spread(buffer[2]),
+      dedupBytesPerId: spread(dedup[5]),
+      dedupBytesPerIdTwoMessageBuffers: spread(dedup[2]),
+      idLength,
     };
   } finally {
     await tcp.close();
