@@ -102,8 +102,8 @@ async function runAll() {
       () => memoryCost(server.url, reps, quick ? 2000 : 10_000),
     );
     const lateness = await part("lateness", "flush lateness (timer, sweep only)", async () => [
-      await flushLateness(server.url, "timer", 40),
-      await flushLateness(server.url, "sweep", 40),
+      await flushLateness(server.url, "timer", 40, reps),
+      await flushLateness(server.url, "sweep", 40, reps),
     ]);
     const http = await part(
       "http",
