@@ -274,6 +274,11 @@ export interface IdleCost {
   /** `POST /lull/flush` calls counted by the function's own metric; null if not exposed. */
   sweepInvocations: number | null;
   invocationsPerHour: number | null;
+  /**
+   * The same two rates per window of `seconds` (consecutive windows of one `lull dev`), as a
+   * spread over the windows; the totals above cover every window. Absent in older results.
+   */
+  windows?: { commandsPerHour: Spread; invocationsPerHour: Spread | null };
 }
 
 async function sweepRuns(baseUrl: string): Promise<number | null> {
@@ -299,6 +304,7 @@ export async function idleCost(
   redisUrl: string,
   send: SendCommand,
   seconds: number,
+  windows = 3,
 ): Promise<IdleCost> {
   const port = await freePort();
   const child = spawn(process.execPath, [
@@ -338,20 +344,42 @@ export async function idleCost(
     }
     // Let start-up work (layout check, first sweep) pass before counting.
     await sleep(6000);
-    const runsBefore = await sweepRuns(base);
-    const before = await commandStats(send);
-    await sleep(seconds * 1000);
-    const after = await commandStats(send);
-    const runsAfter = await sweepRuns(base);
-    const delta = billedDelta(before, after);
-    const invocations = runsBefore === null || runsAfter === null ? null : runsAfter - runsBefore;
+    const perHour = (n: number) => (n * 3600) / seconds;
+    const commandRates: number[] = [];
+    const invocationRates: number[] = [];
+    const byCommand: Record<string, number> = {};
+    let commands = 0;
+    let invocations: number | null = 0;
+    for (let w = 0; w < windows; w++) {
+      // The metrics read is an admin call that may touch Redis: outside the counted window.
+      const runsBefore = await sweepRuns(base);
+      const before = await commandStats(send);
+      await sleep(seconds * 1000);
+      const after = await commandStats(send);
+      const runsAfter = await sweepRuns(base);
+      const delta = billedDelta(before, after);
+      commands += delta.total;
+      for (const [k, v] of Object.entries(delta.byCommand)) byCommand[k] = (byCommand[k] ?? 0) + v;
+      commandRates.push(perHour(delta.total));
+      if (runsBefore === null || runsAfter === null || invocations === null) {
+        invocations = null;
+      } else {
+        invocations += runsAfter - runsBefore;
+        invocationRates.push(perHour(runsAfter - runsBefore));
+      }
+    }
+    const total = seconds * windows;
     return {
-      seconds,
-      commands: delta.total,
-      commandsPerHour: (delta.total * 3600) / seconds,
-      byCommand: delta.byCommand,
+      seconds: total,
+      commands,
+      commandsPerHour: (commands * 3600) / total,
+      byCommand,
       sweepInvocations: invocations,
-      invocationsPerHour: invocations === null ? null : (invocations * 3600) / seconds,
+      invocationsPerHour: invocations === null ? null : (invocations * 3600) / total,
+      windows: {
+        commandsPerHour: spread(commandRates),
+        invocationsPerHour: invocations === null ? null : spread(invocationRates),
+      },
     };
   } finally {
     child.kill("SIGTERM");

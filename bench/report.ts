@@ -279,18 +279,24 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
     "## Idle",
     "",
     `\`lull dev --no-demo\` against the bench's redis-server with nothing buffered, for ${r.idle.seconds} s`,
-    "after start-up settled; extrapolated to an hour.",
+    r.idle.windows === undefined
+      ? "after start-up settled; extrapolated to an hour."
+      : `after start-up settled, in ${r.idle.windows.commandsPerHour.n} consecutive windows; per hour: each window's rate, min/median/max over the windows.`,
     "",
     "| what | measured | per hour | goal |",
     "|---|---|---|---|",
     `| Redis commands | ${r.idle.commands} | ${
-      r.idle.commandsPerHour.toFixed(0)
+      r.idle.windows === undefined
+        ? r.idle.commandsPerHour.toFixed(0)
+        : f(r.idle.windows.commandsPerHour, 0)
     } | 0 (a heartbeat a minute at most) ${ok(r.idle.commandsPerHour <= 60 * 3)} |`,
     `| sweep invocations (\`POST /lull/flush\` by the local Cron) | ${
       r.idle.sweepInvocations ?? "n/a"
-    } | ${r.idle.invocationsPerHour?.toFixed(0) ?? "n/a"} | 0 (≤ 60) ${
-      ok((r.idle.invocationsPerHour ?? Infinity) <= 60)
-    } |`,
+    } | ${
+      r.idle.windows?.invocationsPerHour
+        ? f(r.idle.windows.invocationsPerHour, 0)
+        : r.idle.invocationsPerHour?.toFixed(0) ?? "n/a"
+    } | 0 (≤ 60) ${ok((r.idle.invocationsPerHour ?? Infinity) <= 60)} |`,
     "",
     `Idle commands by name: ${
       Object.entries(r.idle.byCommand).map(([k, v]) => `${k} ${v}`).join(", ") || "none"
@@ -429,14 +435,14 @@ export function renderBeforeAfter(after: BenchReport, before: RunReport): string
     ],
     [
       "idle: Redis commands an hour",
-      (r) => r.idle?.commandsPerHour,
+      (r) => r.idle?.windows?.commandsPerHour ?? r.idle?.commandsPerHour,
       0,
       "≤ 180 (a heartbeat a minute)",
       atMost(180),
     ],
     [
       "idle: sweep invocations an hour",
-      (r) => r.idle?.invocationsPerHour ?? undefined,
+      (r) => r.idle?.windows?.invocationsPerHour ?? r.idle?.invocationsPerHour ?? undefined,
       0,
       "≤ 60",
       atMost(60),
