@@ -97,7 +97,7 @@ export interface ConversationKeys {
    * the open buffer (src/scripts/includes/flush.lua).
    */
   meta: string;
-  /** STRING flush lock token (SET NX PX). */
+  /** STRING flush lock (SET PX): `<token>|<batchId>|<count>` of the batch it is held over. */
   lock: string;
   /** STRING fencing counter (INCR). */
   fence: string;

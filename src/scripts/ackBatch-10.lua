@@ -17,7 +17,7 @@
   ARGV[1]  conversation    raw conversation key
   ARGV[2]  label           masked conversation label for events
   ARGV[3]  batchId         batch being acknowledged
-  ARGV[4]  token           lock token from the claim
+  ARGV[4]  token           lock token from the claim (the lock's value)
   ARGV[5]  processedTtlMs  processed record TTL, ms
   ARGV[6]  flushRules      windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
   ARGV[7]  texts           the batch's texts for the delivered event, compact JSON (masked
@@ -55,17 +55,24 @@ local callerMs = tonumber(ARGV[8]) -- caller's clock, ms
 --- @include "now"
 --- @include "flush"
 --- @include "events"
+--- @include "lock"
 
 local rules = decodeRules(packedRules)
 
--- checkOwner's two reads, with the batch's size read alongside its id.
+-- checkOwner, keeping the batch's size the lock's value names (a plain token from an older
+-- claim: both from the batch hash).
 local held = redis.call('GET', lockKey)
-local b = held == token and redis.call('HMGET', batchKey, 'batchId', 'count')
-local owner = 0
+local owner, count = 0, nil
 if not held or held ~= token then
   owner = -1 -- LOCK_LOST
-elseif b[1] ~= batchId then
-  owner = -2 -- BATCH_NOT_FOUND
+else
+  local id
+  id, count = lockedBatch(held)
+  if id == nil then
+    local b = redis.call('HMGET', batchKey, 'batchId', 'count')
+    id, count = b[1], tonumber(b[2])
+  end
+  if id ~= batchId then owner = -2 end -- BATCH_NOT_FOUND
 end
 if owner ~= 0 then
   -- An ack whose answer was lost and is sent again finds the processed record.
@@ -78,7 +85,7 @@ end
 local meta = readMeta(metaKey)
 local now = (meta or not callerMs) and nowMs() or callerMs
 
-local count = tonumber(b[2]) or redis.call('LLEN', batchMessagesKey)
+count = count or redis.call('LLEN', batchMessagesKey)
 redis.call('DEL', batchKey, batchMessagesKey, lockKey)
 redis.call('ZREM', leasesKey, conversation)
 redis.call('SET', processedKey, '1', 'PX', processedTtlMs)

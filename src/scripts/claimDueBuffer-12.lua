@@ -27,7 +27,7 @@
   ARGV[1]  conversation   raw conversation key
   ARGV[2]  label          masked conversation label for events
   ARGV[3]  newBatchId     batch id to use if a new batch is created
-  ARGV[4]  token          lock token for this claim
+  ARGV[4]  token          random part of the lock token for this claim
   ARGV[5]  force          "1": claim even if not due (reason manual / retry backoff skipped)
   ARGV[6]  flushRules     windowMs,graceMs,maxWaitMs,maxMessages,maxBytes, packed
   ARGV[7]  lockTtlMs      lease length, ms
@@ -38,7 +38,8 @@
     {'not_due', dueAtMs, nowMs}
     {'empty', nowMs}
     {'claimed', nowMs, leaseUntilMs, batchId, fence, attempt, reason, firstAtMs, lastAtMs,
-     createdAtMs, {entries...}}
+     createdAtMs, {entries...}, lockToken}   lockToken: the lock's value, which every later step
+                                               presents (`<token>|<batchId>|<count>`)
 ]]
 local lockKey = KEYS[1] -- STRING lock token
 local batchKey = KEYS[2] -- HASH batch
@@ -166,15 +167,17 @@ else
 end
 
 local leaseUntil = now + lockTtlMs
-redis.call('SET', lockKey, token, 'PX', lockTtlMs)
 redis.call('ZADD', leasesKey, leaseUntil, conversation)
 redis.call('ZREM', dueKey, conversation)
 
 local b = claimed or redis.call('HMGET', batchKey, 'batchId', 'fence', 'reason', 'firstAt',
   'lastAt', 'createdAt')
 local entries = redis.call('LRANGE', batchMessagesKey, 0, -1)
+-- The lock names the batch and its size (includes/lock.lua), so the ack reads no batch hash.
+local lockValue = token .. '|' .. b[1] .. '|' .. #entries
+redis.call('SET', lockKey, lockValue, 'PX', lockTtlMs)
 -- One event per claim, new batch or retry (the reason rides on it: no separate `due` event).
 emitEvent(eventsKey, 'claimed', label, now, 'batchId', b[1], 'attempt', attempt,
   'size', #entries, 'reason', b[3])
 return {'claimed', now, leaseUntil, b[1], tonumber(b[2]), attempt, b[3], tonumber(b[4]),
-  tonumber(b[5]), tonumber(b[6]), entries}
+  tonumber(b[5]), tonumber(b[6]), entries, lockValue}

@@ -418,7 +418,20 @@ export class RedisStore implements BufferStore {
       case "not_due":
         return { status: "not_due", dueAtMs: Number(r[1]), nowMs: Number(r[2]) };
     }
-    const [, now, leaseUntil, id, fence, attempt, reason, firstAt, lastAt, createdAt, entries] = r;
+    const [
+      ,
+      now,
+      leaseUntil,
+      id,
+      fence,
+      attempt,
+      reason,
+      firstAt,
+      lastAt,
+      createdAt,
+      entries,
+      held,
+    ] = r;
     // A forced claim can take a conversation whose due time was after its new lease ends.
     if (options.force) await this.noteWake(conversation, Number(leaseUntil));
     const batch = buildBatch({
@@ -434,7 +447,8 @@ export class RedisStore implements BufferStore {
       status: "claimed",
       claim: {
         batch,
-        token,
+        // The lock's value (token, batch id, size), which the later steps present.
+        token: held === undefined ? token : String(held),
         leaseUntilMs: Number(leaseUntil),
         createdAtMs: Number(createdAt),
         nowMs: Number(now),

@@ -56,6 +56,37 @@ describe("ackBatch-11.lua", () => {
     await f.close();
   });
 
+  it("the lock names its batch and size; a plain token from an older claim still acks, from the batch hash", async () => {
+    const f = fixture(server, "ack-lock-value");
+    const conv = "c:ack-lock-value";
+    const k = f.keys.conversation(conv);
+    const c = await claimOne(f, conv, [`${conv}-0`, `${conv}-1`]);
+    expect(await f.raw.get(k.lock)).toBe(c.token);
+    expect(c.token.endsWith(`|${c.batch.batchId}|2`)).toBe(true);
+    await f.store.ack(conv, c.batch.batchId, c.token);
+    expect(await counters(f, k.partition.partition)).toMatchObject({ batch_messages: "2" });
+
+    // A batch claimed by the claim script before the lock named its batch: the value is the
+    // bare token, so the ack reads id and size from the batch hash, as it did.
+    const d = await claimOne(f, conv, [`${conv}-2`, `${conv}-3`, `${conv}-4`]);
+    const plain = "0123456789abcdef";
+    await f.raw.set(k.lock, plain, "PX", 60_000);
+    await expect(f.store.ack(conv, "b_other", plain)).rejects.toBeInstanceOf(BatchNotFoundError);
+    await expect(f.store.ack(conv, d.batch.batchId, d.token)).rejects.toBeInstanceOf(
+      LockLostError,
+    );
+    expect(await f.store.ack(conv, d.batch.batchId, plain)).toEqual({
+      dueAgainAtMs: null,
+      alreadyAcked: false,
+    });
+    expect(await counters(f, k.partition.partition)).toMatchObject({
+      batches: "2",
+      batch_messages: "5",
+    });
+    expect(await f.raw.exists(k.batch, k.batchMessages, k.lock)).toBe(0);
+    await f.close();
+  });
+
   it("messages that arrived during the flight: back on the due index, still no TTL", async () => {
     const f = fixture(server, "ack-newer");
     const conv = "c:ack-newer";

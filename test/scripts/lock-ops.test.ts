@@ -19,6 +19,13 @@ describe("extendLock-3.lua", () => {
     expect(Number(await f.raw.zscore(k.partition.leases, conv))).toBe(r.leaseUntilMs);
     await expect(f.store.extend(conv, "b_x", c.token)).rejects.toBeInstanceOf(BatchNotFoundError);
     await expect(f.store.extend(conv, c.batch.batchId, "x")).rejects.toBeInstanceOf(LockLostError);
+    // A bare token (a claim from before the lock named its batch): the batch hash decides.
+    await f.raw.set(k.lock, "plain-token", "PX", 1_000);
+    await expect(f.store.extend(conv, "b_x", "plain-token")).rejects.toBeInstanceOf(
+      BatchNotFoundError,
+    );
+    await f.store.extend(conv, c.batch.batchId, "plain-token");
+    expect(await f.raw.pttl(k.lock)).toBeGreaterThan(5_000);
     await f.close();
   });
 });
