@@ -494,7 +494,7 @@ export async function flushLateness(
     batches += late.length;
     p50.push(quantile(late, 0.5));
     p99.push(quantile(late, 0.99));
-    max.push(Math.max(...late));
+    max.push(quantile(late, 1));
   }
   const runs = { p50Ms: spread(p50), p99Ms: spread(p99), maxMs: spread(max) };
   return {

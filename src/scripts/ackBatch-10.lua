@@ -59,21 +59,7 @@ local callerMs = tonumber(ARGV[8]) -- caller's clock, ms
 
 local rules = decodeRules(packedRules)
 
--- checkOwner, keeping the batch's size the lock's value names (a plain token from an older
--- claim: both from the batch hash).
-local held = redis.call('GET', lockKey)
-local owner, count = 0, nil
-if not held or held ~= token then
-  owner = -1 -- LOCK_LOST
-else
-  local id
-  id, count = lockedBatch(held)
-  if id == nil then
-    local b = redis.call('HMGET', batchKey, 'batchId', 'count')
-    id, count = b[1], tonumber(b[2])
-  end
-  if id ~= batchId then owner = -2 end -- BATCH_NOT_FOUND
-end
+local owner, count = checkOwner(lockKey, batchKey, token, batchId)
 if owner ~= 0 then
   -- An ack whose answer was lost and is sent again finds the processed record.
   if redis.call('EXISTS', processedKey) == 1 then return {0, nowMs(), 1} end

@@ -7,12 +7,16 @@ local function lockedBatch(held)
 end
 
 -- Token and batch checks shared by every step that presents a lock token.
--- Returns 0 when the caller still owns the batch, else the negative code to return.
+-- Returns 0 and the batch's size (nil if unknown) when the caller still owns the batch, else the
+-- negative code to return.
 local function checkOwner(lockKey, batchKey, token, batchId)
   local held = redis.call('GET', lockKey)
   if not held or held ~= token then return -1 end -- LOCK_LOST
-  local id = lockedBatch(held)
-  if id == nil then id = redis.call('HGET', batchKey, 'batchId') end
+  local id, count = lockedBatch(held)
+  if id == nil then
+    local b = redis.call('HMGET', batchKey, 'batchId', 'count')
+    id, count = b[1], tonumber(b[2])
+  end
   if id ~= batchId then return -2 end -- BATCH_NOT_FOUND
-  return 0
+  return 0, count
 end
