@@ -173,9 +173,10 @@ redis.call('ZREM', dueKey, conversation)
 local b = claimed or redis.call('HMGET', batchKey, 'batchId', 'fence', 'reason', 'firstAt',
   'lastAt', 'createdAt')
 local entries = redis.call('LRANGE', batchMessagesKey, 0, -1)
--- The lock names the batch and its size (includes/lock.lua), so the ack reads no batch hash.
+-- The lock names the batch and its size (includes/lock.lua), so the ack reads no batch hash. It
+-- expires at the lease end the claim answers and indexes (PXAT: however long the claim ran).
 local lockValue = token .. '|' .. b[1] .. '|' .. #entries
-redis.call('SET', lockKey, lockValue, 'PX', lockTtlMs)
+redis.call('SET', lockKey, lockValue, 'PXAT', leaseUntil)
 -- One event per claim, new batch or retry (the reason rides on it: no separate `due` event).
 emitEvent(eventsKey, 'claimed', label, now, 'batchId', b[1], 'attempt', attempt,
   'size', #entries, 'reason', b[3])

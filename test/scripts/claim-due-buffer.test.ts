@@ -16,6 +16,30 @@ describe("claimDueBuffer-12.lua", () => {
     await f.close();
   });
 
+  it("the lock expires exactly at the lease end the claim answers and indexes, however long the claim ran", async () => {
+    const f = fixture(server, "claim-lease-end");
+    const conv = "c:lease-end";
+    const k = f.keys.conversation(conv);
+    await f.store.append(msg(conv, "1"));
+    // A buffer of 20,000 entries (the meta still counts one, so the claim takes them all): the
+    // claim runs for milliseconds between its TIME and its lock write.
+    const first = (await f.raw.lindex(k.buffer, 0))!;
+    const at = first.slice(0, first.indexOf("|"));
+    const entries = Array.from(
+      { length: 20_000 },
+      (_, i) =>
+        `${at}|${JSON.stringify({ id: `x${i}`, provider: "generic", text: "x".repeat(100) })}`,
+    );
+    await f.raw.rpush(k.buffer, ...entries);
+    const r = await f.store.claim(conv, { force: true });
+    if (r.status !== "claimed") throw new Error(`expected a claim, got ${r.status}`);
+    expect(r.claim.batch.messages).toHaveLength(20_001);
+    const expiresAt = Number(await f.raw.call("PEXPIRETIME", k.lock));
+    expect(expiresAt).toBe(r.claim.leaseUntilMs);
+    expect(Number(await f.raw.zscore(k.partition.leases, conv))).toBe(r.claim.leaseUntilMs);
+    await f.close();
+  });
+
   it("not_due: the open buffer's quiet window (plus grace) has not passed; index repaired", async () => {
     const f = fixture(server, "claim-notdue");
     const conv = "c:notdue";
