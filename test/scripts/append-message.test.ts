@@ -20,6 +20,9 @@ describe("appendMessage-8.lua", () => {
     const entries = await f.raw.lrange(k.buffer, 0, -1);
     expect(entries).toEqual([`${first.nowMs}|${encodeMessage(msg(conv, "m-1", "hi"))}`]);
     expect(await f.raw.type(k.meta)).toBe("string"); // BITFIELD fields, one command to update
+    // Four i64 fields (no carried-over ones), small enough to share the key's allocation.
+    expect(await f.raw.strlen(k.meta)).toBe(32);
+    expect(await f.raw.object("ENCODING", k.meta)).toBe("embstr");
     expect(await readMeta(f, conv)).toEqual({
       firstAt: first.nowMs,
       lastAt: first.nowMs,
@@ -42,6 +45,7 @@ describe("appendMessage-8.lua", () => {
       count: 2,
     });
     expect(await f.raw.lrange(k.buffer, 0, -1)).toHaveLength(2);
+    expect(await f.raw.strlen(k.meta)).toBe(32); // the append's BITFIELD does not grow it
     // Later messages leave the due entry alone: it stays a lower bound of the due time.
     expect(second.flushAtMs).toBeGreaterThanOrEqual(first.flushAtMs!);
     expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(first.flushAtMs);

@@ -70,6 +70,11 @@ describe("supersedeBatch-11.lua", () => {
       0,
     );
     expect(meta.bytes).toBe(bytes);
+    // The carried-over fields make the meta 56 bytes (a burst's own is 32).
+    expect(meta.counted).toBe(2);
+    expect(meta.attempts).toBe(0);
+    expect(meta.createdAt).toBeGreaterThan(0);
+    expect(await f.raw.strlen(k.meta)).toBe(56);
     expect(await f.raw.exists(k.batch, k.batchMessages, k.lock)).toBe(0);
     expect(await f.raw.zscore(k.partition.leases, conv)).toBeNull();
     expect(Number(await f.raw.zscore(k.partition.due, conv))).toBe(r.flushAtMs);

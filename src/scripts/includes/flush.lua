@@ -20,9 +20,10 @@ end
 -- The open buffer's meta is a string of signed 64-bit fields that BITFIELD reads and writes, so
 -- an append updates it in one command (it took HMGET and HSET while it was a hash):
 --   #0 firstAt  #1 lastAt  #2 count  #3 bytes
---   #4 createdAt, #5 attempts, #6 counted: what a supersede carried over from its batch (0: none)
+--   #4 createdAt, #5 attempts, #6 counted: what a supersede carried over from its batch (0: none,
+--      and absent when all three are: the string is then 32 bytes)
 -- A meta written before 0.3 is a HASH with those field names. readMeta reads either form;
--- writeMeta replaces an old one, so only the first write after an upgrade pays for it.
+-- writeMeta replaces an old one.
 local META_FIELDS = {'firstAt', 'lastAt', 'count', 'bytes', 'createdAt', 'attempts', 'counted'}
 
 -- The open buffer's meta as numbers, or nil when there is no open buffer. `legacy`: a hash.
@@ -39,17 +40,26 @@ local function readMeta(metaKey)
     attempts = v[6], counted = v[7], legacy = legacy}
 end
 
--- Writes every field of `meta` (missing carried fields as 0): one command, two more (DEL and the
--- write again) when the key still holds the old hash form.
+-- A non-negative integer below 2^53 as the 8 big-endian bytes of a BITFIELD i64 field.
+local function i64bytes(n)
+  local b = {}
+  for i = 8, 1, -1 do
+    b[i] = n % 256
+    n = math.floor(n / 256)
+  end
+  return string.char(unpack(b))
+end
+
+-- Writes `meta` whole with one SET, which also replaces a meta of the old hash form. Without
+-- carried-over fields only #0-#3 are written: 32 bytes, which Redis keeps in the key's own
+-- allocation until an append's BITFIELD first changes it (56 bytes took a separate one). A read
+-- past the end of the string is 0, which is what a missing carried field means.
 local function writeMeta(metaKey, meta)
-  local function write(call)
-    return call('BITFIELD', metaKey, 'SET', 'i64', '#0', meta.firstAt, 'SET', 'i64', '#1',
-      meta.lastAt, 'SET', 'i64', '#2', meta.count, 'SET', 'i64', '#3', meta.bytes,
-      'SET', 'i64', '#4', meta.createdAt or 0, 'SET', 'i64', '#5', meta.attempts or 0,
-      'SET', 'i64', '#6', meta.counted or 0)
+  local value = i64bytes(meta.firstAt) .. i64bytes(meta.lastAt) .. i64bytes(meta.count)
+    .. i64bytes(meta.bytes)
+  local createdAt, attempts, counted = meta.createdAt or 0, meta.attempts or 0, meta.counted or 0
+  if createdAt ~= 0 or attempts ~= 0 or counted ~= 0 then
+    value = value .. i64bytes(createdAt) .. i64bytes(attempts) .. i64bytes(counted)
   end
-  if write(redis.pcall).err then
-    redis.call('DEL', metaKey)
-    write(redis.call)
-  end
+  redis.call('SET', metaKey, value)
 end
