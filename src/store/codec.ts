@@ -25,11 +25,12 @@ export function encodeMessage(message: InboundMessage): string {
   };
   if (message.sender !== undefined) body.sender = message.sender;
   if (message.sentAt !== undefined) body.sentAt = message.sentAt;
-  // Omitted when empty: every entry counts toward MAX_BYTES, and decode restores `[]`.
+  // Both omitted when empty: every byte of an entry is held in Redis and counts toward MAX_BYTES,
+  // and decode restores `[]` and `{}` (as it always did, so older versions read these entries).
   if (message.attachments !== undefined && message.attachments.length > 0) {
     body.attachments = message.attachments;
   }
-  body.meta = message.meta ?? {};
+  if (message.meta !== undefined && Object.keys(message.meta).length > 0) body.meta = message.meta;
   return JSON.stringify(body);
 }
 
