@@ -46,6 +46,11 @@ export type FlushOutcome =
     size: number;
     /** The conversation has a newer buffer, claimable at this store time. */
     dueAgainAtMs: number | null;
+    /**
+     * The ack, asked to probe, found the conversation's partition holding nothing else (no due
+     * entry, no lease): `AckResult.partitionIdle` (src/core/types.ts).
+     */
+    partitionIdle?: boolean;
     /** Estimated store time after the ack (claim time + local elapsed). */
     nowMs: number;
   }

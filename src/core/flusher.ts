@@ -310,7 +310,7 @@ export class Flusher {
    */
   async flushConversation(
     conversation: string,
-    options: { force?: boolean } = {},
+    options: { force?: boolean; probePartition?: boolean } = {},
   ): Promise<FlushOutcome> {
     let permit = NO_PERMIT;
     if (this.#breaker) {
@@ -335,7 +335,12 @@ export class Flusher {
       permit.release();
       return result;
     }
-    return await this.#deliver(result.claim, permit, claimedLocalMs);
+    return await this.#deliver(
+      result.claim,
+      permit,
+      claimedLocalMs,
+      options.probePartition === true,
+    );
   }
 
   /**
@@ -364,14 +369,20 @@ export class Flusher {
         }
         // Bounded per isolate (timerConcurrency); waiting for a slot only delays the claim,
         // which re-checks the due time anyway.
-        const outcome = await this.#timerSlots.run(() => this.flushConversation(conversation));
+        // A timer that will settle the wake-up its burst lowered asks the ack whether the
+        // partition is left empty: then the settle needs no epoch or due-index read.
+        const outcome = await this.#timerSlots.run(() =>
+          this.flushConversation(conversation, { probePartition: appended.wake !== undefined })
+        );
         switch (outcome.status) {
           case "not_due":
             waitMs = Math.max(1, outcome.dueAtMs - outcome.nowMs);
             continue;
           case "delivered":
             if (outcome.dueAgainAtMs === null) {
-              if (appended.wake) await this.#settleAfterTimer(appended.wake);
+              if (appended.wake) {
+                await this.#settleAfterTimer(appended.wake, outcome.partitionIdle === true);
+              }
               return;
             }
             waitMs = outcome.dueAgainAtMs - outcome.nowMs;
@@ -410,14 +421,21 @@ export class Flusher {
    * does not call a sweep that would find nothing to do. Only when nobody lowered that wake-up
    * since: then a sweep is due anyway, and it settles. Best effort: on any failure the trigger
    * calls the sweep as before.
+   *
+   * `partitionIdle`: the ack found the partition holding nothing (read after the burst's epoch
+   * was, as a sweep's nextDue is), so the settle drops the wake-up unless the epoch moved, with
+   * no read of the epoch or the due index first: 5 commands instead of 9 in a quiet deployment.
    */
-  async #settleAfterTimer(wake: PartitionWake): Promise<void> {
+  async #settleAfterTimer(wake: PartitionWake, partitionIdle: boolean): Promise<void> {
     try {
-      if ((await this.#store.wakeEpoch(wake.partition)) !== wake.epoch) return;
+      if (!partitionIdle && (await this.#store.wakeEpoch(wake.partition)) !== wake.epoch) return;
       // The trigger's version before the store's settle, as the sweep reads it: a lowering that
       // races this settle is kept.
       const version = this.#trigger ? await this.#trigger.version() : null;
-      const { nextWakeAtMs } = await this.#store.settleWake(wake);
+      const { nextWakeAtMs } = await this.#store.settleWake(
+        wake,
+        partitionIdle ? { nextDueAtMs: null } : undefined,
+      );
       if (this.#trigger && version !== null) await this.#trigger.settle(version, nextWakeAtMs);
     } catch (error) {
       this.#logger.warn("could not settle the wake-up after the timer; the sweep settles it", {
@@ -428,8 +446,13 @@ export class Flusher {
   }
 
   /** The lease-held delivery (src/core/lease-delivery.ts) with this flusher's parts. */
-  #deliver(claim: Claim, permit: BreakerPermit, claimedLocalMs: number): Promise<FlushOutcome> {
-    return deliverUnderLease(this.#leaseDeps, claim, permit, claimedLocalMs);
+  #deliver(
+    claim: Claim,
+    permit: BreakerPermit,
+    claimedLocalMs: number,
+    probePartition = false,
+  ): Promise<FlushOutcome> {
+    return deliverUnderLease(this.#leaseDeps, claim, permit, claimedLocalMs, probePartition);
   }
 
   /**

@@ -51,6 +51,8 @@ export async function deliverUnderLease(
   claim: Claim,
   permit: BreakerPermit,
   claimedLocalMs: number,
+  /** Ask the ack whether the partition is left empty (a timer that will settle its wake-up). */
+  probePartition = false,
 ): Promise<FlushOutcome> {
   const { batch, token } = claim;
   const { conversation, batchId, attempt } = batch;
@@ -177,7 +179,11 @@ export async function deliverUnderLease(
   try {
     if (retryError === undefined && outcome?.kind === "delivered") {
       const ack = await record(
-        () => deps.store.ack(conversation, batchId, token, { messages: batch.messages }),
+        () =>
+          deps.store.ack(conversation, batchId, token, {
+            messages: batch.messages,
+            probePartition,
+          }),
         true,
       );
       await deps.wake(conversation, ack.dueAgainAtMs);
@@ -189,6 +195,7 @@ export async function deliverUnderLease(
         attempt,
         size: batch.messages.length,
         dueAgainAtMs: ack.dueAgainAtMs,
+        partitionIdle: ack.partitionIdle,
         nowMs: storeNow(),
       };
     }

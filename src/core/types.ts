@@ -219,6 +219,12 @@ export interface AckResult {
    * LULL_PROCESSED_TTL_MS, was found): a repeated ack changes nothing.
    */
   alreadyAcked: boolean;
+  /**
+   * Asked with {@link AckOptions.probePartition}: after this ack the conversation's partition
+   * holds nothing at all (no due entry, no lease), so its next due time is none. False when not
+   * asked, when a buffer queued behind the batch, or when anything else is left there.
+   */
+  partitionIdle: boolean;
 }
 
 /** Options of {@link BufferStore.ack}. */
@@ -229,6 +235,12 @@ export interface AckOptions {
    * event carries no texts
    */
   messages?: readonly Pick<BufferedMessage, "text" | "attachments">[];
+  /**
+   * Also answer {@link AckResult.partitionIdle} (one EXISTS more, and only when no buffer queued
+   * behind the batch): what a timer needs to settle the wake-up it lowered without reading the
+   * partition's due index again. @default false
+   */
+  probePartition?: boolean;
 }
 
 /** Result of {@link BufferStore.supersede}. */
@@ -531,9 +543,14 @@ export interface BufferStore {
    * After a sweep visited `wake.partition` (or a timer delivered the burst that lowered it):
    * recompute its wake-up from its due index and leases
    * (dropping it when both are empty), unless a noteWake happened since `wake.epoch` was read.
+   * `known.nextDueAtMs`: that recomputation done already, read after `wake.epoch` was (an ack's
+   * {@link AckResult.partitionIdle} is `null`), so it is not read again.
    * Returns the earliest wake-up of all partitions, or null when nothing is pending anywhere.
    */
-  settleWake(wake: PartitionWake): Promise<{ nextWakeAtMs: number | null }>;
+  settleWake(
+    wake: PartitionWake,
+    known?: { nextDueAtMs: number | null },
+  ): Promise<{ nextWakeAtMs: number | null }>;
   /**
    * One step of the on-demand orphan repair (`lull repair`): scans about `count` keys from
    * `cursor` ("0" to start) and puts any buffer or batch that is in neither the due index nor

@@ -25,9 +25,14 @@
   ARGV[8]  callerMs        the caller's clock, ms: the delivered event's `at` and the day of its
                            counters when no buffer opened during the flight. Redis TIME is read
                            only for such a buffer, whose due time is a flush rule.
+  ARGV[9]  probe           "1": with no open buffer, also answer whether the partition holds
+                           nothing at all now (EXISTS of its due index and leases: an empty
+                           ZSET is no key), for a timer that settles the wake-up its burst
+                           lowered without reading them again (nextDue). '' or absent: no probe.
 
   Returns
-    {dueAgainAtMs (0 = no open buffer), nowMs (Redis time, or callerMs without a buffer), 0}
+    {dueAgainAtMs (0 = no open buffer), nowMs (Redis time, or callerMs without a buffer), 0,
+     idle (1 = probed: no due entry and no lease left in the partition; else 0)}
     {0, nowMs, 1}       already acknowledged (processed record present): acking is idempotent
     -1 LOCK_LOST        lock missing or held by another token
     -2 BATCH_NOT_FOUND  batchId is not the conversation's current batch
@@ -51,6 +56,7 @@ local processedTtlMs = tonumber(ARGV[5]) -- ms
 local packedRules = ARGV[6] -- flush rules, packed
 local texts = ARGV[7] or '' -- JSON for the event, '' = none
 local callerMs = tonumber(ARGV[8]) -- caller's clock, ms
+local probe = ARGV[9] == '1' -- answer whether the partition is empty
 
 --- @include "now"
 --- @include "flush"
@@ -86,8 +92,11 @@ countEvent(statsKey, dailyKey, now, 'batch_messages', count)
 -- Index that buffer now. (With none there is no due entry to drop: the claim removed it, and
 -- appends behind a batch add none.)
 local dueAgain = 0
+local idle = 0
 if meta then
   dueAgain = computeFlush(meta, now, rules)
   redis.call('ZADD', dueKey, dueAgain, conversation)
+elseif probe and redis.call('EXISTS', dueKey, leasesKey) == 0 then
+  idle = 1
 end
-return {dueAgain, now, 0}
+return {dueAgain, now, 0, idle}

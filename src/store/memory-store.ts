@@ -493,7 +493,7 @@ export class MemoryStore implements BufferStore {
       (!rec.lock || rec.lock.token !== token || rec.batch?.batchId !== batchId) &&
       rec.processed.has(batchId)
     ) {
-      return { dueAgainAtMs: null, alreadyAcked: true };
+      return { dueAgainAtMs: null, alreadyAcked: true, partitionIdle: false };
     }
     const batch = this.checkOwner(rec, conversation, batchId, token, "ackBatch");
     this.dropBatch(rec, p, conversation);
@@ -508,7 +508,10 @@ export class MemoryStore implements BufferStore {
     this.count(p, "batch_messages", batch.count, now);
     const dueAgainAtMs = this.rescheduleOpen(rec, p, conversation, now);
     this.prune(conversation, rec, now);
-    return { dueAgainAtMs, alreadyAcked: false };
+    const part = this.part(p);
+    const partitionIdle = options.probePartition === true && dueAgainAtMs === null &&
+      part.due.size === 0 && part.leases.size === 0;
+    return { dueAgainAtMs, alreadyAcked: false, partitionIdle };
   }
 
   /** failBatch: schedule a retry, or dead-letter the whole batch. */
@@ -739,11 +742,18 @@ export class MemoryStore implements BufferStore {
   }
 
   /** nextDue + settleWake: recompute, or only lower when a noteWake came in since `epoch`. */
-  async settleWake(wake: PartitionWake): Promise<{ nextWakeAtMs: number | null }> {
+  async settleWake(
+    wake: PartitionWake,
+    known?: { nextDueAtMs: number | null },
+  ): Promise<{ nextWakeAtMs: number | null }> {
     const part = this.partitions[wake.partition];
     if (part) {
       const scores = [...part.due.values(), ...part.leases.values()];
-      const next = scores.length === 0 ? null : Math.min(...scores);
+      const next = known !== undefined
+        ? known.nextDueAtMs
+        : scores.length === 0
+        ? null
+        : Math.min(...scores);
       if (String(this.wakeEpochs.get(wake.partition) ?? 0) === wake.epoch) {
         if (next === null) this.wake.delete(wake.partition);
         else this.wake.set(wake.partition, next);

@@ -225,14 +225,21 @@ export class RedisStore implements BufferStore {
     };
   }
 
-  async settleWake(wake: PartitionWake): Promise<{ nextWakeAtMs: number | null }> {
-    const p = this.keys.partition(wake.partition);
-    const next = await this.run(scripts.nextDue, [p.due, p.leases], []) as unknown[];
+  async settleWake(
+    wake: PartitionWake,
+    known?: { nextDueAtMs: number | null },
+  ): Promise<{ nextWakeAtMs: number | null }> {
+    let nextAt = known?.nextDueAtMs;
+    if (nextAt === undefined) {
+      const p = this.keys.partition(wake.partition);
+      const next = await this.run(scripts.nextDue, [p.due, p.leases], []) as unknown[];
+      nextAt = next.length === 0 ? null : Number(next[0]);
+    }
     const w = this.keys.wake();
     const earliest = await this.run(scripts.settleWake, [w.wake, w.epoch], [
       wake.partition,
       wake.epoch,
-      next.length === 0 ? "" : Number(next[0]),
+      nextAt ?? "",
     ]) as unknown[];
     return { nextWakeAtMs: earliest.length === 0 ? null : Number(earliest[0]) };
   }
@@ -487,11 +494,16 @@ export class RedisStore implements BufferStore {
         this.flushRules(),
         options.messages ? encodeDeliveredTexts(options.messages, this.s.logPii) : "",
         Math.round(this.isolateNow()),
+        options.probePartition ? "1" : "",
       ],
       { conversation, batchId },
     ) as unknown[];
     const dueAgain = Number(r[0]);
-    return { dueAgainAtMs: dueAgain > 0 ? dueAgain : null, alreadyAcked: Number(r[2]) === 1 };
+    return {
+      dueAgainAtMs: dueAgain > 0 ? dueAgain : null,
+      alreadyAcked: Number(r[2]) === 1,
+      partitionIdle: Number(r[3]) === 1,
+    };
   }
 
   async fail(

@@ -398,6 +398,7 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(await store.ack(c, claim.batch.batchId, claim.token)).toEqual({
           alreadyAcked: false,
           dueAgainAtMs: null,
+          partitionIdle: false,
         });
         expect((await store.claim(c, { force: true })).status).toBe("empty");
         const state = await store.inspect(c);
@@ -819,6 +820,7 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(await store.ack(c, claim.batch.batchId, claim.token)).toEqual({
           alreadyAcked: false,
           dueAgainAtMs: null,
+          partitionIdle: false,
         });
       });
 
@@ -1078,6 +1080,50 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         await store.ack(c, claim.batch.batchId, claim.token);
         // The lease was the wake-up; a later visit (no lowering since: same epoch) drops it.
         expect((await store.settleWake(wake!)).nextWakeAtMs).toBeNull();
+        expect(await store.dueWakes(16)).toMatchObject({ partitions: [], earliestWakeAtMs: null });
+      });
+
+      it("an ack asked to probe says whether its partition is left holding nothing", async () => {
+        const { store } = await setup({ partitions: 1 });
+        await store.append(msg("a:1", "m1"));
+        await store.append(msg("b:1", "n1"));
+        const a = expectClaimed(await store.claim("a:1", { force: true }));
+        // b's buffer is still on the due index: not idle. Not asked: never idle.
+        expect(await store.ack("a:1", a.batch.batchId, a.token, { probePartition: true }))
+          .toMatchObject({ dueAgainAtMs: null, partitionIdle: false });
+        const b = expectClaimed(await store.claim("b:1", { force: true }));
+        await store.append(msg("b:1", "n2")); // queued behind the batch: due again, not idle
+        expect(await store.ack("b:1", b.batch.batchId, b.token, { probePartition: true }))
+          .toMatchObject({ partitionIdle: false });
+        const b2 = expectClaimed(await store.claim("b:1", { force: true }));
+        expect(await store.ack("b:1", b2.batch.batchId, b2.token)).toMatchObject({
+          dueAgainAtMs: null,
+          partitionIdle: false,
+        });
+        await store.append(msg("c:1", "o1"));
+        const c = expectClaimed(await store.claim("c:1", { force: true }));
+        expect(await store.ack("c:1", c.batch.batchId, c.token, { probePartition: true }))
+          .toMatchObject({ dueAgainAtMs: null, partitionIdle: true, alreadyAcked: false });
+      });
+
+      it("a settle told the next due time drops the wake-up unless a noteWake came since", async () => {
+        const { store } = await setup({ partitions: 1 });
+        const first = await store.append(msg("a:1", "m1"));
+        const a = expectClaimed(await store.claim("a:1", { force: true }));
+        await store.ack("a:1", a.batch.batchId, a.token);
+        // The epoch moved since first.wake (b's burst): the wake-up stays, at b's due time.
+        const b = await store.append(msg("b:1", "n1"));
+        const kept = await store.settleWake(first.wake!, { nextDueAtMs: null });
+        expect(kept.nextWakeAtMs).not.toBeNull();
+        expect(kept.nextWakeAtMs!).toBeLessThanOrEqual(b.flushAtMs!);
+        const bc = expectClaimed(await store.claim("b:1", { force: true }));
+        await store.ack("b:1", bc.batch.batchId, bc.token);
+        // With the current epoch (the forced claim lowered it to its lease end) it is dropped,
+        // with no read of the due index.
+        const current = { partition: b.wake!.partition, epoch: await store.wakeEpoch(0) };
+        expect(await store.settleWake(current, { nextDueAtMs: null })).toEqual({
+          nextWakeAtMs: null,
+        });
         expect(await store.dueWakes(16)).toMatchObject({ partitions: [], earliestWakeAtMs: null });
       });
 

@@ -695,9 +695,25 @@ describe("Flusher.runTimer", () => {
     return { trigger, said };
   }
 
+  /** Wraps the store to record which of its methods the flusher calls, in order. */
+  function recordingStore(used: string[]) {
+    return (m: MemoryStore): BufferStore =>
+      new Proxy(m, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) => {
+            used.push(String(prop));
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+  }
+
   it("having delivered its burst, settles the wake-up it lowered: no sweep is called for nothing", async () => {
     const { trigger, said } = recordingTrigger();
-    const { clock, memory, flusher, calls } = setup({ trigger });
+    const used: string[] = [];
+    const { clock, memory, flusher, calls } = setup({ trigger, store: recordingStore(used) });
     const appended = await memory.append(msg("c:1", "a"));
     expect(appended.wake).toEqual({ partition: partitionOf("c:1", 4), epoch: "1" });
     expect((await memory.dueWakes(16)).earliestWakeAtMs).toBe(appended.flushAtMs);
@@ -706,12 +722,45 @@ describe("Flusher.runTimer", () => {
     // Nothing buffered, pending or leased anywhere: the wake index is empty, the trigger idle.
     expect((await memory.dueWakes(16)).earliestWakeAtMs).toBeNull();
     expect(said).toEqual(["version", "settle v7 null"]);
+    // The ack found the partition empty, so the settle read neither the epoch nor the due index.
+    expect(used).toEqual(["claim", "ack", "settleWake"]);
+  });
+
+  it("a partition emptied again after another burst lowered it keeps its wake-up for the sweep", async () => {
+    const { trigger, said } = recordingTrigger();
+    const p = partitionOf("c:1", 4);
+    const neighbour = ["c:2", "c:3", "c:4", "c:5", "c:6", "c:7", "c:8", "c:9"].find((c) =>
+      partitionOf(c, 4) === p
+    )!;
+    const { clock, memory, flusher } = setup({
+      trigger,
+      script: async (batch, signal, _n, ctx) => {
+        if (batch.conversation === "c:1") {
+          // Mid-delivery a neighbour's burst lowers the wake-up, and is delivered before c:1's
+          // ack: the ack finds the partition empty, but the epoch has moved.
+          await ctx.memory.append(msg(neighbour, "x"));
+          const other = await ctx.memory.claim(neighbour, { force: true });
+          if (other.status !== "claimed") throw new Error("expected the neighbour claimed");
+          await ctx.memory.ack(neighbour, other.claim.batch.batchId, other.claim.token);
+          await ctx.clock.sleep(10, signal);
+        }
+        return { kind: "delivered" };
+      },
+    });
+    const appended = await memory.append(msg("c:1", "a"));
+    await clock.run(flusher.runTimer("c:1", appended));
+    // The settle's epoch check refused to drop it: a later sweep settles it.
+    const earliest = (await memory.dueWakes(16)).earliestWakeAtMs;
+    expect(earliest).not.toBeNull();
+    expect(said).toEqual(["version", `settle v7 ${earliest}`]);
   });
 
   it("leaves the wake-up to the sweep when its partition was lowered again meanwhile", async () => {
     const { trigger, said } = recordingTrigger();
+    const used: string[] = [];
     const { clock, memory, flusher } = setup({
       trigger,
+      store: recordingStore(used),
       script: async (_b, signal, _n, ctx) => {
         // Mid-delivery, a new burst in the same partition lowers the wake-up again.
         await ctx.memory.append(msg(neighbour, "x"));
@@ -726,6 +775,9 @@ describe("Flusher.runTimer", () => {
     const appended = await memory.append(msg("c:1", "a"));
     await clock.run(flusher.runTimer("c:1", appended));
     expect(said).toEqual([]);
+    // The neighbour's buffer is on the due index: the ack's probe says so, the epoch read
+    // shows the lowering, and the timer leaves it.
+    expect(used).toEqual(["claim", "ack", "wakeEpoch"]);
     const wakes = await memory.dueWakes(16);
     expect(wakes.earliestWakeAtMs).toBe(appended.flushAtMs);
   });

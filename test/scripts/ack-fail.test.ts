@@ -45,9 +45,10 @@ describe("ackBatch-11.lua", () => {
     const last = (await streamEvents(f, k.partition.partition)).at(-1);
     expect(last).toMatchObject({ type: "delivered", batchId: c.batch.batchId, size: "3" });
     // A second ack of the same batch: the lock is gone, but the processed record answers it.
-    expect(await f.store.ack(conv, c.batch.batchId, c.token)).toEqual({
+    expect(await f.store.ack(conv, c.batch.batchId, c.token, { probePartition: true })).toEqual({
       dueAgainAtMs: null,
       alreadyAcked: true,
+      partitionIdle: false, // a repeat probes nothing
     });
     await f.raw.del(k.processed(c.batch.batchId));
     await expect(f.store.ack(conv, c.batch.batchId, c.token)).rejects.toBeInstanceOf(
@@ -78,6 +79,7 @@ describe("ackBatch-11.lua", () => {
     expect(await f.store.ack(conv, d.batch.batchId, plain)).toEqual({
       dueAgainAtMs: null,
       alreadyAcked: false,
+      partitionIdle: false,
     });
     expect(await counters(f, k.partition.partition)).toMatchObject({
       batches: "2",
