@@ -25,10 +25,11 @@
   ARGV[8]  callerMs        the caller's clock, ms: the delivered event's `at` and the day of its
                            counters when no buffer opened during the flight. Redis TIME is read
                            only for such a buffer, whose due time is a flush rule.
-  ARGV[9]  probe           "1": with no open buffer, also answer whether the partition holds
-                           nothing at all now (EXISTS of its due index and leases: an empty
-                           ZSET is no key), for a timer that settles the wake-up its burst
-                           lowered without reading them again (nextDue). '' or absent: no probe.
+  ARGV[9]  probe           "1": also answer whether the partition holds nothing at all now (one
+                           EXISTS of the meta, the due index and the leases: an empty ZSET is no
+                           key; it spares the meta's read when all are gone), for a timer that
+                           settles the wake-up its burst lowered without reading them again
+                           (nextDue). '' or absent: no probe.
 
   Returns
     {dueAgainAtMs (0 = no open buffer), nowMs (Redis time, or callerMs without a buffer), 0,
@@ -71,15 +72,23 @@ if owner ~= 0 then
   if redis.call('EXISTS', processedKey) == 1 then return {0, nowMs(), 1} end
   return owner
 end
--- An open buffer that arrived during the flight queued behind the batch: its due time is a flush
--- rule, on Redis time. Without one, the event and the counters take the caller's clock (display
--- and statistics only), which spares the TIME.
-local meta = readMeta(metaKey)
-local now = (meta or not callerMs) and nowMs() or callerMs
-
 count = count or redis.call('LLEN', batchMessagesKey)
 redis.call('DEL', batchKey, batchMessagesKey, lockKey)
 redis.call('ZREM', leasesKey, conversation)
+
+-- An open buffer that arrived during the flight queued behind the batch: its due time is a flush
+-- rule, on Redis time. Without one, the event and the counters take the caller's clock (display
+-- and statistics only), which spares the TIME. A probe asks first whether the partition holds
+-- anything at all (this batch's lease is gone now): when not, there is no meta to read either.
+local meta = nil
+local idle = 0
+if probe and redis.call('EXISTS', metaKey, dueKey, leasesKey) == 0 then
+  idle = 1
+else
+  meta = readMeta(metaKey)
+end
+local now = (meta or not callerMs) and nowMs() or callerMs
+
 redis.call('SET', processedKey, '1', 'PX', processedTtlMs)
 
 -- The texts ride on the event this ack writes anyway: no extra command per batch.
@@ -92,11 +101,8 @@ countEvent(statsKey, dailyKey, now, 'batch_messages', count)
 -- Index that buffer now. (With none there is no due entry to drop: the claim removed it, and
 -- appends behind a batch add none.)
 local dueAgain = 0
-local idle = 0
 if meta then
   dueAgain = computeFlush(meta, now, rules)
   redis.call('ZADD', dueKey, dueAgain, conversation)
-elseif probe and redis.call('EXISTS', dueKey, leasesKey) == 0 then
-  idle = 1
 end
 return {dueAgain, now, 0, idle}

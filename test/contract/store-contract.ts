@@ -1093,8 +1093,10 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
           .toMatchObject({ dueAgainAtMs: null, partitionIdle: false });
         const b = expectClaimed(await store.claim("b:1", { force: true }));
         await store.append(msg("b:1", "n2")); // queued behind the batch: due again, not idle
-        expect(await store.ack("b:1", b.batch.batchId, b.token, { probePartition: true }))
-          .toMatchObject({ partitionIdle: false });
+        const queued = await store.ack("b:1", b.batch.batchId, b.token, { probePartition: true });
+        expect(queued.partitionIdle).toBe(false);
+        expect(queued.dueAgainAtMs).toBeGreaterThan(0);
+        expect((await store.inspect("b:1")).buffer?.size).toBe(1);
         const b2 = expectClaimed(await store.claim("b:1", { force: true }));
         expect(await store.ack("b:1", b2.batch.batchId, b2.token)).toMatchObject({
           dueAgainAtMs: null,
