@@ -195,14 +195,15 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
     "",
     "Burst life in steady state: every partition delivered a batch earlier that day (a " +
       "partition's first batch of a UTC day costs one HGETALL more: it folds the week-old day " +
-      "counters). It includes the 5 commands with which the burst's timer, having delivered it, " +
+      "counters). It includes the 4 commands with which the burst's timer, having delivered it, " +
       "settles the wake-up its first append lowered (when nobody lowered it since), so the " +
-      "durable trigger calls no sweep for it: the ack's EXISTS of the partition's due index and " +
-      "leases, which finds them empty here, then settleWake (EVALSHA, HGET of the epoch, ZREM, " +
-      "ZRANGE). Where anything else is left in the partition the timer reads the epoch (2) and, " +
-      "only if nobody lowered the wake-up since, nextDue (3) before settleWake. Before the timer " +
-      "settled, that sweep cost about 18 commands and a function invocation a burst in a quiet " +
-      "deployment.",
+      "durable trigger calls no sweep for it: settleWake (EVALSHA, HGET of the epoch, ZREM, " +
+      "ZRANGE), after an ack whose probe (one EXISTS of the buffer's meta, the due index and the " +
+      "leases, in place of its read of the meta) found the partition empty. Where anything else " +
+      "is left in the partition the ack reads the meta too and the timer reads the epoch (3), " +
+      "then, only if nobody lowered the wake-up since, nextDue and settleWake (7). Before the " +
+      "timer settled, that sweep cost about 18 commands and a function invocation a burst in a " +
+      "quiet deployment.",
     "",
     "## Memory per buffered message",
     "",
