@@ -424,7 +424,8 @@ export class Flusher {
    *
    * `partitionIdle`: the ack found the partition holding nothing (read after the burst's epoch
    * was, as a sweep's nextDue is), so the settle drops the wake-up unless the epoch moved, with
-   * no read of the epoch or the due index first: 5 commands instead of 9 in a quiet deployment.
+   * no read of the epoch or the due index first: 4 commands instead of 9 in a quiet deployment
+   * (the probe itself took the place of the ack's read of the meta).
    */
   async #settleAfterTimer(wake: PartitionWake, partitionIdle: boolean): Promise<void> {
     try {

@@ -236,9 +236,10 @@ export interface AckOptions {
    */
   messages?: readonly Pick<BufferedMessage, "text" | "attachments">[];
   /**
-   * Also answer {@link AckResult.partitionIdle} (one EXISTS more, and only when no buffer queued
-   * behind the batch): what a timer needs to settle the wake-up it lowered without reading the
-   * partition's due index again. @default false
+   * Also answer {@link AckResult.partitionIdle}: one EXISTS of the buffer's meta, the due index
+   * and the leases, which takes the place of the ack's read of the meta when none of them is left
+   * (one command more when something is). What a timer needs to settle the wake-up it lowered
+   * without reading the partition's due index again. @default false
    */
   probePartition?: boolean;
 }
@@ -543,8 +544,8 @@ export interface BufferStore {
    * After a sweep visited `wake.partition` (or a timer delivered the burst that lowered it):
    * recompute its wake-up from its due index and leases
    * (dropping it when both are empty), unless a noteWake happened since `wake.epoch` was read.
-   * `known.nextDueAtMs`: that recomputation done already, read after `wake.epoch` was (an ack's
-   * {@link AckResult.partitionIdle} is `null`), so it is not read again.
+   * `known.nextDueAtMs`: that recomputation done already, read after `wake.epoch` was (`null`
+   * after an ack that answered {@link AckResult.partitionIdle}), so it is not read again.
    * Returns the earliest wake-up of all partitions, or null when nothing is pending anywhere.
    */
   settleWake(

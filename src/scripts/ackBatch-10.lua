@@ -33,7 +33,7 @@
 
   Returns
     {dueAgainAtMs (0 = no open buffer), nowMs (Redis time, or callerMs without a buffer), 0,
-     idle (1 = probed: no due entry and no lease left in the partition; else 0)}
+     idle (1 = probed: no open buffer, due entry or lease left in the partition; else 0)}
     {0, nowMs, 1}       already acknowledged (processed record present): acking is idempotent
     -1 LOCK_LOST        lock missing or held by another token
     -2 BATCH_NOT_FOUND  batchId is not the conversation's current batch
