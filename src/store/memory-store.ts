@@ -192,6 +192,15 @@ export function compareMembers(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/** nextDue: the earliest score of a partition's due index and leases, or null when both are empty. */
+function nextDueOf(part: PartitionState): number | null {
+  let best: number | null = null;
+  for (const zset of [part.due, part.leases]) {
+    for (const score of zset.values()) if (best === null || score < best) best = score;
+  }
+  return best;
+}
+
 function rangeByScore(zset: Map<string, number>, maxScore: number, limit: number): string[] {
   return [...zset.entries()]
     .filter(([, score]) => score <= maxScore)
@@ -748,12 +757,7 @@ export class MemoryStore implements BufferStore {
   ): Promise<{ nextWakeAtMs: number | null }> {
     const part = this.partitions[wake.partition];
     if (part) {
-      const scores = [...part.due.values(), ...part.leases.values()];
-      const next = known !== undefined
-        ? known.nextDueAtMs
-        : scores.length === 0
-        ? null
-        : Math.min(...scores);
+      const next = known !== undefined ? known.nextDueAtMs : nextDueOf(part);
       if (String(this.wakeEpochs.get(wake.partition) ?? 0) === wake.epoch) {
         if (next === null) this.wake.delete(wake.partition);
         else this.wake.set(wake.partition, next);
