@@ -1,8 +1,9 @@
 --[[
   claimDueBuffer: claim the conversation's next batch under its flush lock. A batch awaiting
   retry (or orphaned by a crashed flusher) comes first; else the open buffer, if due, becomes a
-  new batch by an atomic generation swap (RENAME buffer -> batchMessages), so later appends
-  start a fresh buffer and are never merged into a batch already handed out. A buffer larger
+  new batch by an atomic generation swap (RENAMENX buffer -> batchMessages, which also tells that
+  no batch is outstanding, so the common claim costs no EXISTS), so later appends start a fresh
+  buffer and are never merged into a batch already handed out. A buffer larger
   than maxMessages/maxBytes (it queued behind a retrying or in-flight batch, or was merged by a
   supersede) gives only its oldest entries that fit; the rest stays the open buffer, in order,
   and becomes the next batch. A single entry larger than maxBytes goes alone.
@@ -71,9 +72,24 @@ local rules = decodeRules(packedRules)
 local maxMessages, maxBytes = rules.maxMessages, rules.maxBytes
 local now = nowMs()
 
+-- The meta first: a due buffer taken whole, with no batch outstanding, is the common claim, and
+-- RENAMENX makes it without the EXISTS below (an outstanding batch always has its batchMessages,
+-- so RENAMENX refuses exactly when one exists, and then the cases below decide as before).
+-- The meta, and what a supersede carried over: the first batch's createdAt and attempts.
+local meta = readMeta(metaKey)
+local flushAt, reason
+local renamed = false
+if meta and meta.count > 0 then
+  flushAt, reason = computeFlush(meta, meta.lastAt, rules)
+  if (force or flushAt <= now) and meta.count <= maxMessages and meta.bytes <= maxBytes then
+    local r = redis.pcall('RENAMENX', bufferKey, batchMessagesKey)
+    renamed = r == 1 -- 0: a batch is outstanding; an error: no buffer (the meta is a stray)
+  end
+end
+
 -- A lock is only ever held over a batch, so one EXISTS tells the three cases apart: 2 = in flight,
 -- 1 = a batch awaiting retry (or orphaned by a crashed flusher: the lock lapsed), 0 = neither.
-local live = redis.call('EXISTS', lockKey, batchKey)
+local live = renamed and 0 or redis.call('EXISTS', lockKey, batchKey)
 local attempt
 local claimed = nil -- a new batch's fields, known without reading them back
 if live == 2 then
@@ -95,15 +111,12 @@ if live == 1 then
   attempt = redis.call('HINCRBY', batchKey, 'attempt', 1)
   redis.call('HSET', batchKey, 'inFlight', '1')
 else
-  -- The meta, and what a supersede carried over: the first batch's createdAt and attempts.
-  local meta = readMeta(metaKey)
   if not meta or meta.count == 0 then
     -- meta without entries cannot be claimed: drop the stray meta with the index entry
     redis.call('DEL', metaKey)
     redis.call('ZREM', dueKey, conversation)
     return {'empty', now}
   end
-  local flushAt, reason = computeFlush(meta, meta.lastAt, rules)
   if flushAt > now then
     if not force then
       redis.call('ZADD', dueKey, flushAt, conversation)
@@ -126,7 +139,7 @@ else
     take = {count = n, bytes = bytes, lastAt = tonumber(string.match(entries[n], '^(%d+)|'))}
   end
   if take.count == meta.count then
-    if redis.pcall('RENAME', bufferKey, batchMessagesKey).err then
+    if not renamed and redis.pcall('RENAME', bufferKey, batchMessagesKey).err then
       -- a meta whose entries are gone (lost outside lull) cannot be claimed: drop it
       redis.call('DEL', metaKey)
       redis.call('ZREM', dueKey, conversation)

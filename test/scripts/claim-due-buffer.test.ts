@@ -183,6 +183,46 @@ describe("claimDueBuffer-12.lua", () => {
     await f.close();
   });
 
+  it("a due buffer behind an outstanding batch stays the buffer: in flight, awaiting retry, retried", async () => {
+    // The claim tries RENAMENX buffer -> batchMessages before it asks EXISTS: the outstanding
+    // batch's entries must refuse it, and the batch decides the answer as before.
+    const f = fixture(server, "claim-behind", { windowMs: 0, graceMs: 0 });
+    const conv = "c:behind";
+    const k = f.keys.conversation(conv);
+    await f.store.append(msg(conv, "1"));
+    const first = await f.store.claim(conv, { force: true });
+    if (first.status !== "claimed") throw new Error("expected a claim");
+    await f.store.append(msg(conv, "2"));
+    await f.store.append(msg(conv, "3"));
+    const bufferOf = async () => (await f.raw.lrange(k.buffer, 0, -1)).map((e) => e.split("|")[0]);
+    const before = await bufferOf();
+    expect(before).toHaveLength(2);
+    expect(await f.store.claim(conv)).toMatchObject({ status: "locked" });
+    expect(await bufferOf()).toEqual(before);
+    expect(await f.raw.lrange(k.batchMessages, 0, -1)).toHaveLength(1);
+
+    const failed = await f.store.fail(conv, first.claim.batch.batchId, first.claim.token, {
+      error: "503",
+      delayMs: 60_000,
+      permanent: false,
+    });
+    if (failed.status !== "retry") throw new Error("expected a retry");
+    expect(await f.store.claim(conv)).toMatchObject({ status: "not_due", dueAtMs: failed.retryAtMs });
+    expect(await bufferOf()).toEqual(before);
+    expect(await f.raw.lrange(k.batchMessages, 0, -1)).toHaveLength(1);
+
+    const retried = await f.store.claim(conv, { force: true });
+    if (retried.status !== "claimed") throw new Error("expected the retry");
+    expect(retried.claim.batch.batchId).toBe(first.claim.batch.batchId);
+    expect(retried.claim.batch.messages.map((m) => m.id)).toEqual(["1"]);
+    await f.store.ack(conv, retried.claim.batch.batchId, retried.claim.token);
+    const next = await f.store.claim(conv);
+    if (next.status !== "claimed") throw new Error("expected the queued buffer");
+    expect(next.claim.batch.messages.map((m) => m.id)).toEqual(["2", "3"]);
+    expect(next.claim.batch.fence).toBe(2);
+    await f.close();
+  });
+
   it("a batch orphaned by a crashed flusher (inFlight, lock expired) is taken over", async () => {
     const f = fixture(server, "claim-orphan");
     const conv = "c:orphan";
