@@ -207,7 +207,10 @@ describe("claimDueBuffer-12.lua", () => {
       permanent: false,
     });
     if (failed.status !== "retry") throw new Error("expected a retry");
-    expect(await f.store.claim(conv)).toMatchObject({ status: "not_due", dueAtMs: failed.retryAtMs });
+    expect(await f.store.claim(conv)).toMatchObject({
+      status: "not_due",
+      dueAtMs: failed.retryAtMs,
+    });
     expect(await bufferOf()).toEqual(before);
     expect(await f.raw.lrange(k.batchMessages, 0, -1)).toHaveLength(1);
 
