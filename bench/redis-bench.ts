@@ -10,6 +10,7 @@ import IORedis from "ioredis";
 import { type Config, parseConfig } from "../src/core/config.ts";
 import { Flusher } from "../src/core/flusher.ts";
 import { partitionOf } from "../src/core/keys.ts";
+import type { DatabaseWakeIndex } from "../src/core/ports.ts";
 import type { AppendResult, Batch } from "../src/core/types.ts";
 import { createTcpClient } from "../src/redis/tcp-client.ts";
 import { scripts } from "../src/scripts/generated.ts";
@@ -160,6 +161,13 @@ export interface CommandCosts {
   perDuplicate: Spread;
   /** A 5-message burst from first append to ack (timer-triggered claim, delivery, ack) / 5. */
   perMessageBurstLife: Spread;
+  /**
+   * The same with the partitions' wake-ups in Postgres (lull.wake_index: a deployment with a
+   * database), measured in the same repetitions; and the Postgres statements that burst ran.
+   * Absent where the code measured has no database wake index (the baseline).
+   */
+  perMessageBurstLifeDatabaseWakes?: Spread;
+  postgresStatementsPerBurst?: Spread;
   /** The durable trigger's sweep after a burst its timer delivered (the wake-up still passed). */
   sweepAfterBurst: Spread;
   /** Same for the contenders' ingest of one message (one rep each, steady state). */
@@ -177,8 +185,77 @@ function fastConfig(partitions?: number): Config {
   });
 }
 
-/** Per message, per duplicate, per burst life; `reps` repetitions of 100 appends each. */
-export async function commandCosts(redisUrl: string, reps: number): Promise<CommandCosts> {
+/** The database wake index of the code measured, counting its statements; null if it has none. */
+async function countingWakeIndex(databaseUrl: string | undefined) {
+  if (databaseUrl === undefined) return null;
+  // Imported when asked for: the baseline's tree may have no src/wakeup/ at all.
+  let module: { createPostgresWakeup(o: { url: string }): { close(): Promise<void> } };
+  try {
+    module = await import("../src/wakeup/postgres-wakeup.ts");
+  } catch {
+    return null;
+  }
+  const wakeup = module.createPostgresWakeup({ url: databaseUrl }) as
+    & { close(): Promise<void> }
+    & Partial<DatabaseWakeIndex>;
+  if (typeof wakeup.lowerPartition !== "function") {
+    await wakeup.close();
+    return null;
+  }
+  const index = wakeup as unknown as DatabaseWakeIndex;
+  let statements = 0;
+  const counted: DatabaseWakeIndex = {
+    lowerPartition: (p, at) => (statements++, index.lowerPartition(p, at)),
+    partitionEpoch: (p) => (statements++, index.partitionEpoch(p)),
+    duePartitions: (upto, most) => (statements++, index.duePartitions(upto, most)),
+    settlePartition: (p, e, next) => (statements++, index.settlePartition(p, e, next)),
+  };
+  return { index: counted, statements: () => statements, close: () => wakeup.close() };
+}
+
+/** Steady state: every partition has delivered a batch today (see {@link commandCosts}). */
+async function warmPartitions(store: RedisStore, flusher: Flusher, config: Config) {
+  const warmed = new Set<number>();
+  for (let i = 0; warmed.size < config.partitions; i++) {
+    const conversation = `generic:warm:${i}`;
+    const partition = partitionOf(conversation, config.partitions);
+    if (warmed.has(partition)) continue;
+    warmed.add(partition);
+    const first = await store.append(benchMessage(conversation, uid()));
+    await flusher.runTimer(conversation, first);
+  }
+}
+
+/** Burst life: 5 messages, the timer the first append armed, claim, delivery, ack; per message. */
+async function burstLife(
+  send: SendCommand,
+  store: RedisStore,
+  flusher: Flusher,
+  rep: number,
+): Promise<number> {
+  const life = await countCommands(send, async () => {
+    const conversation = `generic:life:${rep}:${uid()}`;
+    let first: AppendResult | undefined;
+    for (let i = 0; i < 5; i++) {
+      const r = await store.append(benchMessage(conversation, uid()));
+      first ??= r;
+    }
+    if (!first!.armTimer) throw new Error("the first append of a burst did not arm a timer");
+    await flusher.runTimer(conversation, first!);
+  });
+  return life.total / 5;
+}
+
+/**
+ * Per message, per duplicate, per burst life; `reps` repetitions of 100 appends each. With
+ * `databaseUrl` (a PostgreSQL with lull's migrations) also the burst life with the wake index
+ * there, interleaved with the Redis-only one.
+ */
+export async function commandCosts(
+  redisUrl: string,
+  reps: number,
+  databaseUrl?: string,
+): Promise<CommandCosts> {
   const tcp = createTcpClient({ url: redisUrl, timeoutMs: 10_000 });
   const send: SendCommand = (name, ...args) => tcp.command(name, ...args);
   const prefix = `cost${Date.now().toString(36)}`;
@@ -188,23 +265,27 @@ export async function commandCosts(redisUrl: string, reps: number): Promise<Comm
     settings: { ...bufferSettings(config), keyPrefix: prefix },
   });
   const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
+  const database = await countingWakeIndex(databaseUrl);
+  const dbStore = database &&
+    new RedisStore({
+      client: tcp,
+      settings: { ...bufferSettings(config), keyPrefix: `${prefix}db` },
+      wakeIndex: database.index,
+    } as ConstructorParameters<typeof RedisStore>[0]);
+  const dbFlusher = dbStore &&
+    new Flusher({ store: dbStore, processor: async () => ({ kind: "delivered" }), config });
   const perNew: number[] = [];
   const perDup: number[] = [];
   const perLife: number[] = [];
+  const perLifeDb: number[] = [];
+  const statementsDb: number[] = [];
   const perSweepAfter: number[] = [];
   let breakdown: Record<string, number> = {};
   try {
     // Steady state: every partition has delivered a batch today, so the day's first `ingested`
     // of a partition (which folds the week-old day buckets, once a day) is not charged to a burst.
-    const warmed = new Set<number>();
-    for (let i = 0; warmed.size < config.partitions; i++) {
-      const conversation = `generic:warm:${i}`;
-      const partition = partitionOf(conversation, config.partitions);
-      if (warmed.has(partition)) continue;
-      warmed.add(partition);
-      const first = await store.append(benchMessage(conversation, uid()));
-      await flusher.runTimer(conversation, first);
-    }
+    await warmPartitions(store, flusher, config);
+    if (dbStore && dbFlusher) await warmPartitions(dbStore, dbFlusher, config);
     // ... and the sweep their wake-ups asked for has run, so each measured sweep is one burst's.
     await new Promise((r) => setTimeout(r, config.windowMs + config.graceMs + 50));
     await flusher.flushDue();
@@ -233,18 +314,12 @@ export async function commandCosts(redisUrl: string, reps: number): Promise<Comm
       });
       perDup.push(dup.total / ids.length);
 
-      // Burst life: 5 messages, the timer the first append armed, claim, delivery, ack.
-      const life = await countCommands(send, async () => {
-        const conversation = `generic:life:${rep}:${uid()}`;
-        let first: AppendResult | undefined;
-        for (let i = 0; i < 5; i++) {
-          const r = await store.append(benchMessage(conversation, uid()));
-          first ??= r;
-        }
-        if (!first!.armTimer) throw new Error("the first append of a burst did not arm a timer");
-        await flusher.runTimer(conversation, first!);
-      });
-      perLife.push(life.total / 5);
+      perLife.push(await burstLife(send, store, flusher, rep));
+      if (database && dbStore && dbFlusher) {
+        const before = database.statements();
+        perLifeDb.push(await burstLife(send, dbStore, dbFlusher, rep));
+        statementsDb.push(database.statements() - before);
+      }
       // The sweep the durable trigger runs once the burst's wake-up has passed, with nothing
       // left to do: the timer already delivered the burst.
       await new Promise((r) => setTimeout(r, config.windowMs + config.graceMs + 50));
@@ -268,6 +343,12 @@ export async function commandCosts(redisUrl: string, reps: number): Promise<Comm
       perNewMessage: spread(perNew),
       perDuplicate: spread(perDup),
       perMessageBurstLife: spread(perLife),
+      ...(perLifeDb.length > 0
+        ? {
+          perMessageBurstLifeDatabaseWakes: spread(perLifeDb),
+          postgresStatementsPerBurst: spread(statementsDb),
+        }
+        : {}),
       sweepAfterBurst: spread(perSweepAfter),
       contenders: { naive: naiveOne.total / 50 },
       naiveBurstLifePerMessage: naiveLife.total / 5,
@@ -275,6 +356,7 @@ export async function commandCosts(redisUrl: string, reps: number): Promise<Comm
     };
   } finally {
     await store.close();
+    await database?.close();
   }
 }
 

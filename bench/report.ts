@@ -180,6 +180,14 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
     `| per message over a 5-message burst's life (5 appends, timer, claim, delivery, ack, wake-up settle) | ${
       f(c.perMessageBurstLife)
     } | ≤ 10 ${ok(c.perMessageBurstLife.median <= 10)} |`,
+    `| the same with the wake index in Postgres (a deployment with a database: lull.wake_index) | ${
+      c.perMessageBurstLifeDatabaseWakes ? f(c.perMessageBurstLifeDatabaseWakes) : "—"
+    } | ≤ 10 ${
+      c.perMessageBurstLifeDatabaseWakes ? ok(c.perMessageBurstLifeDatabaseWakes.median <= 10) : ""
+    } |`,
+    `| Postgres statements such a burst ran (lowering, settle) | ${
+      c.postgresStatementsPerBurst ? f(c.postgresStatementsPerBurst) : "—"
+    } | — |`,
     `| a sweep after such a burst, if one ran (the durable trigger calls none: the timer settled the wake-up) | ${
       c.sweepAfterBurst ? f(c.sweepAfterBurst) : "—"
     } | — |`,
@@ -360,6 +368,13 @@ export function renderBeforeAfter(after: BenchReport, before: RunReport): string
     [
       "commands per message over a 5-message burst's life",
       (r) => r.commands?.perMessageBurstLife,
+      1,
+      "≤ 10",
+      atMost(10),
+    ],
+    [
+      "the same, wake index in Postgres",
+      (r) => r.commands?.perMessageBurstLifeDatabaseWakes,
       1,
       "≤ 10",
       atMost(10),

@@ -64,6 +64,27 @@ function git(...args: string[]): string {
   }
 }
 
+/**
+ * Runs `work` with a private PostgreSQL holding lull's migrations (the test harness's), or with
+ * none where the tree measured has no such harness (the baseline's may predate it).
+ */
+async function withPostgres<T>(work: (databaseUrl: string | undefined) => Promise<T>): Promise<T> {
+  let harness: {
+    startPostgresServer(): Promise<{ url: string; stop(): Promise<void> }>;
+  };
+  try {
+    harness = await import("../test/harness/postgres-server.ts");
+  } catch {
+    return await work(undefined);
+  }
+  const pg = await harness.startPostgresServer();
+  try {
+    return await work(pg.url);
+  } finally {
+    await pg.stop();
+  }
+}
+
 async function runAll() {
   const started = Date.now();
   const loadBefore = loadavg();
@@ -94,7 +115,7 @@ async function runAll() {
     const commands = await part(
       "commands",
       "commands per message / duplicate / burst life",
-      () => commandCosts(server.url, reps),
+      () => withPostgres((databaseUrl) => commandCosts(server.url, reps, databaseUrl)),
     );
     const memory = await part(
       "memory",

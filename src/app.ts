@@ -89,6 +89,12 @@ export interface AppOptions {
   outboxStuckMs?: number;
   /** The durable trigger's wake-up (Postgres lull.wakeup), lowered per burst, settled per sweep. */
   wakeup?: Wakeup;
+  /**
+   * The store keeps its partitions' wake-ups in that database's wake index itself
+   * (createStore's `wakeIndex`), which the trigger reads: lull.wakeup is then not lowered per
+   * burst. @default false: every lowering of the store's wake index is mirrored into it
+   */
+  storeWakesInDatabase?: boolean;
 }
 
 /** A wired app: the handler plus what owners need to observe or shut it down. */
@@ -145,7 +151,7 @@ export function createApp(options: AppOptions): App {
   });
 
   const breakered = withBreaker(options.store, redisBreaker);
-  const store = options.wakeup
+  const store = options.wakeup && !options.storeWakesInDatabase
     ? withWakeupMirror(breakered, {
       wakeup: options.wakeup,
       waitUntil,

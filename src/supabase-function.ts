@@ -8,14 +8,15 @@
  */
 import { parseConfig } from "./core/config.ts";
 import type { Env } from "./core/config.ts";
-import { ConfigError } from "./core/errors.ts";
-import { type App, createApp } from "./app.ts";
+import { CircuitOpenError, ConfigError } from "./core/errors.ts";
+import { type App, createApp, POSTGRES_BREAKER } from "./app.ts";
+import { CircuitBreaker } from "./core/breaker.ts";
 import type { EdgeRuntimeLike } from "./core/ports.ts";
 import { jsonError } from "./core/respond.ts";
 import { readEnv } from "./runtime/env.ts";
 import { createPostgresOutbox } from "./outbox/postgres-outbox.ts";
 import { createStore } from "./store/create-store.ts";
-import { createPostgresWakeup } from "./wakeup/postgres-wakeup.ts";
+import { createPostgresWakeup, withWakeIndexBreaker } from "./wakeup/postgres-wakeup.ts";
 
 /** The platform objects a function entry hands in (the way a Hono adapter hands them over). */
 export interface LullPlatform {
@@ -62,7 +63,20 @@ export function createLullFunction(
       close: () => Promise.resolve(),
     };
   }
-  const { store, kind } = createStore(config);
+  // One pool per isolate: this runs once, at module load of the function. With a database the
+  // Redis store keeps its partitions' wake-ups there (the trigger reads them in SQL), behind a
+  // breaker so a dead database costs a burst one fast refusal, and Redis's index stands in.
+  const database = config.databaseUrl;
+  const outbox = database ? createPostgresOutbox({ url: database }) : undefined;
+  const wakeup = database ? createPostgresWakeup({ url: database }) : undefined;
+  const wakeIndex = wakeup &&
+    withWakeIndexBreaker(
+      wakeup,
+      new CircuitBreaker({ name: "postgres_wake_index", ...POSTGRES_BREAKER }),
+    );
+  const { store, kind } = createStore(config, {
+    ...(wakeIndex ? { wakeIndex, onWakeIndexError: logWakeIndexError } : {}),
+  });
   if (kind === "memory") {
     console.error(JSON.stringify({
       level: "warn",
@@ -70,10 +84,6 @@ export function createLullFunction(
         "buffers live in this isolate only and are lost when it stops",
     }));
   }
-  // One pool per isolate: this runs once, at module load of the function.
-  const database = config.databaseUrl;
-  const outbox = database ? createPostgresOutbox({ url: database }) : undefined;
-  const wakeup = database ? createPostgresWakeup({ url: database }) : undefined;
   if (!database) {
     console.error(JSON.stringify({
       level: "warn",
@@ -87,7 +97,18 @@ export function createLullFunction(
     storeKind: kind,
     ...(platform.edgeRuntime ? { edgeRuntime: platform.edgeRuntime } : {}),
     ...(outbox ? { outbox } : {}),
-    ...(wakeup ? { wakeup } : {}),
+    ...(wakeup ? { wakeup, storeWakesInDatabase: kind !== "memory" } : {}),
   });
   return { handler: app.handler, app, close: () => app.close() };
+}
+
+/** The database wake index refused a call: Redis's index stood in (logged unless the breaker is open). */
+function logWakeIndexError(operation: string, error: unknown): void {
+  if (error instanceof CircuitOpenError) return;
+  console.error(JSON.stringify({
+    level: "warn",
+    msg: "the database wake index failed; the Redis wake index stands in",
+    operation,
+    error: error instanceof Error ? error.message : String(error),
+  }));
 }

@@ -195,8 +195,9 @@ export class Flusher {
       counts.nextWakeAtMs = this.#clock.now();
       return counts;
     }
-    counts.partitions = wakes.length;
-    const partitions = wakes.map((w) => w.partition);
+    // A partition can be due in both wake indexes (a database one and Redis's fallback).
+    const partitions = [...new Set(wakes.map((w) => w.partition))];
+    counts.partitions = partitions.length;
 
     await mapLimit(partitions, 8, async (p) => {
       try {
@@ -229,11 +230,18 @@ export class Flusher {
     };
     await Promise.all(Array.from({ length: Math.min(this.#concurrency, queue.length) }, worker));
     // Each visited partition's wake-up moves to what is left there (or goes, if nothing is).
+    // The next wake-up reported is the Redis index's, read by its last settle: a database wake
+    // index is read by the durable trigger itself.
     counts.nextWakeAtMs = null;
     let settledAll = true;
+    let settledRedis = false;
     for (const wake of wakes) {
       try {
-        counts.nextWakeAtMs = (await this.#store.settleWake(wake)).nextWakeAtMs;
+        const { nextWakeAtMs } = await this.#store.settleWake(wake);
+        if (wake.index !== "database") {
+          counts.nextWakeAtMs = nextWakeAtMs;
+          settledRedis = true;
+        }
       } catch (error) {
         settledAll = false;
         counts.errors++;
@@ -243,9 +251,9 @@ export class Flusher {
         });
       }
     }
-    // Nothing visited: the index as read. A settle failed: that partition is still due, and the
-    // index as read (its earliest wake-up had passed) says so.
-    if (wakes.length === 0 || !settledAll) counts.nextWakeAtMs = earliestWakeAtMs;
+    // Nothing of Redis's visited: its index as read. A settle failed: that partition is still
+    // due, and the index as read (its earliest wake-up had passed) or the database's says so.
+    if (!settledRedis || !settledAll) counts.nextWakeAtMs = earliestWakeAtMs;
     if (counts.claimed > 0 || counts.errors > 0 || counts.reaped > 0) {
       this.#logger.info("sweep done", { ...counts, durationMs: this.#clock.now() - startedMs });
     }
@@ -429,7 +437,15 @@ export class Flusher {
    */
   async #settleAfterTimer(wake: PartitionWake, partitionIdle: boolean): Promise<void> {
     try {
-      if (!partitionIdle && (await this.#store.wakeEpoch(wake.partition)) !== wake.epoch) return;
+      if (
+        !partitionIdle &&
+        (await this.#store.wakeEpoch(wake.partition, wake.index)) !== wake.epoch
+      ) return;
+      // A wake-up in the database wake index: the trigger reads it there, nothing else to settle.
+      if (wake.index === "database") {
+        await this.#store.settleWake(wake, partitionIdle ? { nextDueAtMs: null } : undefined);
+        return;
+      }
       // The trigger's version before the store's settle, as the sweep reads it: a lowering that
       // races this settle is kept.
       const version = this.#trigger ? await this.#trigger.version() : null;

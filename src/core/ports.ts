@@ -7,6 +7,24 @@ export type { Clock, Random } from "./clock.ts";
 
 /** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
 /**
+ * A wake index outside Redis (lull.wake_index in the project's Postgres, src/wakeup/): per
+ * partition, a lower bound of every due and lease time there, with an epoch counting lowerings.
+ * With one, the Redis store lowers and settles partitions here instead of in Redis (no Redis
+ * command on a burst's way), keeps its Redis index only for a lowering this one refused, and its
+ * sweep reads both. Every call may throw; the store decides (none of them can lose a message).
+ */
+export interface DatabaseWakeIndex {
+  /** Lowers `partition`'s wake-up to `atMs` at the latest; answers the epoch this left. */
+  lowerPartition(partition: number, atMs: number): Promise<string>;
+  /** The partition's epoch ("0": never lowered). */
+  partitionEpoch(partition: number): Promise<string>;
+  /** Partitions whose wake-up is at or before `uptoMs` (store time), earliest first. */
+  duePartitions(uptoMs: number, limit: number): Promise<{ partition: number; epoch: string }[]>;
+  /** Sets the wake-up to `nextAtMs` (null: nothing there), or only lowers it if the epoch moved. */
+  settlePartition(partition: number, epoch: string, nextAtMs: number | null): Promise<void>;
+}
+
+/**
  * The durable trigger's wake-up (lull.wakeup, src/wakeup/wakeup.ts) as the flusher settles it
  * after a timer delivered the burst that lowered it: the version before, the next wake-up after.
  */

@@ -533,11 +533,16 @@ export interface BufferStore {
    * after a retry, a supersede, an ack or a dead letter that rescheduled a buffer.
    */
   noteWake(conversation: string, atMs: number): Promise<void>;
-  /** The wake index epoch of `partition`: how many lowerings it has seen ("0": none). */
-  wakeEpoch(partition: number): Promise<string>;
+  /**
+   * The wake index epoch of `partition`: how many lowerings it has seen ("0": none), in the
+   * index a {@link PartitionWake} names (`index`).
+   */
+  wakeEpoch(partition: number, index?: PartitionWake["index"]): Promise<string>;
   /**
    * Partitions whose wake-up has passed (the sweep's entry point), with their epochs, and the
-   * earliest wake-up of all (null: nothing buffered, pending or leased anywhere).
+   * earliest wake-up of all (null: nothing buffered, pending or leased anywhere). With a
+   * database wake index (RedisStoreOptions.wakeIndex) the partitions come from both indexes and
+   * the earliest is the Redis index's: the durable trigger reads the database's itself.
    */
   dueWakes(limit: number): Promise<DueWakes>;
   /**
@@ -546,7 +551,8 @@ export interface BufferStore {
    * (dropping it when both are empty), unless a noteWake happened since `wake.epoch` was read.
    * `known.nextDueAtMs`: that recomputation done already, read after `wake.epoch` was (`null`
    * after an ack that answered {@link AckResult.partitionIdle}), so it is not read again.
-   * Returns the earliest wake-up of all partitions, or null when nothing is pending anywhere.
+   * Returns the earliest wake-up of all partitions, or null when nothing is pending anywhere;
+   * for a wake of the database index (`wake.index`), null, and the Redis index is not read.
    */
   settleWake(
     wake: PartitionWake,
@@ -580,6 +586,8 @@ export interface DueWakes {
 export interface PartitionWake {
   partition: number;
   epoch: string;
+  /** Where the wake-up is kept: the database wake index, or (absent) Redis's own. */
+  index?: "database";
 }
 
 /** What one {@link BufferStore.repairStep} found. */

@@ -240,18 +240,22 @@ function urlFor(port: number): string {
   return `postgres://postgres@127.0.0.1:${port}/postgres`;
 }
 
-/** The outbox and wake-up migrations' SQL (supabase/migrations/*_lull_{outbox,wakeup}.sql). */
+/**
+ * The outbox, wake-up and wake index migrations' SQL
+ * (supabase/migrations/*_lull_{outbox,wakeup,wake_index}.sql), in file order.
+ */
 export function lullMigrationsSql(repoRoot: string): string {
   const dir = join(repoRoot, "supabase", "migrations");
-  const files = readdirSync(dir).filter((f) =>
-    f.endsWith("_lull_outbox.sql") || f.endsWith("_lull_wakeup.sql")
-  ).sort();
-  if (files.length < 2) throw new Error(`no *_lull_outbox.sql and *_lull_wakeup.sql in ${dir}`);
+  const files = readdirSync(dir).filter((f) => /_lull_(outbox|wakeup|wake_index)\.sql$/.test(f))
+    .sort();
+  if (files.length < 3) {
+    throw new Error(`no *_lull_outbox.sql, *_lull_wakeup.sql and *_lull_wake_index.sql in ${dir}`);
+  }
   return files.map((f) => readFileSync(join(dir, f), "utf8")).join("\n");
 }
 
 /**
- * Applies the migrations the function's database needs, the outbox and the wake-up (safe to run
+ * Applies the migrations the function's database needs, the outbox, wake-up and wake index (safe to run
  * again). Not the Cron ones: pg_cron and pg_net are Supabase's, and `lull dev` plays the job.
  */
 export async function applyLullMigrations(url: string, repoRoot: string): Promise<void> {

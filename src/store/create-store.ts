@@ -4,6 +4,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import type { BufferSettings, Config } from "../core/config.ts";
+import type { DatabaseWakeIndex } from "../core/ports.ts";
 import type { BufferStore } from "../core/types.ts";
 import { createTcpClient } from "../redis/tcp-client.ts";
 import { createUpstashClient } from "../redis/upstash-client.ts";
@@ -39,12 +40,31 @@ export function bufferSettings(config: Config): BufferSettings {
   };
 }
 
-/** Builds the store `config` asks for. `clock` only matters to the in-memory store. */
+/** Options of {@link createStore}. */
+export interface CreateStoreOptions {
+  /** Only matters to the in-memory store. */
+  clock?: Clock;
+  /**
+   * A Redis store keeps its partitions' wake-ups here (the project's Postgres), Redis's own wake
+   * index standing in for what it refuses (RedisStoreOptions.wakeIndex). The in-memory store
+   * keeps its own.
+   */
+  wakeIndex?: DatabaseWakeIndex;
+  onWakeIndexError?: (operation: string, error: unknown) => void;
+}
+
+/** Builds the store `config` asks for. */
 export function createStore(
   config: Config,
-  options: { clock?: Clock } = {},
+  options: CreateStoreOptions = {},
 ): { store: BufferStore; kind: "tcp" | "upstash" | "memory" } {
   const settings = bufferSettings(config);
+  const wake = options.wakeIndex
+    ? {
+      wakeIndex: options.wakeIndex,
+      ...(options.onWakeIndexError ? { onWakeIndexError: options.onWakeIndexError } : {}),
+    }
+    : {};
   switch (config.redis.kind) {
     case "tcp":
       return {
@@ -52,6 +72,7 @@ export function createStore(
         store: new RedisStore({
           client: createTcpClient({ url: config.redis.url, timeoutMs: REDIS_CALL_TIMEOUT_MS }),
           settings,
+          ...wake,
         }),
       };
     case "upstash":
@@ -64,6 +85,7 @@ export function createStore(
             timeoutMs: REDIS_CALL_TIMEOUT_MS,
           }),
           settings,
+          ...wake,
         }),
       };
     case "none":

@@ -51,6 +51,7 @@ import {
   PartitionMismatchError,
 } from "../core/errors.ts";
 import { maskConversation } from "../core/mask.ts";
+import type { DatabaseWakeIndex } from "../core/ports.ts";
 import type { RedisClient } from "../redis/redis-client.ts";
 import { runScript, type ScriptContext } from "../redis/run-script.ts";
 import { type LuaScript, scripts } from "../scripts/generated.ts";
@@ -82,6 +83,14 @@ export interface RedisStoreOptions {
    * @default Date.now
    */
   now?: () => number;
+  /**
+   * Keep the partitions' wake-ups in this index (the project's Postgres) rather than in Redis:
+   * a burst then runs no wake-index command in Redis. A lowering it refuses goes to the Redis
+   * wake index instead, and {@link dueWakes} reads both, so nothing depends on it being up.
+   */
+  wakeIndex?: DatabaseWakeIndex;
+  /** A call of `wakeIndex` failed and the Redis index stood in (or, for a read, was read alone). */
+  onWakeIndexError?: (operation: string, error: unknown) => void;
 }
 
 const DAY_MS = 86_400_000;
@@ -121,6 +130,8 @@ export class RedisStore implements BufferStore {
   private readonly s: BufferSettings;
   private readonly random: () => string;
   private readonly isolateNow: () => number;
+  private readonly wakeIndex: DatabaseWakeIndex | undefined;
+  private readonly onWakeIndexError: (operation: string, error: unknown) => void;
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
@@ -128,6 +139,8 @@ export class RedisStore implements BufferStore {
     this.keys = new Keys(options.settings.keyPrefix, options.settings.partitions);
     this.random = options.random ?? (() => randomHex(16));
     this.isolateNow = options.now ?? Date.now;
+    this.wakeIndex = options.wakeIndex;
+    this.onWakeIndexError = options.onWakeIndexError ?? (() => {});
   }
 
   private partitionIds(): number[] {
@@ -186,10 +199,21 @@ export class RedisStore implements BufferStore {
     await this.lowerWake(conversation, atMs);
   }
 
-  /** noteWake, answering the partition and the epoch the lowering left. */
+  /**
+   * noteWake, answering the partition and the epoch the lowering left: in the database wake
+   * index when there is one and it answers, else in Redis.
+   */
   private async lowerWake(conversation: string, atMs: number): Promise<PartitionWake> {
-    const w = this.keys.wake();
     const partition = this.keys.partitionOf(conversation);
+    if (this.wakeIndex) {
+      try {
+        const epoch = await this.wakeIndex.lowerPartition(partition, Math.round(atMs));
+        return { partition, epoch, index: "database" };
+      } catch (error) {
+        this.onWakeIndexError("lower", error);
+      }
+    }
+    const w = this.keys.wake();
     const epoch = await this.run(scripts.noteWake, [w.wake, w.epoch], [
       partition,
       Math.round(atMs),
@@ -197,8 +221,14 @@ export class RedisStore implements BufferStore {
     return { partition, epoch: String(epoch) };
   }
 
-  async wakeEpoch(partition: number): Promise<string> {
+  async wakeEpoch(partition: number, index?: PartitionWake["index"]): Promise<string> {
+    if (index === "database") return await this.databaseIndex().partitionEpoch(partition);
     return String(await this.run(scripts.readWakeEpoch, [this.keys.wake().epoch], [partition]));
+  }
+
+  private databaseIndex(): DatabaseWakeIndex {
+    if (!this.wakeIndex) throw new Error("a database wake-up, but this store has no wake index");
+    return this.wakeIndex;
   }
 
   async dueWakes(limit: number): Promise<DueWakes> {
@@ -208,18 +238,29 @@ export class RedisStore implements BufferStore {
       unknown[],
       unknown,
     ];
+    const nowMs = Number(r[0]);
     const flat = strings(r[1]);
     const partitions: PartitionWake[] = [];
+    // A partition number from another layout cannot be swept here (checkLayout refuses that).
+    const ours = (partition: number) => partition >= 0 && partition < this.s.partitions;
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const partition = Number(flat[i]);
-      // A partition number from another layout cannot be swept here (checkLayout refuses that).
-      if (partition >= 0 && partition < this.s.partitions) {
-        partitions.push({ partition, epoch: flat[i + 1]! });
+      if (ours(partition)) partitions.push({ partition, epoch: flat[i + 1]! });
+    }
+    if (this.wakeIndex) {
+      // On Redis time, as the due times it holds are. Unreadable: the Redis index alone; the
+      // durable trigger lives in that database, so it is not calling sweeps meanwhile anyway.
+      try {
+        for (const due of await this.wakeIndex.duePartitions(nowMs, Math.max(1, limit))) {
+          if (ours(due.partition)) partitions.push({ ...due, index: "database" });
+        }
+      } catch (error) {
+        this.onWakeIndexError("due", error);
       }
     }
     const earliest = r[2] as unknown[];
     return {
-      nowMs: Number(r[0]),
+      nowMs,
       partitions,
       earliestWakeAtMs: earliest.length === 0 ? null : Number(earliest[0]),
     };
@@ -234,6 +275,10 @@ export class RedisStore implements BufferStore {
       const p = this.keys.partition(wake.partition);
       const next = await this.run(scripts.nextDue, [p.due, p.leases], []) as unknown[];
       nextAt = next.length === 0 ? null : Number(next[0]);
+    }
+    if (wake.index === "database") {
+      await this.databaseIndex().settlePartition(wake.partition, wake.epoch, nextAt);
+      return { nextWakeAtMs: null };
     }
     const w = this.keys.wake();
     const earliest = await this.run(scripts.settleWake, [w.wake, w.epoch], [

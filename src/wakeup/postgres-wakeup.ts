@@ -4,6 +4,8 @@
  * deadline on every statement. Every call is one statement of a SQL function from the migration.
  */
 import postgres from "postgres";
+import type { CircuitBreaker } from "../core/breaker.ts";
+import type { DatabaseWakeIndex } from "../core/ports.ts";
 import type { Wakeup, WakeupStatus } from "./wakeup.ts";
 
 /** Options of {@link createPostgresWakeup}. */
@@ -27,8 +29,13 @@ export class WakeupError extends Error {
 const ms = (v: unknown): number | null =>
   v === null || v === undefined ? null : Math.round(Number(v));
 
-/** Creates the Postgres wake-up. */
-export function createPostgresWakeup(options: PostgresWakeupOptions): Wakeup {
+/**
+ * Creates the Postgres wake-up; it is also the wake index (lull.wake_index) the Redis store can
+ * keep its partitions' wake-ups in ({@link DatabaseWakeIndex}), on the same pool.
+ */
+export function createPostgresWakeup(
+  options: PostgresWakeupOptions,
+): Wakeup & DatabaseWakeIndex {
   const timeoutMs = options.timeoutMs ?? 3000;
   const sql = postgres(options.url, {
     prepare: false,
@@ -84,7 +91,7 @@ export function createPostgresWakeup(options: PostgresWakeupOptions): Wakeup {
       const rows = await run(
         "status",
         () =>
-          sql`select extract(epoch from due_at) * 1000 as due_ms,
+          sql`select extract(epoch from lull.wakeup_due_at()) * 1000 as due_ms,
                      extract(epoch from fired_at) * 1000 as fired_ms,
                      extract(epoch from swept_at) * 1000 as swept_ms,
                      extract(epoch from now()) * 1000 as now_ms
@@ -98,8 +105,60 @@ export function createPostgresWakeup(options: PostgresWakeupOptions): Wakeup {
         nowMs: Math.round(Number(r.now_ms ?? Date.now())),
       };
     },
+    async lowerPartition(partition, atMs) {
+      const rows = await run(
+        "lower partition",
+        () =>
+          sql`select lull.lower_partition_wake(${partition}::int, ${at(atMs)}::timestamptz) as e`,
+      );
+      return String(rows[0]?.e ?? "0");
+    },
+    async partitionEpoch(partition) {
+      const rows = await run(
+        "partition epoch",
+        () => sql`select epoch from lull.wake_index where partition = ${partition}::int`,
+      );
+      return String(rows[0]?.epoch ?? "0");
+    },
+    async duePartitions(uptoMs, limit) {
+      const rows = await run(
+        "due partitions",
+        () =>
+          sql`select partition, epoch
+                from lull.due_partition_wakes(${at(uptoMs)}::timestamptz, ${limit}::int)`,
+      );
+      return rows.map((r) => ({ partition: Number(r.partition), epoch: String(r.epoch) }));
+    },
+    async settlePartition(partition, epoch, nextAtMs) {
+      const next = nextAtMs === null ? null : at(nextAtMs);
+      await run(
+        "settle partition",
+        () =>
+          sql`select lull.settle_partition_wake(
+            ${partition}::int, ${epoch}::bigint, ${next}::timestamptz
+          )`,
+      );
+    },
     async close() {
       await sql.end({ timeout: 1 });
     },
+  };
+}
+
+/**
+ * `index` behind `breaker`: after a few failures in a row the store's lowerings go straight to
+ * the Redis wake index (one fast refusal each) instead of each waiting out a statement deadline
+ * on the webhook's path, until a probe finds the database back.
+ */
+export function withWakeIndexBreaker(
+  index: DatabaseWakeIndex,
+  breaker: CircuitBreaker,
+): DatabaseWakeIndex {
+  return {
+    lowerPartition: (partition, atMs) => breaker.run(() => index.lowerPartition(partition, atMs)),
+    partitionEpoch: (partition) => breaker.run(() => index.partitionEpoch(partition)),
+    duePartitions: (uptoMs, limit) => breaker.run(() => index.duePartitions(uptoMs, limit)),
+    settlePartition: (partition, epoch, nextAtMs) =>
+      breaker.run(() => index.settlePartition(partition, epoch, nextAtMs)),
   };
 }

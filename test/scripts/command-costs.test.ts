@@ -14,6 +14,8 @@ import { createTcpClient, type TcpRedisClient } from "../../src/redis/tcp-client
 import { bufferSettings } from "../../src/store/create-store.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
 import { countCommands, type SendCommand } from "../../bench/lib.ts";
+import { createPostgresWakeup } from "../../src/wakeup/postgres-wakeup.ts";
+import { startPostgresServer } from "../harness/postgres-server.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
 
 let server: RedisServer;
@@ -121,8 +123,8 @@ describe("commands billed", () => {
     expect(at(behind.batchId)).toBeLessThan(behind.redisNow + skew / 2);
   });
 
-  it("a 5-message burst costs <= 11.4 per message over its life (appends, timer, claim, ack, settle)", async () => {
-    const store = storeFor("cost-life");
+  /** Commands per message over three 5-message bursts' lives, each after a warm-up. */
+  async function burstLife(store: RedisStore): Promise<number[]> {
     const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
     // Warm-up, as in steady state: every script loaded, and every partition has delivered a batch
     // today (a partition's first batch of the day also folds the week-old day buckets).
@@ -148,10 +150,15 @@ describe("commands billed", () => {
         await flusher.runTimer(conversation, first!);
       });
       perMessage.push(life.total / 5);
+      const done = await store.inspect(conversation);
+      expect(done.buffer).toBeNull();
+      expect(done.batch).toBeNull();
     }
-    const done = await store.inspect("generic:life:2");
-    expect(done.buffer).toBeNull();
-    expect(done.batch).toBeNull();
+    return perMessage;
+  }
+
+  it("a 5-message burst costs <= 11.4 per message over its life (appends, timer, claim, ack, settle)", async () => {
+    const perMessage = await burstLife(storeFor("cost-life"));
     // 54 commands to deliver it (its ack reads no TIME: nothing opened behind it) less the
     // ack's read of the meta, which its probe of the partition replaces (one EXISTS of meta, due
     // index and leases finds none of them), and 4 for the timer to settle the wake-up its first
@@ -159,5 +166,28 @@ describe("commands billed", () => {
     // read first; and the claim's RENAMENX, which spares it the EXISTS of lock and batch: 57 (63
     // before the probe, 58 before RENAMENX).
     for (const n of perMessage) expect(n).toBeLessThanOrEqual(11.4);
+  });
+
+  it("with the wake index in Postgres a 5-message burst costs <= 10 per message over its life", async () => {
+    const pg = await startPostgresServer();
+    const index = createPostgresWakeup({ url: pg.url });
+    try {
+      const store = new RedisStore({
+        client: tcp,
+        settings: { ...bufferSettings(config), keyPrefix: testPrefix("cost-life-db") },
+        wakeIndex: index,
+      });
+      const perMessage = await burstLife(store);
+      // The same 57 less the 3 of the burst's noteWake (EVALSHA, HINCRBY, ZADD) and the 4 of the
+      // timer's settle (EVALSHA, HGET, ZREM, ZRANGE): both are one statement in Postgres now.
+      for (const n of perMessage) expect(n).toBeLessThanOrEqual(10);
+      // And the wake-up really went there, and was settled there.
+      expect(await index.duePartitions(Date.now() + 3_600_000, 100)).toEqual([]);
+      const [row] = await pg.sql`select count(*)::int as n from lull.wake_index where epoch > 0`;
+      expect(row!.n).toBeGreaterThan(0);
+    } finally {
+      await index.close();
+      await pg.stop();
+    }
   });
 });

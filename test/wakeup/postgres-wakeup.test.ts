@@ -5,12 +5,13 @@
  * heartbeat). The Cron job itself (pg_cron + pg_net) is exercised by test/supabase/cli.test.ts.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
+import type { DatabaseWakeIndex } from "../../src/core/ports.ts";
 import { createPostgresWakeup } from "../../src/wakeup/postgres-wakeup.ts";
 import type { Wakeup } from "../../src/wakeup/wakeup.ts";
 import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
 
 let pg: PostgresServer;
-let wakeup: Wakeup;
+let wakeup: Wakeup & DatabaseWakeIndex;
 
 beforeAll(async () => {
   pg = await startPostgresServer();
@@ -76,4 +77,57 @@ it("heartbeat: idle, the trigger still calls once per heartbeat", async () => {
   expect(await wakeup.take(0, 60_000)).toBe(false);
   await sleep(250);
   expect(await wakeup.take(0, 200)).toBe(true);
+});
+
+it("wake index: a partition's lowering only lowers, counts its epoch, and shows in health", async () => {
+  const now = (await wakeup.status()).nowMs;
+  await wakeup.settle(await wakeup.version(), null);
+  expect(await wakeup.partitionEpoch(7)).toBe("0");
+  expect(await wakeup.lowerPartition(7, now + 20_000)).toBe("1");
+  expect(await wakeup.lowerPartition(7, now + 30_000)).toBe("2"); // later: kept at +20 s
+  expect((await wakeup.status()).dueAtMs).toBe(now + 20_000);
+  expect(await wakeup.lowerPartition(7, now + 10_000)).toBe("3");
+  expect(await wakeup.partitionEpoch(7)).toBe("3");
+  expect((await wakeup.status()).dueAtMs).toBe(now + 10_000);
+  expect(await wakeup.duePartitions(now + 9_999, 16)).toEqual([]);
+  expect(await wakeup.duePartitions(now + 10_000, 16)).toEqual([{ partition: 7, epoch: "3" }]);
+});
+
+it("wake index: a settle replaces the partition's time, unless a lowering raced it", async () => {
+  const now = (await wakeup.status()).nowMs;
+  const seen = await wakeup.lowerPartition(3, now - 1_000);
+  await wakeup.lowerPartition(4, now - 2_000);
+  // Earliest first, and `most` bounds the answer.
+  expect(await wakeup.duePartitions(now, 1)).toEqual([{ partition: 4, epoch: "1" }]);
+  // A burst lowers partition 3 while the sweep recomputes it: the settle only lowers.
+  await wakeup.lowerPartition(3, now + 5_000);
+  await wakeup.settlePartition(3, seen, null);
+  expect(await wakeup.duePartitions(now + 5_000, 16)).toContainEqual({ partition: 3, epoch: "2" });
+  // Without a race it replaces it: later, or gone.
+  await wakeup.settlePartition(3, "2", now + 60_000);
+  expect(await wakeup.duePartitions(now + 59_999, 16)).not.toContainEqual(
+    expect.objectContaining({ partition: 3 }),
+  );
+  await wakeup.settlePartition(3, "2", null);
+  await wakeup.settlePartition(4, "1", null);
+  await wakeup.settlePartition(7, await wakeup.partitionEpoch(7), null);
+  expect(await wakeup.duePartitions(now + 3_600_000, 16)).toEqual([]);
+  expect((await wakeup.status()).dueAtMs).toBeNull();
+  // The epoch survives the settle: a later lowering still counts up.
+  expect(await wakeup.lowerPartition(3, now + 1_000)).toBe("3");
+  await wakeup.settlePartition(3, "3", null);
+});
+
+it("take: fires for a due partition of the wake index, and not once it is settled", async () => {
+  await wakeup.settle(await wakeup.version(), null);
+  await wakeup.take(0, 60_000); // the heartbeat, if it was owed
+  expect(await wakeup.take(0, 60_000)).toBe(false);
+  const now = (await wakeup.status()).nowMs;
+  const epoch = await wakeup.lowerPartition(9, now + 200);
+  expect(await wakeup.take(0, 60_000)).toBe(false); // not due yet
+  await sleep(250);
+  expect(await wakeup.take(0, 60_000)).toBe(true);
+  // A timer delivered the burst and settled its partition: nothing more to call.
+  await wakeup.settlePartition(9, epoch, null);
+  expect(await wakeup.take(0, 60_000)).toBe(false);
 });

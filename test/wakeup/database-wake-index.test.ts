@@ -1,0 +1,216 @@
+/**
+ * The Redis store with its partitions' wake-ups in the project's Postgres (lull.wake_index,
+ * RedisStoreOptions.wakeIndex), on a real redis-server and a real PostgreSQL: a burst's
+ * wake-up goes to the database and nothing of the wake index runs in Redis; the sweep finds it
+ * there and settles it; a timer that delivered its burst settles it; a retry's wake-up goes
+ * there too; and with the database killed, the Redis wake index stands in and the sweep still
+ * delivers everything.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/core/config.ts";
+import { Flusher } from "../../src/core/flusher.ts";
+import type { Batch, DeliveryOutcome } from "../../src/core/types.ts";
+import { createTcpClient, type TcpRedisClient } from "../../src/redis/tcp-client.ts";
+import { bufferSettings } from "../../src/store/create-store.ts";
+import { RedisStore } from "../../src/store/redis-store.ts";
+import { createPostgresWakeup } from "../../src/wakeup/postgres-wakeup.ts";
+import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
+import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
+
+let redis: RedisServer;
+let tcp: TcpRedisClient;
+let pg: PostgresServer;
+let index: ReturnType<typeof createPostgresWakeup>;
+
+beforeAll(async () => {
+  [redis, pg] = await Promise.all([startRedisServer(), startPostgresServer()]);
+  tcp = createTcpClient({ url: redis.url });
+  index = createPostgresWakeup({ url: pg.url, timeoutMs: 1000 });
+});
+afterAll(async () => {
+  await index?.close();
+  await tcp?.close();
+  await Promise.all([redis?.stop(), pg?.stop()]);
+});
+
+const config = parseConfig({ LULL_WINDOW_MS: "150", LULL_GRACE_MS: "50" });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function setup(name: string, outcomes: DeliveryOutcome[] = []) {
+  const errors: string[] = [];
+  const keyPrefix = testPrefix(name);
+  const store = new RedisStore({
+    client: tcp,
+    settings: { ...bufferSettings(config), keyPrefix },
+    wakeIndex: index,
+    onWakeIndexError: (operation) => errors.push(operation),
+  });
+  const delivered: Batch[] = [];
+  const flusher = new Flusher({
+    store,
+    config,
+    processor: (batch) => {
+      delivered.push(batch);
+      return Promise.resolve(outcomes.shift() ?? { kind: "delivered" });
+    },
+  });
+  const redisWakes = async () => {
+    const w = store.keys.wake();
+    return {
+      partitions: Number(await tcp.command("ZCARD", w.wake)),
+      epochs: Number(await tcp.command("HLEN", w.epoch)),
+    };
+  };
+  return { store, flusher, delivered, errors, redisWakes, keyPrefix };
+}
+
+const msg = (conversation: string, id: string) => ({
+  conversation,
+  id,
+  provider: "generic" as const,
+  text: `text of ${id}`,
+});
+
+/** Everything the wake index holds that is due by an hour from now (clears it of old tests'). */
+async function databaseDue() {
+  return await index.duePartitions(Date.now() + 3_600_000, 1000);
+}
+
+async function clearDatabaseIndex() {
+  await pg.sql`update lull.wake_index set due_at = null`;
+}
+
+describe("the wake index in the database", () => {
+  it("a burst's wake-up goes to the database, none to Redis; the sweep delivers and settles it", async () => {
+    await clearDatabaseIndex();
+    const { store, flusher, delivered, redisWakes, errors } = setup("dbwake-sweep");
+    const first = await store.append(msg("generic:db:a", "a1"));
+    await store.append(msg("generic:db:a", "a2"));
+    expect(first.wake).toMatchObject({ index: "database", partition: first.wake!.partition });
+    expect(await redisWakes()).toEqual({ partitions: 0, epochs: 0 });
+    expect(await databaseDue()).toEqual([{ partition: first.wake!.partition, epoch: "1" }]);
+    // Not due yet: the sweep visits the partition (its wake-up is the due time, not yet passed)
+    // only once that time has passed.
+    const early = await flusher.flushDue();
+    expect(early.claimed).toBe(0);
+    await sleep(config.windowMs + config.graceMs + 50);
+    const swept = await flusher.flushDue();
+    expect(swept).toMatchObject({ claimed: 1, delivered: 1, partitions: 1, errors: 0 });
+    // The Redis index is empty, so is what the trigger's own row must hold.
+    expect(swept.nextWakeAtMs).toBeNull();
+    expect(delivered.map((b) => b.messages.map((m) => m.id))).toEqual([["a1", "a2"]]);
+    expect(await databaseDue()).toEqual([]);
+    expect(await redisWakes()).toEqual({ partitions: 0, epochs: 0 });
+    expect(errors).toEqual([]);
+  });
+
+  it("a timer that delivered its burst settles the partition in the database", async () => {
+    await clearDatabaseIndex();
+    const { store, flusher, delivered, redisWakes } = setup("dbwake-timer");
+    const first = await store.append(msg("generic:db:t", "t1"));
+    await store.append(msg("generic:db:t", "t2"));
+    expect(first.armTimer).toBe(true);
+    await flusher.runTimer("generic:db:t", first);
+    expect(delivered).toHaveLength(1);
+    expect(await databaseDue()).toEqual([]);
+    expect(await redisWakes()).toEqual({ partitions: 0, epochs: 0 });
+    // Its epoch moved on from the append's: the row remains, holding nothing.
+    expect(await index.partitionEpoch(first.wake!.partition)).toBe(first.wake!.epoch);
+  });
+
+  it("a timer does not drop a wake-up another burst lowered in the same partition meanwhile", async () => {
+    await clearDatabaseIndex();
+    const { store, flusher } = setup("dbwake-race");
+    // Two conversations of one partition.
+    const p = store.keys.partitionOf("generic:race:0");
+    let other = "";
+    for (let i = 1; other === ""; i++) {
+      if (store.keys.partitionOf(`generic:race:${i}`) === p) other = `generic:race:${i}`;
+    }
+    const first = await store.append(msg("generic:race:0", "r1"));
+    await sleep(config.windowMs + config.graceMs + 20);
+    const second = await store.append(msg(other, "o1")); // lowers the same partition again
+    expect(second.wake?.epoch).not.toBe(first.wake!.epoch);
+    await flusher.runTimer("generic:race:0", first);
+    // The other burst's wake-up is still there for the sweep.
+    const due = await index.duePartitions(second.flushAtMs!, 1000);
+    expect(due.map((d) => d.partition)).toContain(p);
+  });
+
+  it("a retry's wake-up goes to the database, and the sweep redelivers the batch", async () => {
+    await clearDatabaseIndex();
+    const { store, flusher, delivered, redisWakes } = setup("dbwake-retry", [
+      { kind: "retry", error: "down", retryAfterMs: 100 },
+    ]);
+    const first = await store.append(msg("generic:db:r", "r1"));
+    await sleep(config.windowMs + config.graceMs + 50);
+    expect(await flusher.flushDue()).toMatchObject({ retried: 1 });
+    const due = await index.duePartitions(Date.now() + 60_000, 1000);
+    expect(due.map((d) => d.partition)).toEqual([first.wake!.partition]);
+    await sleep(1500); // the retry's backoff (at least the processor's 100 ms, plus jitter)
+    let swept = await flusher.flushDue();
+    for (let i = 0; i < 20 && swept.delivered === 0; i++) {
+      await sleep(250);
+      swept = await flusher.flushDue();
+    }
+    expect(swept.delivered).toBe(1);
+    expect(delivered.map((b) => b.attempt)).toEqual([1, 2]);
+    expect(await databaseDue()).toEqual([]);
+    expect(await redisWakes()).toEqual({ partitions: 0, epochs: 0 });
+  });
+
+  it("with the database down the Redis wake index stands in; the sweep still delivers, and both end empty", async () => {
+    await clearDatabaseIndex();
+    const { store, flusher, delivered, redisWakes, errors } = setup("dbwake-down");
+    // One burst noted in the database before it goes down.
+    const before = await store.append(msg("generic:down:before", "b1"));
+    expect(before.wake?.index).toBe("database");
+    await pg.kill();
+    try {
+      const during = await store.append(msg("generic:down:during", "d1"));
+      expect(during.wake?.index).toBeUndefined();
+      expect(errors).toContain("lower");
+      expect((await redisWakes()).partitions).toBe(1);
+      await sleep(config.windowMs + config.graceMs + 50);
+      // The database's partitions cannot be read: the Redis index's are swept.
+      const swept = await flusher.flushDue();
+      expect(errors).toContain("due");
+      expect(swept).toMatchObject({ delivered: 1, errors: 0 });
+      expect(delivered.map((b) => b.conversation)).toEqual(["generic:down:during"]);
+      expect(await redisWakes()).toMatchObject({ partitions: 0 });
+    } finally {
+      await pg.start();
+    }
+    // Back: the burst noted there before the outage is found and delivered.
+    let swept = await flusher.flushDue();
+    for (let i = 0; i < 20 && swept.delivered === 0; i++) {
+      await sleep(250);
+      swept = await flusher.flushDue();
+    }
+    expect(delivered.map((b) => b.conversation)).toEqual([
+      "generic:down:during",
+      "generic:down:before",
+    ]);
+    expect(await databaseDue()).toEqual([]);
+  });
+
+  it("a partition due in both indexes is visited once and settled in both", async () => {
+    await clearDatabaseIndex();
+    const { store, flusher, delivered, redisWakes, keyPrefix } = setup("dbwake-both");
+    // The same prefix without the database index: its lowerings land in Redis.
+    const redisOnly = new RedisStore({
+      client: tcp,
+      settings: { ...bufferSettings(config), keyPrefix },
+    });
+    const conversation = "generic:both:0";
+    const a = await store.append(msg(conversation, "x1"));
+    await redisOnly.noteWake(conversation, a.flushAtMs!);
+    expect((await redisWakes()).partitions).toBe(1);
+    await sleep(config.windowMs + config.graceMs + 50);
+    const swept = await flusher.flushDue();
+    expect(swept).toMatchObject({ partitions: 1, delivered: 1, errors: 0, nextWakeAtMs: null });
+    expect(delivered).toHaveLength(1);
+    expect(await databaseDue()).toEqual([]);
+    expect((await redisWakes()).partitions).toBe(0);
+  });
+});
