@@ -14,6 +14,11 @@ export interface PostgresWakeupOptions {
   url: string;
   /** Deadline of one statement, ms. @default 3000 */
   timeoutMs?: number;
+  /**
+   * Deadline of a partition's lowering, which runs before the webhook is answered: past it the
+   * Redis wake index takes the lowering instead. @default the smaller of 1000 and `timeoutMs`
+   */
+  lowerTimeoutMs?: number;
 }
 
 /** A failed wake-up statement (the caller decides; none of them can lose a message). */
@@ -45,13 +50,18 @@ export function createPostgresWakeup(
     onnotice: () => {},
     connection: { application_name: "lull-wakeup" },
   });
-  const run = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {
+  const lowerTimeoutMs = options.lowerTimeoutMs ?? Math.min(1000, timeoutMs);
+  const run = async <T>(
+    operation: string,
+    work: () => Promise<T>,
+    deadlineMs = timeoutMs,
+  ): Promise<T> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([
         work(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(() => reject(new Error(`no answer in ${deadlineMs} ms`)), deadlineMs);
         }),
       ]);
     } catch (error) {
@@ -110,6 +120,7 @@ export function createPostgresWakeup(
         "lower partition",
         () =>
           sql`select lull.lower_partition_wake(${partition}::int, ${at(atMs)}::timestamptz) as e`,
+        lowerTimeoutMs,
       );
       return String(rows[0]?.e ?? "0");
     },

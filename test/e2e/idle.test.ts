@@ -1,6 +1,6 @@
 /**
  * "Idle costs nothing", end to end: the `lull` function on real Deno, a real redis-server and a
- * real PostgreSQL holding lull.wakeup, and the durable trigger played the way the Cron job plays
+ * real PostgreSQL holding lull.wakeup and lull.wake_index, and the durable trigger played the way the Cron job plays
  * it (take_wakeup every 100 ms here instead of 5 s). With nothing buffered there are no sweeps
  * and no Redis commands at all. A message is delivered by its in-isolate timer, which then settles
  * the wake-up its append lowered, so the trigger never has to call a sweep for it; then it is idle
@@ -26,6 +26,7 @@ let sweeps = 0;
 let stopCron = false;
 let pauseCron = false;
 let cron: Promise<void>;
+const prefix = testPrefix("idle");
 
 beforeAll(async () => {
   [redis, pg, processor] = await Promise.all([
@@ -42,7 +43,7 @@ beforeAll(async () => {
       LULL_TIMER_TTL_MS: "2000",
       LULL_REDIS_URL: redis.url,
       LULL_DATABASE_URL: pg.url,
-      LULL_KEY_PREFIX: testPrefix("idle"),
+      LULL_KEY_PREFIX: prefix,
       LULL_INGEST_TOKEN: INGEST,
       LULL_CRON_SECRET: CRON,
       LULL_PROCESSOR_URL: processor.url,
@@ -120,6 +121,12 @@ it(
       { timeoutMs: 10_000 },
     );
     expect(sweeps - before).toBe(0);
+    // With a database the function kept the burst's wake-up there (lull.wake_index), and Redis
+    // ran no wake-index command: its wake index was never written.
+    const [noted] = await pg.sql`select count(*)::int as n from lull.wake_index where epoch > 0`;
+    expect(noted!.n).toBeGreaterThan(0);
+    expect(await redis.client.exists(`${prefix}:{${prefix}:wake}:partitions`)).toBe(0);
+    expect(await redis.client.exists(`${prefix}:{${prefix}:wake}:epoch`)).toBe(0);
     // The store's wake index is empty too: a sweep now would find no partition to visit.
     const flushed = await fetch(`${fns.lullUrl}/flush`, {
       method: "POST",

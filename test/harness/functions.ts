@@ -21,6 +21,8 @@ export interface FunctionsServer {
   /** Every line the child printed so far (stdout and stderr). */
   lines: string[];
   stop(): Promise<void>;
+  /** SIGKILL, as a platform recycling an isolate mid-work does: no shutdown, no waitUntil. */
+  kill(): Promise<void>;
 }
 
 /** Options of {@link startFunctions}. */
@@ -85,6 +87,12 @@ export async function startFunctions(options: StartFunctionsOptions): Promise<Fu
     clearTimeout(timer);
   };
 
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGKILL");
+    await exited;
+  };
+
   let timer: ReturnType<typeof setTimeout> | undefined;
   const outcome = await Promise.race([
     listening,
@@ -100,5 +108,5 @@ export async function startFunctions(options: StartFunctionsOptions): Promise<Fu
       `functions server did not start (${JSON.stringify(outcome)}):\n${lines.join("\n")}`,
     );
   }
-  return { baseUrl: outcome, lullUrl: `${outcome}/lull`, port, lines, stop };
+  return { baseUrl: outcome, lullUrl: `${outcome}/lull`, port, lines, stop, kill };
 }

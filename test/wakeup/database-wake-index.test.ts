@@ -6,6 +6,7 @@
  * there too; and with the database killed, the Redis wake index stands in and the sweep still
  * delivers everything.
  */
+import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { Flusher } from "../../src/core/flusher.ts";
@@ -212,5 +213,37 @@ describe("the wake index in the database", () => {
     expect(delivered).toHaveLength(1);
     expect(await databaseDue()).toEqual([]);
     expect((await redisWakes()).partitions).toBe(0);
+  });
+
+  it("a database that accepts but never answers: the lowering gives up and Redis takes it", async () => {
+    // A stalled server (a hung pooler): it accepts connections and says nothing.
+    const held: Socket[] = [];
+    const stalled = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => stalled.listen(0, "127.0.0.1", resolve));
+    const port = (stalled.address() as { port: number }).port;
+    const hung = createPostgresWakeup({
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      timeoutMs: 5000,
+      lowerTimeoutMs: 300,
+    });
+    try {
+      const errors: string[] = [];
+      const store = new RedisStore({
+        client: tcp,
+        settings: { ...bufferSettings(config), keyPrefix: testPrefix("dbwake-hung") },
+        wakeIndex: hung,
+        onWakeIndexError: (operation) => errors.push(operation),
+      });
+      const appended = await store.append(msg("generic:hung:0", "h1"));
+      expect(appended.status).toBe("appended");
+      expect(appended.wake?.index).toBeUndefined();
+      expect(errors).toEqual(["lower"]);
+      const w = store.keys.wake();
+      expect(Number(await tcp.command("ZCARD", w.wake))).toBe(1);
+    } finally {
+      for (const socket of held) socket.destroy();
+      stalled.close();
+      await hung.close().catch(() => {});
+    }
   });
 });
