@@ -105,6 +105,8 @@ export interface HttpResult {
   ratios: Record<string, Record<string, Spread>>;
   /** Batches the processor received during the run. */
   batchesDelivered: number;
+  /** Whether the function ran with a database (LULL_DATABASE_URL), as deployed. Absent: no. */
+  withDatabase?: boolean;
 }
 
 function startBare(redisUrl: string, port: number): Promise<{ url: string; stop(): void }> {
@@ -155,10 +157,20 @@ async function startProcessor(): Promise<{ url: string; count(): number; close()
   };
 }
 
-/** Runs bare / lull / lull-with-storm phases at each connection count, `reps` times. */
+/**
+ * Runs bare / lull / lull-with-storm phases at each connection count, `reps` times. With
+ * `options.databaseUrl` the function runs as deployed on Supabase, with a database (the outbox,
+ * lull.wakeup and the wake index lull.wake_index); the bare handler has none either way.
+ */
 export async function httpRace(
   redisUrl: string,
-  options: { reps: number; connections: number[]; phaseMs: number; stormConversations: number },
+  options: {
+    reps: number;
+    connections: number[];
+    phaseMs: number;
+    stormConversations: number;
+    databaseUrl?: string;
+  },
 ): Promise<HttpResult> {
   const windowMs = 3000;
   const graceMs = 500;
@@ -178,6 +190,7 @@ export async function httpRace(
       LULL_MAX_MESSAGES: "10000",
       LULL_MAX_BYTES: String(16 * 1024 * 1024),
       LULL_LOG_LEVEL: "error",
+      ...(options.databaseUrl ? { LULL_DATABASE_URL: options.databaseUrl } : {}),
     }),
   });
   const bare = await startBare(redisUrl, await freePort());
@@ -262,6 +275,7 @@ export async function httpRace(
     phases,
     ratios,
     batchesDelivered: processor.count(),
+    withDatabase: options.databaseUrl !== undefined,
   };
 }
 

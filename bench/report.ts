@@ -5,6 +5,7 @@
 import { relative } from "node:path";
 import type { BenchReport, RunReport } from "./run.ts";
 import { type Spread, spread } from "./lib.ts";
+import type { HttpResult } from "./http-bench.ts";
 import type { MemoryCost } from "./redis-bench.ts";
 
 const f = (s: Spread, d = 2) => `${s.median.toFixed(d)} (${s.min.toFixed(d)}–${s.max.toFixed(d)})`;
@@ -17,9 +18,36 @@ function medianRep<T extends { p99Ms: number }>(xs: T[]): T {
 
 /** Non-2xx answers over every HTTP phase of a run (0 when it ran none). */
 function httpErrors(r: RunReport): number {
-  return Object.values(r.http?.phases ?? {})
+  return [r.http, r.httpDatabase].flatMap((h) => Object.values(h?.phases ?? {}))
     .flatMap((p) => [...p.bare, ...p.lull, ...p.lullStorm])
     .reduce((n, x) => n + x.errors, 0);
+}
+
+/** The HTTP table of one httpRace: ratios, goals, and the median repetition's latencies. */
+function httpTable(h: HttpResult): string[] {
+  const lines = [
+    "| connections | lull/bare rps | storm: lull/bare rps | goal | bare p50/p99 ms | lull p50/p99 ms | storm p50/p99 ms |",
+    "|---|---|---|---|---|---|---|",
+  ];
+  for (const [k, p] of Object.entries(h.phases)) {
+    const med = (xs: { p50Ms: number; p99Ms: number }[]) => {
+      const s = medianRep(xs);
+      return `${s.p50Ms.toFixed(1)} / ${s.p99Ms.toFixed(1)}`;
+    };
+    const ratio = h.ratios[k]!;
+    const needs = k === "c16" || k === "c64";
+    const stormP99 = medianRep(p.lullStorm).p99Ms;
+    const goal = needs
+      ? `≥ 0.5× ${ok(ratio["lull/bare"]!.median >= 0.5)}` +
+        (k === "c64" ? `; storm p99 ≤ 20 ms ${ok(stormP99 <= 20)}` : "")
+      : "—";
+    lines.push(
+      `| ${k.slice(1)} | ${f(ratio["lull/bare"]!)} | ${f(ratio["lullStorm/bare"]!)} | ${goal} | ${
+        med(p.bare)
+      } | ${med(p.lull)} | ${med(p.lullStorm)} |`,
+    );
+  }
+  return lines;
 }
 
 /** The ratio bars of the chart, with their goals. */
@@ -34,6 +62,12 @@ function bars(r: BenchReport): { label: string; s: Spread; goal: number }[] {
     const x = r.http.ratios[c]!;
     out.push({ label: `HTTP ${c}: lull / bare`, s: x["lull/bare"]!, goal: 0.5 });
     out.push({ label: `HTTP ${c} storm: lull / bare`, s: x["lullStorm/bare"]!, goal: 0.5 });
+  }
+  for (const c of ["c16", "c64"]) {
+    const x = r.httpDatabase?.ratios[c];
+    if (x) {
+      out.push({ label: `HTTP ${c} with a database: lull / bare`, s: x["lull/bare"]!, goal: 0.5 });
+    }
   }
   return out;
 }
@@ -262,25 +296,21 @@ export function renderMarkdown(r: BenchReport, jsonPath: string): string {
     `(each arming an in-isolate timer), all falling due (window ${r.http.windowMs} ms + grace`,
     `${r.http.graceMs} ms) during the measured phase. ${r.http.batchesDelivered} batches delivered.`,
     "",
-    "| connections | lull/bare rps | storm: lull/bare rps | goal | bare p50/p99 ms | lull p50/p99 ms | storm p50/p99 ms |",
-    "|---|---|---|---|---|---|---|",
+    ...httpTable(r.http),
   );
-  for (const [k, p] of Object.entries(r.http.phases)) {
-    const med = (xs: { p50Ms: number; p99Ms: number }[]) => {
-      const s = medianRep(xs);
-      return `${s.p50Ms.toFixed(1)} / ${s.p99Ms.toFixed(1)}`;
-    };
-    const ratio = r.http.ratios[k]!;
-    const needs = k === "c16" || k === "c64";
-    const stormP99 = medianRep(p.lullStorm).p99Ms;
-    const goal = needs
-      ? `≥ 0.5× ${ok(ratio["lull/bare"]!.median >= 0.5)}` +
-        (k === "c64" ? `; storm p99 ≤ 20 ms ${ok(stormP99 <= 20)}` : "")
-      : "—";
+  if (r.httpDatabase) {
     lines.push(
-      `| ${k.slice(1)} | ${f(ratio["lull/bare"]!)} | ${f(ratio["lullStorm/bare"]!)} | ${goal} | ${
-        med(p.bare)
-      } | ${med(p.lull)} | ${med(p.lullStorm)} |`,
+      "",
+      "### With a database, as deployed on Supabase",
+      "",
+      "The same phases with `LULL_DATABASE_URL` set to a private PostgreSQL holding lull's",
+      "migrations, as every Supabase deployment has one (`SUPABASE_DB_URL`): the outbox checks",
+      "per message whether the conversation has rows waiting there (one Postgres round trip",
+      "before the append, so that a message never overtakes one written during a Redis outage),",
+      "and a burst's wake-up is lowered and settled in `lull.wake_index`. The bare handler has",
+      `no database. ${r.httpDatabase.batchesDelivered} batches delivered.`,
+      "",
+      ...httpTable(r.httpDatabase),
     );
   }
   lines.push(
@@ -417,6 +447,15 @@ export function renderBeforeAfter(after: BenchReport, before: RunReport): string
       ],
     );
   }
+  for (const c of ["c16", "c64"]) {
+    rows.push([
+      `HTTP ${c} with a database: lull / bare rps`,
+      (r) => r.httpDatabase?.ratios[c]?.["lull/bare"],
+      2,
+      "≥ 0.5×",
+      atLeast(0.5),
+    ]);
+  }
   // Each repetition's p99, min/median/max over the repetitions.
   const p99s = (r: RunReport, phase: "bare" | "lull" | "lullStorm") => {
     const reps = r.http?.phases["c64"]?.[phase];
@@ -540,6 +579,14 @@ export function renderPartial(r: BenchReport): string {
       );
     }
     lines.push(`  non-2xx: ${httpErrors(r)}, batches delivered: ${r.http.batchesDelivered}`);
+  }
+  if (r.httpDatabase) {
+    lines.push("", "HTTP with a database, ratios median (min–max):");
+    for (const [k, ratio] of Object.entries(r.httpDatabase.ratios)) {
+      lines.push(
+        `  ${k} lull/bare ${f(ratio["lull/bare"]!)}, storm/bare ${f(ratio["lullStorm/bare"]!)}`,
+      );
+    }
   }
   if (r.baseline !== undefined) lines.push("", ...renderBeforeAfter(r, r.baseline));
   return lines.join("\n");

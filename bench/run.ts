@@ -32,7 +32,16 @@ import { commandCosts, flushLateness, memoryCost, raceAppends, sweepCost } from 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 const quick = process.argv.includes("--quick");
 
-export const PARTS = ["race", "commands", "memory", "lateness", "http", "idle", "sweeps"] as const;
+export const PARTS = [
+  "race",
+  "commands",
+  "memory",
+  "lateness",
+  "http",
+  "http-db",
+  "idle",
+  "sweeps",
+] as const;
 export type Part = (typeof PARTS)[number];
 
 function flagValue(name: string): string | undefined {
@@ -137,6 +146,22 @@ async function runAll() {
           stormConversations: quick ? 300 : 1000,
         }),
     );
+    // The same as deployed on Supabase, where the function always has a database: the outbox
+    // (its per-message "rows pending?" check), lull.wakeup and the wake index.
+    const httpDatabase = await part(
+      "http-db",
+      "HTTP with a database (as deployed): lull function vs bare Deno.serve",
+      () =>
+        withPostgres(async (databaseUrl) =>
+          databaseUrl === undefined ? undefined : await httpRace(server.url, {
+            reps,
+            connections: httpConnections,
+            phaseMs: quick ? 800 : 1500,
+            stormConversations: quick ? 300 : 1000,
+            databaseUrl,
+          })
+        ),
+    );
     const idle = await part(
       "idle",
       "idle cost of lull dev --no-demo",
@@ -169,6 +194,7 @@ async function runAll() {
       sweeps,
       lateness,
       http,
+      httpDatabase,
       idle,
     };
   } finally {
