@@ -205,10 +205,10 @@ async function countingWakeIndex(databaseUrl: string | undefined) {
   const index = wakeup as unknown as DatabaseWakeIndex;
   let statements = 0;
   const counted: DatabaseWakeIndex = {
-    lowerPartition: (p, at) => (statements++, index.lowerPartition(p, at)),
-    partitionEpoch: (p) => (statements++, index.partitionEpoch(p)),
-    duePartitions: (upto, most) => (statements++, index.duePartitions(upto, most)),
-    settlePartition: (p, e, next) => (statements++, index.settlePartition(p, e, next)),
+    lowerPartition: (...args) => (statements++, index.lowerPartition(...args)),
+    partitionEpoch: (...args) => (statements++, index.partitionEpoch(...args)),
+    duePartitions: (...args) => (statements++, index.duePartitions(...args)),
+    settlePartition: (...args) => (statements++, index.settlePartition(...args)),
   };
   return { index: counted, statements: () => statements, close: () => wakeup.close() };
 }

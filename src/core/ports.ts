@@ -14,14 +14,26 @@ export type { Clock, Random } from "./clock.ts";
  * sweep reads both. Every call may throw; the store decides (none of them can lose a message).
  */
 export interface DatabaseWakeIndex {
-  /** Lowers `partition`'s wake-up to `atMs` at the latest; answers the epoch this left. */
-  lowerPartition(partition: number, atMs: number): Promise<string>;
+  /**
+   * Lowers `partition`'s wake-up to `atMs` at the latest; answers the epoch this left. `scope`
+   * is the store's key prefix: deployments sharing a database keep apart wake-ups.
+   */
+  lowerPartition(scope: string, partition: number, atMs: number): Promise<string>;
   /** The partition's epoch ("0": never lowered). */
-  partitionEpoch(partition: number): Promise<string>;
+  partitionEpoch(scope: string, partition: number): Promise<string>;
   /** Partitions whose wake-up is at or before `uptoMs` (store time), earliest first. */
-  duePartitions(uptoMs: number, limit: number): Promise<{ partition: number; epoch: string }[]>;
+  duePartitions(
+    scope: string,
+    uptoMs: number,
+    limit: number,
+  ): Promise<{ partition: number; epoch: string }[]>;
   /** Sets the wake-up to `nextAtMs` (null: nothing there), or only lowers it if the epoch moved. */
-  settlePartition(partition: number, epoch: string, nextAtMs: number | null): Promise<void>;
+  settlePartition(
+    scope: string,
+    partition: number,
+    epoch: string,
+    nextAtMs: number | null,
+  ): Promise<void>;
 }
 
 /**

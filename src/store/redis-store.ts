@@ -207,7 +207,11 @@ export class RedisStore implements BufferStore {
     const partition = this.keys.partitionOf(conversation);
     if (this.wakeIndex) {
       try {
-        const epoch = await this.wakeIndex.lowerPartition(partition, Math.round(atMs));
+        const epoch = await this.wakeIndex.lowerPartition(
+          this.s.keyPrefix,
+          partition,
+          Math.round(atMs),
+        );
         return { partition, epoch, index: "database" };
       } catch (error) {
         this.onWakeIndexError("lower", error);
@@ -222,7 +226,9 @@ export class RedisStore implements BufferStore {
   }
 
   async wakeEpoch(partition: number, index?: PartitionWake["index"]): Promise<string> {
-    if (index === "database") return await this.databaseIndex().partitionEpoch(partition);
+    if (index === "database") {
+      return await this.databaseIndex().partitionEpoch(this.s.keyPrefix, partition);
+    }
     return String(await this.run(scripts.readWakeEpoch, [this.keys.wake().epoch], [partition]));
   }
 
@@ -251,7 +257,13 @@ export class RedisStore implements BufferStore {
       // On Redis time, as the due times it holds are. Unreadable: the Redis index alone; the
       // durable trigger lives in that database, so it is not calling sweeps meanwhile anyway.
       try {
-        for (const due of await this.wakeIndex.duePartitions(nowMs, Math.max(1, limit))) {
+        for (
+          const due of await this.wakeIndex.duePartitions(
+            this.s.keyPrefix,
+            nowMs,
+            Math.max(1, limit),
+          )
+        ) {
           if (ours(due.partition)) partitions.push({ ...due, index: "database" });
         }
       } catch (error) {
@@ -277,7 +289,12 @@ export class RedisStore implements BufferStore {
       nextAt = next.length === 0 ? null : Number(next[0]);
     }
     if (wake.index === "database") {
-      await this.databaseIndex().settlePartition(wake.partition, wake.epoch, nextAt);
+      await this.databaseIndex().settlePartition(
+        this.s.keyPrefix,
+        wake.partition,
+        wake.epoch,
+        nextAt,
+      );
       return { nextWakeAtMs: null };
     }
     const w = this.keys.wake();

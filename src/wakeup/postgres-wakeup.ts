@@ -115,38 +115,44 @@ export function createPostgresWakeup(
         nowMs: Math.round(Number(r.now_ms ?? Date.now())),
       };
     },
-    async lowerPartition(partition, atMs) {
+    async lowerPartition(scope, partition, atMs) {
       const rows = await run(
         "lower partition",
         () =>
-          sql`select lull.lower_partition_wake(${partition}::int, ${at(atMs)}::timestamptz) as e`,
+          sql`select lull.lower_partition_wake(
+            ${scope}::text, ${partition}::int, ${at(atMs)}::timestamptz
+          ) as e`,
         lowerTimeoutMs,
       );
       return String(rows[0]?.e ?? "0");
     },
-    async partitionEpoch(partition) {
+    async partitionEpoch(scope, partition) {
       const rows = await run(
         "partition epoch",
-        () => sql`select epoch from lull.wake_index where partition = ${partition}::int`,
+        () =>
+          sql`select epoch from lull.wake_index
+                where scope = ${scope}::text and partition = ${partition}::int`,
       );
       return String(rows[0]?.epoch ?? "0");
     },
-    async duePartitions(uptoMs, limit) {
+    async duePartitions(scope, uptoMs, limit) {
       const rows = await run(
         "due partitions",
         () =>
           sql`select partition, epoch
-                from lull.due_partition_wakes(${at(uptoMs)}::timestamptz, ${limit}::int)`,
+                from lull.due_partition_wakes(${scope}::text, ${
+            at(uptoMs)
+          }::timestamptz, ${limit}::int)`,
       );
       return rows.map((r) => ({ partition: Number(r.partition), epoch: String(r.epoch) }));
     },
-    async settlePartition(partition, epoch, nextAtMs) {
+    async settlePartition(scope, partition, epoch, nextAtMs) {
       const next = nextAtMs === null ? null : at(nextAtMs);
       await run(
         "settle partition",
         () =>
           sql`select lull.settle_partition_wake(
-            ${partition}::int, ${epoch}::bigint, ${next}::timestamptz
+            ${scope}::text, ${partition}::int, ${epoch}::bigint, ${next}::timestamptz
           )`,
       );
     },
@@ -166,10 +172,9 @@ export function withWakeIndexBreaker(
   breaker: CircuitBreaker,
 ): DatabaseWakeIndex {
   return {
-    lowerPartition: (partition, atMs) => breaker.run(() => index.lowerPartition(partition, atMs)),
-    partitionEpoch: (partition) => breaker.run(() => index.partitionEpoch(partition)),
-    duePartitions: (uptoMs, limit) => breaker.run(() => index.duePartitions(uptoMs, limit)),
-    settlePartition: (partition, epoch, nextAtMs) =>
-      breaker.run(() => index.settlePartition(partition, epoch, nextAtMs)),
+    lowerPartition: (...args) => breaker.run(() => index.lowerPartition(...args)),
+    partitionEpoch: (...args) => breaker.run(() => index.partitionEpoch(...args)),
+    duePartitions: (...args) => breaker.run(() => index.duePartitions(...args)),
+    settlePartition: (...args) => breaker.run(() => index.settlePartition(...args)),
   };
 }

@@ -172,9 +172,10 @@ describe("commands billed", () => {
     const pg = await startPostgresServer();
     const index = createPostgresWakeup({ url: pg.url });
     try {
+      const keyPrefix = testPrefix("cost-life-db");
       const store = new RedisStore({
         client: tcp,
-        settings: { ...bufferSettings(config), keyPrefix: testPrefix("cost-life-db") },
+        settings: { ...bufferSettings(config), keyPrefix },
         wakeIndex: index,
       });
       const perMessage = await burstLife(store);
@@ -182,7 +183,7 @@ describe("commands billed", () => {
       // timer's settle (EVALSHA, HGET, ZREM, ZRANGE): both are one statement in Postgres now.
       for (const n of perMessage) expect(n).toBeLessThanOrEqual(10);
       // And the wake-up really went there, and was settled there.
-      expect(await index.duePartitions(Date.now() + 3_600_000, 100)).toEqual([]);
+      expect(await index.duePartitions(keyPrefix, Date.now() + 3_600_000, 100)).toEqual([]);
       const [row] = await pg.sql`select count(*)::int as n from lull.wake_index where epoch > 0`;
       expect(row!.n).toBeGreaterThan(0);
     } finally {

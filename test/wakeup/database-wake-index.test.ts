@@ -72,24 +72,19 @@ const msg = (conversation: string, id: string) => ({
   text: `text of ${id}`,
 });
 
-/** Everything the wake index holds that is due by an hour from now (clears it of old tests'). */
-async function databaseDue() {
-  return await index.duePartitions(Date.now() + 3_600_000, 1000);
-}
-
-async function clearDatabaseIndex() {
-  await pg.sql`update lull.wake_index set due_at = null`;
+/** Everything the store's scope of the wake index holds that is due by an hour from now. */
+async function databaseDue(store: RedisStore) {
+  return await index.duePartitions(store.keys.prefix, Date.now() + 3_600_000, 1000);
 }
 
 describe("the wake index in the database", () => {
   it("a burst's wake-up goes to the database, none to Redis; the sweep delivers and settles it", async () => {
-    await clearDatabaseIndex();
     const { store, flusher, delivered, redisWakes, errors } = setup("dbwake-sweep");
     const first = await store.append(msg("generic:db:a", "a1"));
     await store.append(msg("generic:db:a", "a2"));
     expect(first.wake).toMatchObject({ index: "database", partition: first.wake!.partition });
     expect(await redisWakes()).toEqual({ partitions: 0, epochs: 0 });
-    expect(await databaseDue()).toEqual([{ partition: first.wake!.partition, epoch: "1" }]);
+    expect(await databaseDue(store)).toEqual([{ partition: first.wake!.partition, epoch: "1" }]);
     // Not due yet: the sweep visits the partition (its wake-up is the due time, not yet passed)
     // only once that time has passed.
     const early = await flusher.flushDue();
@@ -100,27 +95,27 @@ describe("the wake index in the database", () => {
     // The Redis index is empty, so is what the trigger's own row must hold.
     expect(swept.nextWakeAtMs).toBeNull();
     expect(delivered.map((b) => b.messages.map((m) => m.id))).toEqual([["a1", "a2"]]);
-    expect(await databaseDue()).toEqual([]);
+    expect(await databaseDue(store)).toEqual([]);
     expect(await redisWakes()).toEqual({ partitions: 0, epochs: 0 });
     expect(errors).toEqual([]);
   });
 
   it("a timer that delivered its burst settles the partition in the database", async () => {
-    await clearDatabaseIndex();
     const { store, flusher, delivered, redisWakes } = setup("dbwake-timer");
     const first = await store.append(msg("generic:db:t", "t1"));
     await store.append(msg("generic:db:t", "t2"));
     expect(first.armTimer).toBe(true);
     await flusher.runTimer("generic:db:t", first);
     expect(delivered).toHaveLength(1);
-    expect(await databaseDue()).toEqual([]);
+    expect(await databaseDue(store)).toEqual([]);
     expect(await redisWakes()).toEqual({ partitions: 0, epochs: 0 });
     // Its epoch moved on from the append's: the row remains, holding nothing.
-    expect(await index.partitionEpoch(first.wake!.partition)).toBe(first.wake!.epoch);
+    expect(await index.partitionEpoch(store.keys.prefix, first.wake!.partition)).toBe(
+      first.wake!.epoch,
+    );
   });
 
   it("a timer does not drop a wake-up another burst lowered in the same partition meanwhile", async () => {
-    await clearDatabaseIndex();
     const { store, flusher } = setup("dbwake-race");
     // Two conversations of one partition.
     const p = store.keys.partitionOf("generic:race:0");
@@ -134,19 +129,18 @@ describe("the wake index in the database", () => {
     expect(second.wake?.epoch).not.toBe(first.wake!.epoch);
     await flusher.runTimer("generic:race:0", first);
     // The other burst's wake-up is still there for the sweep.
-    const due = await index.duePartitions(second.flushAtMs!, 1000);
+    const due = await index.duePartitions(store.keys.prefix, second.flushAtMs!, 1000);
     expect(due.map((d) => d.partition)).toContain(p);
   });
 
   it("a retry's wake-up goes to the database, and the sweep redelivers the batch", async () => {
-    await clearDatabaseIndex();
     const { store, flusher, delivered, redisWakes } = setup("dbwake-retry", [
       { kind: "retry", error: "down", retryAfterMs: 100 },
     ]);
     const first = await store.append(msg("generic:db:r", "r1"));
     await sleep(config.windowMs + config.graceMs + 50);
     expect(await flusher.flushDue()).toMatchObject({ retried: 1 });
-    const due = await index.duePartitions(Date.now() + 60_000, 1000);
+    const due = await index.duePartitions(store.keys.prefix, Date.now() + 60_000, 1000);
     expect(due.map((d) => d.partition)).toEqual([first.wake!.partition]);
     await sleep(1500); // the retry's backoff (at least the processor's 100 ms, plus jitter)
     let swept = await flusher.flushDue();
@@ -156,12 +150,11 @@ describe("the wake index in the database", () => {
     }
     expect(swept.delivered).toBe(1);
     expect(delivered.map((b) => b.attempt)).toEqual([1, 2]);
-    expect(await databaseDue()).toEqual([]);
+    expect(await databaseDue(store)).toEqual([]);
     expect(await redisWakes()).toEqual({ partitions: 0, epochs: 0 });
   });
 
   it("with the database down the Redis wake index stands in; the sweep still delivers, and both end empty", async () => {
-    await clearDatabaseIndex();
     const { store, flusher, delivered, redisWakes, errors } = setup("dbwake-down");
     // One burst noted in the database before it goes down.
     const before = await store.append(msg("generic:down:before", "b1"));
@@ -192,11 +185,10 @@ describe("the wake index in the database", () => {
       "generic:down:during",
       "generic:down:before",
     ]);
-    expect(await databaseDue()).toEqual([]);
+    expect(await databaseDue(store)).toEqual([]);
   });
 
   it("a partition due in both indexes is visited once and settled in both", async () => {
-    await clearDatabaseIndex();
     const { store, flusher, delivered, redisWakes, keyPrefix } = setup("dbwake-both");
     // The same prefix without the database index: its lowerings land in Redis.
     const redisOnly = new RedisStore({
@@ -211,7 +203,7 @@ describe("the wake index in the database", () => {
     const swept = await flusher.flushDue();
     expect(swept).toMatchObject({ partitions: 1, delivered: 1, errors: 0, nextWakeAtMs: null });
     expect(delivered).toHaveLength(1);
-    expect(await databaseDue()).toEqual([]);
+    expect(await databaseDue(store)).toEqual([]);
     expect((await redisWakes()).partitions).toBe(0);
   });
 
@@ -245,5 +237,18 @@ describe("the wake index in the database", () => {
       stalled.close();
       await hung.close().catch(() => {});
     }
+  });
+
+  it("two deployments on one database (two key prefixes): one's sweep never settles the other's wake-up", async () => {
+    const staging = setup("dbwake-staging");
+    const production = setup("dbwake-production");
+    const appended = await production.store.append(msg("generic:scoped:0", "p1"));
+    expect(appended.wake?.index).toBe("database");
+    await sleep(config.windowMs + config.graceMs + 50);
+    // Staging's sweep comes first: nothing of its own is due, and production's is not its own.
+    expect(await staging.flusher.flushDue()).toMatchObject({ partitions: 0, claimed: 0 });
+    expect(await production.flusher.flushDue()).toMatchObject({ delivered: 1, partitions: 1 });
+    expect(production.delivered.map((b) => b.conversation)).toEqual(["generic:scoped:0"]);
+    expect(staging.delivered).toEqual([]);
   });
 });

@@ -23,6 +23,8 @@ afterAll(async () => {
   await pg?.stop();
 });
 
+/** The scope (key prefix) of these wake index tests. */
+const S = "lull";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 it("applies twice, and starts idle: nothing due, never fired", async () => {
@@ -82,40 +84,43 @@ it("heartbeat: idle, the trigger still calls once per heartbeat", async () => {
 it("wake index: a partition's lowering only lowers, counts its epoch, and shows in health", async () => {
   const now = (await wakeup.status()).nowMs;
   await wakeup.settle(await wakeup.version(), null);
-  expect(await wakeup.partitionEpoch(7)).toBe("0");
-  expect(await wakeup.lowerPartition(7, now + 20_000)).toBe("1");
-  expect(await wakeup.lowerPartition(7, now + 30_000)).toBe("2"); // later: kept at +20 s
+  expect(await wakeup.partitionEpoch(S, 7)).toBe("0");
+  expect(await wakeup.lowerPartition(S, 7, now + 20_000)).toBe("1");
+  expect(await wakeup.lowerPartition(S, 7, now + 30_000)).toBe("2"); // later: kept at +20 s
   expect((await wakeup.status()).dueAtMs).toBe(now + 20_000);
-  expect(await wakeup.lowerPartition(7, now + 10_000)).toBe("3");
-  expect(await wakeup.partitionEpoch(7)).toBe("3");
+  expect(await wakeup.lowerPartition(S, 7, now + 10_000)).toBe("3");
+  expect(await wakeup.partitionEpoch(S, 7)).toBe("3");
   expect((await wakeup.status()).dueAtMs).toBe(now + 10_000);
-  expect(await wakeup.duePartitions(now + 9_999, 16)).toEqual([]);
-  expect(await wakeup.duePartitions(now + 10_000, 16)).toEqual([{ partition: 7, epoch: "3" }]);
+  expect(await wakeup.duePartitions(S, now + 9_999, 16)).toEqual([]);
+  expect(await wakeup.duePartitions(S, now + 10_000, 16)).toEqual([{ partition: 7, epoch: "3" }]);
 });
 
 it("wake index: a settle replaces the partition's time, unless a lowering raced it", async () => {
   const now = (await wakeup.status()).nowMs;
-  const seen = await wakeup.lowerPartition(3, now - 1_000);
-  await wakeup.lowerPartition(4, now - 2_000);
+  const seen = await wakeup.lowerPartition(S, 3, now - 1_000);
+  await wakeup.lowerPartition(S, 4, now - 2_000);
   // Earliest first, and `most` bounds the answer.
-  expect(await wakeup.duePartitions(now, 1)).toEqual([{ partition: 4, epoch: "1" }]);
+  expect(await wakeup.duePartitions(S, now, 1)).toEqual([{ partition: 4, epoch: "1" }]);
   // A burst lowers partition 3 while the sweep recomputes it: the settle only lowers.
-  await wakeup.lowerPartition(3, now + 5_000);
-  await wakeup.settlePartition(3, seen, null);
-  expect(await wakeup.duePartitions(now + 5_000, 16)).toContainEqual({ partition: 3, epoch: "2" });
+  await wakeup.lowerPartition(S, 3, now + 5_000);
+  await wakeup.settlePartition(S, 3, seen, null);
+  expect(await wakeup.duePartitions(S, now + 5_000, 16)).toContainEqual({
+    partition: 3,
+    epoch: "2",
+  });
   // Without a race it replaces it: later, or gone.
-  await wakeup.settlePartition(3, "2", now + 60_000);
-  expect(await wakeup.duePartitions(now + 59_999, 16)).not.toContainEqual(
+  await wakeup.settlePartition(S, 3, "2", now + 60_000);
+  expect(await wakeup.duePartitions(S, now + 59_999, 16)).not.toContainEqual(
     expect.objectContaining({ partition: 3 }),
   );
-  await wakeup.settlePartition(3, "2", null);
-  await wakeup.settlePartition(4, "1", null);
-  await wakeup.settlePartition(7, await wakeup.partitionEpoch(7), null);
-  expect(await wakeup.duePartitions(now + 3_600_000, 16)).toEqual([]);
+  await wakeup.settlePartition(S, 3, "2", null);
+  await wakeup.settlePartition(S, 4, "1", null);
+  await wakeup.settlePartition(S, 7, await wakeup.partitionEpoch(S, 7), null);
+  expect(await wakeup.duePartitions(S, now + 3_600_000, 16)).toEqual([]);
   expect((await wakeup.status()).dueAtMs).toBeNull();
   // The epoch survives the settle: a later lowering still counts up.
-  expect(await wakeup.lowerPartition(3, now + 1_000)).toBe("3");
-  await wakeup.settlePartition(3, "3", null);
+  expect(await wakeup.lowerPartition(S, 3, now + 1_000)).toBe("3");
+  await wakeup.settlePartition(S, 3, "3", null);
 });
 
 it("take: fires for a due partition of the wake index, and not once it is settled", async () => {
@@ -123,11 +128,24 @@ it("take: fires for a due partition of the wake index, and not once it is settle
   await wakeup.take(0, 60_000); // the heartbeat, if it was owed
   expect(await wakeup.take(0, 60_000)).toBe(false);
   const now = (await wakeup.status()).nowMs;
-  const epoch = await wakeup.lowerPartition(9, now + 200);
+  const epoch = await wakeup.lowerPartition(S, 9, now + 200);
   expect(await wakeup.take(0, 60_000)).toBe(false); // not due yet
   await sleep(250);
   expect(await wakeup.take(0, 60_000)).toBe(true);
   // A timer delivered the burst and settled its partition: nothing more to call.
-  await wakeup.settlePartition(9, epoch, null);
+  await wakeup.settlePartition(S, 9, epoch, null);
   expect(await wakeup.take(0, 60_000)).toBe(false);
+});
+
+it("wake index: scopes (key prefixes) sharing a database keep apart", async () => {
+  const now = (await wakeup.status()).nowMs;
+  const staging = await wakeup.lowerPartition("staging", 2, now - 1_000);
+  const production = await wakeup.lowerPartition("production", 2, now - 1_000);
+  expect([staging, production]).toEqual(["1", "1"]);
+  // Production's sweep settles its partition 2, with the same epoch number: staging's stays.
+  await wakeup.settlePartition("production", 2, production, null);
+  expect(await wakeup.duePartitions("production", now, 16)).toEqual([]);
+  expect(await wakeup.duePartitions("staging", now, 16)).toEqual([{ partition: 2, epoch: "1" }]);
+  expect(await wakeup.partitionEpoch("production", 2)).toBe("1");
+  await wakeup.settlePartition("staging", 2, staging, null);
 });
