@@ -14,6 +14,11 @@ import { join } from "node:path";
 import { shuffle } from "./lib.ts";
 import type { Part, RunReport } from "./run.ts";
 
+/** The report field a part's result goes in (its own name, but for `http-db`). */
+function partField(part: Part): string {
+  return part === "http-db" ? "httpDatabase" : part;
+}
+
 /** What {@link runBothSides} needs. */
 export interface BothSidesOptions {
   repoRoot: string;
@@ -97,7 +102,8 @@ function merge(runs: Partial<RunReport>[], parts: Part[], measuredAt: string): R
     machine: { ...first.machine!, loadavgAfter: last.machine!.loadavgAfter },
   } as RunReport;
   for (const [i, part] of parts.entries()) {
-    (merged as Record<string, unknown>)[part] = (runs[i] as Record<string, unknown>)[part];
+    const field = partField(part);
+    (merged as Record<string, unknown>)[field] = (runs[i] as Record<string, unknown>)[field];
   }
   return merged;
 }

@@ -91,8 +91,8 @@ export interface AppOptions {
   wakeup?: Wakeup;
   /**
    * The store keeps its partitions' wake-ups in that database's wake index itself
-   * (createStore's `wakeIndex`), which the trigger reads: lull.wakeup is then not lowered per
-   * burst. @default false: every lowering of the store's wake index is mirrored into it
+   * (createStore's `wakeIndex`), which the trigger reads: lull.wakeup is then lowered only for
+   * a burst whose lowering fell back to Redis. @default false: every lowering is mirrored into it
    */
   storeWakesInDatabase?: boolean;
 }
@@ -151,9 +151,10 @@ export function createApp(options: AppOptions): App {
   });
 
   const breakered = withBreaker(options.store, redisBreaker);
-  const store = options.wakeup && !options.storeWakesInDatabase
+  const store = options.wakeup
     ? withWakeupMirror(breakered, {
       wakeup: options.wakeup,
+      storeWakesInDatabase: options.storeWakesInDatabase === true,
       waitUntil,
       onError: (error) =>
         logger.warn("could not lower the durable wake-up; the heartbeat covers it", {

@@ -290,6 +290,11 @@ async function triggerHealth(
       "has not called the sweep; check the lull-flush Cron job";
   }
   if (problem) void ctx.alerter.alert("no_sweep", problem, {});
+  // Not a silent trigger, but every wake-up falls back to Redis's index (and its commands).
+  if (!problem && status.missingMigration) {
+    problem = `the migration ${status.missingMigration} is not applied (supabase db push): ` +
+      "wake-ups fall back to the Redis wake index";
+  }
   return {
     dueAt: iso(status.dueAtMs),
     firedAt: iso(status.firedAtMs),

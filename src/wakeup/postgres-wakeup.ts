@@ -6,7 +6,10 @@
 import postgres from "postgres";
 import type { CircuitBreaker } from "../core/breaker.ts";
 import type { DatabaseWakeIndex } from "../core/ports.ts";
-import type { Wakeup, WakeupStatus } from "./wakeup.ts";
+import { WAKE_INDEX_MIGRATION, type Wakeup, type WakeupStatus } from "./wakeup.ts";
+
+/** PostgreSQL's SQLSTATE for a function that does not exist (a migration not applied). */
+const UNDEFINED_FUNCTION = "42883";
 
 /** Options of {@link createPostgresWakeup}. */
 export interface PostgresWakeupOptions {
@@ -98,21 +101,37 @@ export function createPostgresWakeup(
       return rows[0]?.fire === true;
     },
     async status(): Promise<WakeupStatus> {
-      const rows = await run(
-        "status",
-        () =>
-          sql`select extract(epoch from lull.wakeup_due_at()) * 1000 as due_ms,
+      const read = (due: "index" | "row") =>
+        run(
+          "status",
+          () =>
+            sql`select extract(epoch from ${
+              due === "index" ? sql`lull.wakeup_due_at()` : sql`due_at`
+            }) * 1000 as due_ms,
                      extract(epoch from fired_at) * 1000 as fired_ms,
                      extract(epoch from swept_at) * 1000 as swept_ms,
                      extract(epoch from now()) * 1000 as now_ms
                 from lull.wakeup where id`,
-      );
+        );
+      let rows;
+      let missingMigration: string | undefined;
+      try {
+        rows = await read("index");
+      } catch (error) {
+        // The function was deployed before `supabase db push` applied the wake index: say so
+        // (health reports it) and read the one row as before.
+        const code = (error as { cause?: { code?: string } }).cause?.code;
+        if (code !== UNDEFINED_FUNCTION) throw error;
+        missingMigration = WAKE_INDEX_MIGRATION;
+        rows = await read("row");
+      }
       const r = rows[0] ?? {};
       return {
         dueAtMs: ms(r.due_ms),
         firedAtMs: ms(r.fired_ms),
         sweptAtMs: ms(r.swept_ms),
         nowMs: Math.round(Number(r.now_ms ?? Date.now())),
+        ...(missingMigration ? { missingMigration } : {}),
       };
     },
     async lowerPartition(scope, partition, atMs) {

@@ -18,7 +18,15 @@ export interface WakeupStatus {
   firedAtMs: number | null;
   sweptAtMs: number | null;
   nowMs: number;
+  /**
+   * A migration the function needs is not applied (its file name): the wake index is missing, so
+   * every wake-up falls back to Redis's index. Absent when all are there.
+   */
+  missingMigration?: string;
 }
+
+/** The migration that creates lull.wake_index (supabase/migrations/). */
+export const WAKE_INDEX_MIGRATION = "20261204120000_lull_wake_index.sql";
 
 /** The wake-up port; one per isolate. */
 export interface Wakeup {

@@ -6,7 +6,11 @@
  * there too; and with the database killed, the Redis wake index stands in and the sweep still
  * delivers everything.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { Flusher } from "../../src/core/flusher.ts";
@@ -14,7 +18,11 @@ import type { Batch, DeliveryOutcome } from "../../src/core/types.ts";
 import { createTcpClient, type TcpRedisClient } from "../../src/redis/tcp-client.ts";
 import { bufferSettings } from "../../src/store/create-store.ts";
 import { RedisStore } from "../../src/store/redis-store.ts";
+import { createApp } from "../../src/app.ts";
+import { MemoryStore } from "../../src/store/memory-store.ts";
+import { withWakeupMirror } from "../../src/wakeup/mirror.ts";
 import { createPostgresWakeup } from "../../src/wakeup/postgres-wakeup.ts";
+import { WAKE_INDEX_MIGRATION } from "../../src/wakeup/wakeup.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
 import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
 
@@ -250,5 +258,99 @@ describe("the wake index in the database", () => {
     expect(await production.flusher.flushDue()).toMatchObject({ delivered: 1, partitions: 1 });
     expect(production.delivered.map((b) => b.conversation)).toEqual(["generic:scoped:0"]);
     expect(staging.delivered).toEqual([]);
+  });
+});
+
+/** GET /lull/health's reasons, for an app whose trigger reads `wakeup`. */
+async function healthReasons(wakeup: ReturnType<typeof createPostgresWakeup>): Promise<string[]> {
+  const appConfig = parseConfig({
+    LULL_INGEST_TOKEN: "i",
+    LULL_ADMIN_TOKEN: "admin",
+    LULL_PROCESSOR_URL: "http://127.0.0.1:9/unused",
+  });
+  const app = createApp({
+    config: appConfig,
+    store: new MemoryStore({ settings: bufferSettings(appConfig) }),
+    storeKind: "memory",
+    wakeup: { ...wakeup, close: () => Promise.resolve() },
+    waitUntil: () => {},
+  });
+  try {
+    const res = await app.handler(
+      new Request("http://127.0.0.1/lull/health", { headers: { authorization: "Bearer admin" } }),
+    );
+    return ((await res.json()) as { reasons?: string[] }).reasons ?? [];
+  } finally {
+    await app.close();
+  }
+}
+
+describe("a function deployed before its migration", () => {
+  it("without lull.wake_index (the migration not applied): wake-ups land in Redis, and status names the migration", async () => {
+    // A database holding only the migrations before the wake index.
+    const url = await pg.createDatabase(`nowakeindex_${Date.now()}`);
+    const older = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
+    const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "supabase", "migrations");
+    try {
+      for (
+        const f of readdirSync(dir).filter((f) => /_lull_(outbox|wakeup)\.sql$/.test(f)).sort()
+      ) {
+        await older.unsafe(readFileSync(join(dir, f), "utf8"));
+      }
+    } finally {
+      await older.end({ timeout: 1 });
+    }
+    const wakeup = createPostgresWakeup({ url });
+    try {
+      const status = await wakeup.status();
+      expect(status.missingMigration).toBe(WAKE_INDEX_MIGRATION);
+      expect(status.dueAtMs).toBeNull();
+      const errors: string[] = [];
+      const store = new RedisStore({
+        client: tcp,
+        settings: { ...bufferSettings(config), keyPrefix: testPrefix("dbwake-nomigration") },
+        wakeIndex: wakeup,
+        onWakeIndexError: (operation) => errors.push(operation),
+      });
+      const appended = await store.append(msg("generic:nomig:0", "n1"));
+      expect(appended.wake?.index).toBeUndefined();
+      expect(errors).toEqual(["lower"]);
+      // The mirror lowers the trigger's row for it, so the trigger still comes on time.
+      const lowered: number[] = [];
+      const mirrored = withWakeupMirror(store, {
+        wakeup: { ...wakeup, lower: (atMs: number) => (lowered.push(atMs), Promise.resolve()) },
+        storeWakesInDatabase: true,
+        waitUntil: (work) => void work,
+        onError: () => {},
+      });
+      const second = await mirrored.append(msg("generic:nomig:1", "n2"));
+      expect(lowered).toEqual([second.wakeAtMs]);
+      // And health says what to do.
+      expect(await healthReasons(wakeup)).toContain(
+        `the migration ${WAKE_INDEX_MIGRATION} is not applied (supabase db push): ` +
+          "wake-ups fall back to the Redis wake index",
+      );
+      expect(await healthReasons(index)).not.toContainEqual(
+        expect.stringContaining(WAKE_INDEX_MIGRATION),
+      );
+    } finally {
+      await wakeup.close();
+    }
+  });
+
+  it("with the wake index there, an append's lowering is not mirrored into lull.wakeup", async () => {
+    const { store } = setup("dbwake-mirror");
+    const lowered: number[] = [];
+    const mirrored = withWakeupMirror(store, {
+      wakeup: { ...index, lower: (atMs: number) => (lowered.push(atMs), Promise.resolve()) },
+      storeWakesInDatabase: true,
+      waitUntil: (work) => void work,
+      onError: () => {},
+    });
+    const appended = await mirrored.append(msg("generic:mirror:0", "m1"));
+    expect(appended.wake?.index).toBe("database");
+    // A retry's lowering is mirrored: the store does not say where it landed.
+    await mirrored.noteWake("generic:mirror:0", appended.flushAtMs! + 1000);
+    expect(lowered).toEqual([appended.flushAtMs! + 1000]);
   });
 });
