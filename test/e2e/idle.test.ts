@@ -13,6 +13,7 @@ import { type FunctionsServer, startFunctions } from "../harness/functions.ts";
 import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
 import { fastEnv } from "./env.ts";
+import { playCron, type PlayedCron } from "./played-cron.ts";
 import { eventually, type ProcessorServer, startProcessorServer } from "./processor-server.ts";
 
 const INGEST = "ingest-idle";
@@ -22,10 +23,7 @@ let pg: PostgresServer;
 let processor: ProcessorServer;
 let fns: FunctionsServer;
 let wakeup: Wakeup;
-let sweeps = 0;
-let stopCron = false;
-let pauseCron = false;
-let cron: Promise<void>;
+let cron: PlayedCron;
 const prefix = testPrefix("idle");
 
 beforeAll(async () => {
@@ -50,25 +48,11 @@ beforeAll(async () => {
     },
   });
   wakeup = createPostgresWakeup({ url: pg.url });
-  // The Cron job, played: ask the wake-up, call the sweep only when it says so.
-  cron = (async () => {
-    while (!stopCron) {
-      if (!pauseCron && await wakeup.take(150, 60_000)) {
-        sweeps++;
-        const res = await fetch(`${fns.lullUrl}/flush`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${CRON}` },
-        });
-        await res.body?.cancel();
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+  cron = playCron(wakeup, () => fns.lullUrl, CRON);
 });
 
 afterAll(async () => {
-  stopCron = true;
-  await cron;
+  await cron?.stop();
   await wakeup?.close();
   await fns?.stop();
   await processor?.close();
@@ -92,20 +76,20 @@ it(
   "idle: no sweep and no Redis command; a burst's timer settles the wake-up (no sweep); idle again",
   async () => {
     // The first take() is the heartbeat (the trigger never fired): let it pass.
-    await eventually(() => sweeps >= 1, "the first heartbeat", { timeoutMs: 10_000 });
+    await eventually(() => cron.sweeps >= 1, "the first heartbeat", { timeoutMs: 10_000 });
     await sleep(500);
 
     const idle = async () => {
-      const [s0, c0] = [sweeps, await redisCommands()];
+      const [s0, c0] = [cron.sweeps, await redisCommands()];
       await sleep(3_000);
-      return { sweeps: sweeps - s0, commands: (await redisCommands()) - c0 };
+      return { sweeps: cron.sweeps - s0, commands: (await redisCommands()) - c0 };
     };
     expect(await idle()).toEqual({ sweeps: 0, commands: 0 });
 
-    const before = sweeps;
+    const before = cron.sweeps;
     // The trigger holds still while the burst lives: nothing but its timer can settle the
     // wake-up its append lowered.
-    pauseCron = true;
+    cron.paused = true;
     const res = await fetch(`${fns.lullUrl}/messages`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${INGEST}` },
@@ -120,7 +104,7 @@ it(
       "the timer to settle the wake-up",
       { timeoutMs: 10_000 },
     );
-    expect(sweeps - before).toBe(0);
+    expect(cron.sweeps - before).toBe(0);
     // With a database the function kept the burst's wake-up there (lull.wake_index), and Redis
     // ran no wake-index command: its wake index was never written.
     const [noted] = await pg.sql`select count(*)::int as n from lull.wake_index where epoch > 0`;
@@ -133,7 +117,7 @@ it(
       headers: { authorization: `Bearer ${CRON}` },
     });
     expect((await flushed.json()).partitions).toBe(0);
-    pauseCron = false;
+    cron.paused = false;
 
     await sleep(500);
     expect(await idle()).toEqual({ sweeps: 0, commands: 0 });

@@ -15,24 +15,18 @@ import { type FunctionsServer, startFunctions } from "../harness/functions.ts";
 import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
 import { fastEnv } from "./env.ts";
+import { playCron, type PlayedCron } from "./played-cron.ts";
 import { eventually, type ProcessorServer, startProcessorServer } from "./processor-server.ts";
 
 const INGEST = "ingest-trigger";
 const CRON = "cron-trigger";
-/**
- * The played Cron's heartbeat: a minute as deployed, so in the first case only a due wake-up can
- * fire the sweep; then short, so the fallback case (which waits for it) is quick.
- */
-let heartbeatMs = 60_000;
 const prefix = testPrefix("trigger");
 let redis: RedisServer;
 let pg: PostgresServer;
 let processor: ProcessorServer;
 let fns: FunctionsServer | undefined;
 let wakeup: Wakeup;
-let sweeps = 0;
-let stopCron = false;
-let cron: Promise<void>;
+let cron: PlayedCron;
 
 const env = () => ({
   ...fastEnv,
@@ -56,25 +50,11 @@ beforeAll(async () => {
   ]);
   fns = await startFunctions({ env: env() });
   wakeup = createPostgresWakeup({ url: pg.url });
-  cron = (async () => {
-    while (!stopCron) {
-      const target = fns;
-      const fire = target && await wakeup.take(150, heartbeatMs).catch(() => false);
-      if (target && fire) {
-        sweeps++;
-        await fetch(`${target.lullUrl}/flush`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${CRON}` },
-        }).then((res) => res.body?.cancel(), () => {});
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+  cron = playCron(wakeup, () => fns?.lullUrl, CRON, { heartbeatMs: 60_000 });
 });
 
 afterAll(async () => {
-  stopCron = true;
-  await cron;
+  await cron?.stop();
   await wakeup?.close();
   await fns?.stop();
   await processor?.close();
@@ -112,13 +92,13 @@ it(
     select count(*)::int as n from lull.wake_index where due_at is not null`;
     expect(row!.n).toBe(1);
     expect(await redis.client.exists(wakeKey)).toBe(0);
-    const before = sweeps;
+    const before = cron.sweeps;
     await killAndRestart();
     await eventually(() => processor.of("kill:db").length === 1, "the trigger's sweep to deliver", {
       timeoutMs: 20_000,
     });
     expect(processor.of("kill:db")[0]!.batch.messages.map((m) => m.id)).toEqual(["k1", "k2", "k3"]);
-    expect(sweeps).toBeGreaterThan(before);
+    expect(cron.sweeps).toBeGreaterThan(before);
     await eventually(
       async () => (await wakeup.status()).dueAtMs === null,
       "the sweep to settle the wake index",
@@ -131,7 +111,9 @@ it(
 it(
   "database down when the burst came: the Redis wake index holds it, and the heartbeat sweep delivers it",
   async () => {
-    heartbeatMs = 3000;
+    // The heartbeat was a minute, as deployed, so in the first case only a due wake-up could fire
+    // the sweep; now short, so this case (which waits for it) is quick.
+    cron.heartbeatMs = 3000;
     await pg.kill();
     try {
       await post("kill:redis", ["r1", "r2"]);

@@ -261,6 +261,18 @@ describe("the wake index in the database", () => {
   });
 });
 
+/** `store` behind the wake-up mirror of a function with a database, recording its lowerings. */
+function recordingMirror(store: RedisStore, wakeup: ReturnType<typeof createPostgresWakeup>) {
+  const lowered: number[] = [];
+  const mirrored = withWakeupMirror(store, {
+    wakeup: { ...wakeup, lower: (atMs: number) => (lowered.push(atMs), Promise.resolve()) },
+    storeWakesInDatabase: true,
+    waitUntil: (work) => void work,
+    onError: () => {},
+  });
+  return { mirrored, lowered };
+}
+
 /** GET /lull/health's reasons, for an app whose trigger reads `wakeup`. */
 async function healthReasons(wakeup: ReturnType<typeof createPostgresWakeup>): Promise<string[]> {
   const appConfig = parseConfig({
@@ -316,13 +328,7 @@ describe("a function deployed before its migration", () => {
       expect(appended.wake?.index).toBeUndefined();
       expect(errors).toEqual(["lower"]);
       // The mirror lowers the trigger's row for it, so the trigger still comes on time.
-      const lowered: number[] = [];
-      const mirrored = withWakeupMirror(store, {
-        wakeup: { ...wakeup, lower: (atMs: number) => (lowered.push(atMs), Promise.resolve()) },
-        storeWakesInDatabase: true,
-        waitUntil: (work) => void work,
-        onError: () => {},
-      });
+      const { mirrored, lowered } = recordingMirror(store, wakeup);
       const second = await mirrored.append(msg("generic:nomig:1", "n2"));
       expect(lowered).toEqual([second.wakeAtMs]);
       // And health says what to do.
@@ -340,13 +346,7 @@ describe("a function deployed before its migration", () => {
 
   it("with the wake index there, an append's lowering is not mirrored into lull.wakeup", async () => {
     const { store } = setup("dbwake-mirror");
-    const lowered: number[] = [];
-    const mirrored = withWakeupMirror(store, {
-      wakeup: { ...index, lower: (atMs: number) => (lowered.push(atMs), Promise.resolve()) },
-      storeWakesInDatabase: true,
-      waitUntil: (work) => void work,
-      onError: () => {},
-    });
+    const { mirrored, lowered } = recordingMirror(store, index);
     const appended = await mirrored.append(msg("generic:mirror:0", "m1"));
     expect(appended.wake?.index).toBe("database");
     // A retry's lowering is mirrored: the store does not say where it landed.
