@@ -102,7 +102,10 @@ export function createLullFunction(
   return { handler: app.handler, app, close: () => app.close() };
 }
 
-/** The database wake index refused a call: Redis's index stood in (logged unless the breaker is open). */
+/**
+ * The database wake index refused a call and Redis's index stood in: logged, unless the breaker is
+ * open (then the refusal is its own, and the failures that opened it were logged).
+ */
 function logWakeIndexError(operation: string, error: unknown): void {
   if (error instanceof CircuitOpenError) return;
   console.error(JSON.stringify({

@@ -255,8 +255,8 @@ export function lullMigrationsSql(repoRoot: string): string {
 }
 
 /**
- * Applies the migrations the function's database needs, the outbox, wake-up and wake index (safe to run
- * again). Not the Cron ones: pg_cron and pg_net are Supabase's, and `lull dev` plays the job.
+ * Applies the migrations the function's database needs, the outbox, wake-up and wake index (safe
+ * to run again). Not the Cron ones: pg_cron and pg_net are Supabase's; `lull dev` plays the job.
  */
 export async function applyLullMigrations(url: string, repoRoot: string): Promise<void> {
   const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {}, connect_timeout: 5 });

@@ -1,10 +1,10 @@
--- lull's wake index in the project's Postgres: per partition (of one key prefix), the earliest time the sweep has
--- work there (a burst falling due, a retry, a lease to reap). With a database configured the
--- function lowers it here, once per burst and per state change that can move a due time earlier,
--- before it answers the webhook; the sweep visits the partitions whose time has passed and
--- settles them, and a timer that delivered its burst settles that partition itself. Redis then
--- runs no wake-index commands at all on a burst's way (7 a burst before), and the Redis wake
--- index is only the fallback for a lowering this database refused: the sweep reads both.
+-- lull's wake index in the project's Postgres: per partition (of one key prefix), the earliest
+-- time the sweep has work there (a burst falling due, a retry, a lease to reap). With a database
+-- configured the function lowers it here, once per burst and per state change that can move a due
+-- time earlier, before it answers the webhook; the sweep visits the partitions whose time has
+-- passed and settles them, and a timer that delivered its burst settles that partition itself.
+-- Redis then runs no wake-index commands at all on a burst's way (7 a burst before), and the Redis
+-- wake index is only the fallback for a lowering this database refused: the sweep reads both.
 --
 -- lull.take_wakeup (the Cron's test, 20261125120000_lull_wakeup.sql) now also fires when a
 -- partition here is due, so the trigger stays idle-free: one row read and no call when nothing is.

@@ -281,6 +281,29 @@ export function bufferStoreContract(name: string, makeStore: MakeContractStore):
         expect(ids(claim)).toEqual(["m1"]);
       });
 
+      it("listDue and listConversations name conversations oldest first; a limit keeps the oldest", async () => {
+        const { store, settings, advance } = await setup();
+        // Three conversations of one partition, each burst opened a while after the one before.
+        const p = partitionOf("support:order:0", settings.partitions);
+        const same: string[] = [];
+        for (let i = 0; same.length < 3; i++) {
+          if (partitionOf(`support:order:${i}`, settings.partitions) === p) {
+            same.push(`support:order:${i}`);
+          }
+        }
+        // Appended newest-named first, so neither insertion nor name order is the answer.
+        const [oldest, middle, newest] = [same[2]!, same[0]!, same[1]!];
+        for (const c of [oldest, middle, newest]) {
+          await store.append(msg(c, "m1"));
+          await advance(30);
+        }
+        await advance(settings.windowMs + settings.graceMs + 20);
+        expect(await store.listDue(p, 10)).toEqual([oldest, middle, newest]);
+        expect(await store.listDue(p, 2)).toEqual([oldest, middle]);
+        expect(await store.listConversations(p, 10)).toEqual([oldest, middle, newest]);
+        expect(await store.listConversations(p, 1)).toEqual([oldest]);
+      });
+
       it("grace: a message arriving after the window but inside the grace moves the due time", async () => {
         const { store, settings, advance } = await setup({ windowMs: 40, graceMs: 400 });
         const c = "support:grace";
