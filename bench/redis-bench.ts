@@ -192,7 +192,8 @@ async function countingWakeIndex(databaseUrl: string | undefined) {
   let module: { createPostgresWakeup(o: { url: string }): { close(): Promise<void> } };
   try {
     module = await import("../src/wakeup/postgres-wakeup.ts");
-  } catch {
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw error;
     return null;
   }
   const wakeup = module.createPostgresWakeup({ url: databaseUrl }) as

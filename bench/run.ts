@@ -9,7 +9,7 @@
  * bench measures whatever the scripts are when it runs.
  *
  * Flags: `--quick` (fewer ops, shorter phases); `--only=race,http` runs just those parts (any of
- * race, commands, memory, lateness, http, idle, sweeps) for fast iteration: such a partial run
+ * race, commands, memory, lateness, http, http-db, idle, sweeps) for fast iteration: a partial run
  * writes its JSON (suffixed `-partial`) and prints its ratios, never docs/BENCHMARKS.md.
  * `--connections=16,64` picks the HTTP connection counts (default 1,16,64).
  * `--baseline=<commit>` also measures that commit with this same bench code (bench/baseline.ts),
@@ -83,7 +83,8 @@ async function withPostgres<T>(work: (databaseUrl: string | undefined) => Promis
   };
   try {
     harness = await import("../test/harness/postgres-server.ts");
-  } catch {
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw error;
     return await work(undefined);
   }
   const pg = await harness.startPostgresServer();
