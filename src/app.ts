@@ -89,12 +89,6 @@ export interface AppOptions {
   outboxStuckMs?: number;
   /** The durable trigger's wake-up (Postgres lull.wakeup), lowered per burst, settled per sweep. */
   wakeup?: Wakeup;
-  /**
-   * The store keeps its partitions' wake-ups in that database's wake index itself
-   * (createStore's `wakeIndex`), which the trigger reads: lull.wakeup is then lowered only for
-   * a burst whose lowering fell back to Redis. @default false: every lowering is mirrored into it
-   */
-  storeWakesInDatabase?: boolean;
 }
 
 /** A wired app: the handler plus what owners need to observe or shut it down. */
@@ -154,7 +148,6 @@ export function createApp(options: AppOptions): App {
   const store = options.wakeup
     ? withWakeupMirror(breakered, {
       wakeup: options.wakeup,
-      storeWakesInDatabase: options.storeWakesInDatabase === true,
       waitUntil,
       onError: (error) =>
         logger.warn("could not lower the durable wake-up; the heartbeat covers it", {

@@ -97,7 +97,7 @@ export function createLullFunction(
     storeKind: kind,
     ...(platform.edgeRuntime ? { edgeRuntime: platform.edgeRuntime } : {}),
     ...(outbox ? { outbox } : {}),
-    ...(wakeup ? { wakeup, storeWakesInDatabase: kind !== "memory" } : {}),
+    ...(wakeup ? { wakeup } : {}),
   });
   return { handler: app.handler, app, close: () => app.close() };
 }

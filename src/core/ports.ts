@@ -5,7 +5,6 @@
  */
 export type { Clock, Random } from "./clock.ts";
 
-/** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
 /**
  * A wake index outside Redis (lull.wake_index in the project's Postgres, src/wakeup/): per
  * partition, a lower bound of every due and lease time there, with an epoch counting lowerings.
@@ -45,6 +44,7 @@ export interface TriggerWakeup {
   settle(version: string, nextAtMs: number | null): Promise<void>;
 }
 
+/** Minimal structured logger (JSON lines). Implementation: src/observability/logger.ts. */
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;

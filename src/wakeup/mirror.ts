@@ -3,9 +3,11 @@
  * off the response path: every store call that can move a partition's wake-up earlier (an
  * append that starts a burst, a noteWake after a retry or supersede, a DLQ requeue) also lowers
  * lull.wakeup, through `waitUntil`. A lowering that fails or dies with its isolate only delays
- * the sweep until the trigger's heartbeat, whose sweep reads the Redis wake index itself. With the
- * wake index in the database the trigger reads that, and an append's lowering that landed there
- * is not mirrored.
+ * the sweep until the trigger's heartbeat, whose sweep reads the Redis wake index itself. An
+ * append whose lowering landed in the database's wake index (RedisStoreOptions.wakeIndex) is not
+ * mirrored: the trigger reads that index itself. One that fell back to Redis is (database down,
+ * or its migration not applied); so are the flusher's lowerings and requeues, which are rare and
+ * do not say where they landed.
  */
 import type { BufferStore } from "../core/types.ts";
 import type { Wakeup } from "./wakeup.ts";
@@ -13,13 +15,6 @@ import type { Wakeup } from "./wakeup.ts";
 /** Options of {@link withWakeupMirror}. */
 export interface WakeupMirrorOptions {
   wakeup: Wakeup;
-  /**
-   * The store keeps its wake-ups in the database's wake index, which the trigger reads itself:
-   * only an append whose lowering fell back to Redis's index (database down, or its migration not
-   * applied) is mirrored. Lowerings by the flusher (retry, supersede) and requeues are mirrored
-   * either way: they are rare, and the store does not say where they landed.
-   */
-  storeWakesInDatabase?: boolean;
   /** Runs the lowering after the response (EdgeRuntime.waitUntil). */
   waitUntil: (work: Promise<unknown>) => void;
   onError: (error: unknown) => void;
@@ -39,9 +34,8 @@ export function withWakeupMirror(store: BufferStore, options: WakeupMirrorOption
         case "append":
           return async (...args: Parameters<BufferStore["append"]>) => {
             const result = await target.append(...args);
-            if (!(options.storeWakesInDatabase && result.wake?.index === "database")) {
-              lower(result.wakeAtMs);
-            }
+            // Landed in the database's wake index: the trigger reads that itself.
+            if (result.wake?.index !== "database") lower(result.wakeAtMs);
             return result;
           };
         case "noteWake":

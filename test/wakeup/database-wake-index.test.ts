@@ -14,6 +14,7 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { Flusher } from "../../src/core/flusher.ts";
+import type { DatabaseWakeIndex } from "../../src/core/ports.ts";
 import type { Batch, DeliveryOutcome } from "../../src/core/types.ts";
 import { createTcpClient, type TcpRedisClient } from "../../src/redis/tcp-client.ts";
 import { bufferSettings } from "../../src/store/create-store.ts";
@@ -45,13 +46,17 @@ afterAll(async () => {
 const config = parseConfig({ LULL_WINDOW_MS: "150", LULL_GRACE_MS: "50" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function setup(name: string, outcomes: DeliveryOutcome[] = []) {
+function setup(
+  name: string,
+  outcomes: DeliveryOutcome[] = [],
+  wakeIndex: DatabaseWakeIndex = index,
+) {
   const errors: string[] = [];
   const keyPrefix = testPrefix(name);
   const store = new RedisStore({
     client: tcp,
     settings: { ...bufferSettings(config), keyPrefix },
-    wakeIndex: index,
+    wakeIndex,
     onWakeIndexError: (operation) => errors.push(operation),
   });
   const delivered: Batch[] = [];
@@ -227,13 +232,7 @@ describe("the wake index in the database", () => {
       lowerTimeoutMs: 300,
     });
     try {
-      const errors: string[] = [];
-      const store = new RedisStore({
-        client: tcp,
-        settings: { ...bufferSettings(config), keyPrefix: testPrefix("dbwake-hung") },
-        wakeIndex: hung,
-        onWakeIndexError: (operation) => errors.push(operation),
-      });
+      const { store, errors } = setup("dbwake-hung", [], hung);
       const appended = await store.append(msg("generic:hung:0", "h1"));
       expect(appended.status).toBe("appended");
       expect(appended.wake?.index).toBeUndefined();
@@ -266,7 +265,6 @@ function recordingMirror(store: RedisStore, wakeup: ReturnType<typeof createPost
   const lowered: number[] = [];
   const mirrored = withWakeupMirror(store, {
     wakeup: { ...wakeup, lower: (atMs: number) => (lowered.push(atMs), Promise.resolve()) },
-    storeWakesInDatabase: true,
     waitUntil: (work) => void work,
     onError: () => {},
   });
@@ -317,13 +315,7 @@ describe("a function deployed before its migration", () => {
       const status = await wakeup.status();
       expect(status.missingMigration).toBe(WAKE_INDEX_MIGRATION);
       expect(status.dueAtMs).toBeNull();
-      const errors: string[] = [];
-      const store = new RedisStore({
-        client: tcp,
-        settings: { ...bufferSettings(config), keyPrefix: testPrefix("dbwake-nomigration") },
-        wakeIndex: wakeup,
-        onWakeIndexError: (operation) => errors.push(operation),
-      });
+      const { store, errors } = setup("dbwake-nomigration", [], wakeup);
       const appended = await store.append(msg("generic:nomig:0", "n1"));
       expect(appended.wake?.index).toBeUndefined();
       expect(errors).toEqual(["lower"]);
