@@ -268,13 +268,11 @@ export async function commandCosts(
   const flusher = new Flusher({ store, processor: async () => ({ kind: "delivered" }), config });
   const database = await countingWakeIndex(databaseUrl);
   const dbStore = database &&
-    new RedisStore(
-      {
-        client: tcp,
-        settings: { ...bufferSettings(config), keyPrefix: `${prefix}db` },
-        wakeIndex: database.index,
-      } as ConstructorParameters<typeof RedisStore>[0],
-    );
+    new RedisStore({
+      client: tcp,
+      settings: { ...bufferSettings(config), keyPrefix: `${prefix}db` },
+      wakeIndex: database.index,
+    });
   const dbFlusher = dbStore &&
     new Flusher({ store: dbStore, processor: async () => ({ kind: "delivered" }), config });
   const perNew: number[] = [];
