@@ -17,8 +17,9 @@
  *
  * Order: while a conversation has rows in the outbox, a new message for it must not overtake
  * them. So when an outbox is configured every append first asks it whether the conversation has
- * rows (an index lookup); if so the message is written behind them and the conversation is
- * replayed at once, the new message last. An outbox that cannot answer counts as "no rows":
+ * rows (an index lookup; the checks of concurrent requests share one statement, each answered
+ * by a statement sent after it asked); if so the message is written behind them and the
+ * conversation is replayed at once, the new message last. An outbox that cannot answer counts as "no rows":
  * Postgres down alone does not change the normal path.
  */
 import {

@@ -92,6 +92,46 @@ async function withDeadline<T>(operation: string, timeoutMs: number, work: Promi
   }
 }
 
+/**
+ * `lookup(key)` answered by `query`, which takes many keys at once and resolves to those it
+ * found. Calls made while a query is out wait for it to end, then share the next one; so a
+ * busy isolate sends one statement per round trip instead of one per call.
+ *
+ * Every call is answered by a query sent after the call was made (a waiting call only joins a
+ * query not yet sent), so the answer is as fresh as a query of its own: a row committed before
+ * the call is seen. That is what ingest's ordering check needs.
+ */
+export function coalescedLookup<K>(
+  query: (keys: K[]) => Promise<Set<K>>,
+): (key: K) => Promise<boolean> {
+  interface Waiter {
+    key: K;
+    resolve(found: boolean): void;
+    reject(err: unknown): void;
+  }
+  let waiting: Waiter[] = [];
+  let busy = false;
+  const send = (): void => {
+    const batch = waiting;
+    waiting = [];
+    busy = true;
+    query([...new Set(batch.map((w) => w.key))]).then(
+      (found) => batch.forEach((w) => w.resolve(found.has(w.key))),
+      (err) => batch.forEach((w) => w.reject(err)),
+    ).finally(() => {
+      busy = false;
+      if (waiting.length > 0) send();
+    });
+  };
+  return (key) =>
+    new Promise<boolean>((resolve, reject) => {
+      waiting.push({ key, resolve, reject });
+      // The first call of an idle lookup sends after this turn, so calls made in the same turn
+      // (one request's messages, or requests parsed together) share its query.
+      if (!busy && waiting.length === 1) queueMicrotask(() => busy || send());
+    });
+}
+
 interface RowRecord {
   seq: string;
   message: InboundMessage;
@@ -109,6 +149,17 @@ export function createPostgresOutbox(options: PostgresOutboxOptions): Outbox {
     // Never reconnect-and-resend behind our back; every statement is ours to retry or not.
     onnotice: () => {},
     connection: { application_name: "lull" },
+  });
+
+  // Every append asks this, so concurrent asks share one statement (see coalescedLookup).
+  const pending = coalescedLookup(async (conversations: string[]) => {
+    const rows = await withDeadline(
+      "check",
+      timeoutMs,
+      sql`select distinct conversation from lull.outbox
+            where conversation = any(${sql.array(conversations)}::text[])`,
+    );
+    return new Set(rows.map((r) => String(r.conversation)));
   });
 
   const toRow = (r: RowRecord): OutboxRow => ({
@@ -141,16 +192,7 @@ export function createPostgresOutbox(options: PostgresOutboxOptions): Outbox {
       return rows.length;
     },
 
-    async hasPending(conversation) {
-      const rows = await withDeadline(
-        "check",
-        timeoutMs,
-        sql`select exists (
-              select 1 from lull.outbox where conversation = ${conversation}
-            ) as pending`,
-      );
-      return rows[0]?.pending === true;
-    },
+    hasPending: (conversation) => withDeadline("check", timeoutMs, pending(conversation)),
 
     async pendingConversations(limit) {
       // The oldest rows, by the primary key; their conversations in order of first appearance.

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../src/core/types.ts";
 import { type Outbox, OutboxUnavailableError } from "../../src/outbox/outbox.ts";
-import { createPostgresOutbox } from "../../src/outbox/postgres-outbox.ts";
+import { coalescedLookup, createPostgresOutbox } from "../../src/outbox/postgres-outbox.ts";
 import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
 
 let pg: PostgresServer;
@@ -25,6 +25,52 @@ afterAll(async () => {
 function msg(conversation: string, id: string, text = id): InboundMessage {
   return { conversation, id, provider: "generic", text, meta: { n: id } };
 }
+
+describe("the pending check", () => {
+  it("answers concurrent checks each for its own conversation, whatever the conversation holds", async () => {
+    const odd = ['q:1,"x"', "q:{2}", "q:\\3", "q: 4 ", "q:ü5", "q:NULL"];
+    for (const c of odd.filter((_, i) => i % 2 === 0)) await outbox.write(msg(c, "only"));
+    const answers = await Promise.all(
+      [...odd, ...odd, "q:absent"].map((c) => outbox.hasPending(c)),
+    );
+    const expected = odd.map((_, i) => i % 2 === 0);
+    expect(answers).toEqual([...expected, ...expected, false]);
+  });
+
+  it("a row committed while a check is out is seen by every check made after the commit", async () => {
+    const sent: string[][] = [];
+    const answers: ((found: Set<string>) => void)[] = [];
+    const lookup = coalescedLookup((keys: string[]) => {
+      sent.push(keys);
+      return new Promise<Set<string>>((resolve) => answers.push(resolve));
+    });
+    const before = lookup("c:1");
+    await new Promise((r) => setTimeout(r, 0));
+    expect(sent).toEqual([["c:1"]]);
+    // The row for c:1 commits now; these checks come after it and must not share the query
+    // already out (it may have read before the commit).
+    const after = [lookup("c:1"), lookup("c:2"), lookup("c:1")];
+    answers[0]!(new Set());
+    expect(await before).toBe(false);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(sent).toEqual([["c:1"], ["c:1", "c:2"]]);
+    answers[1]!(new Set(["c:1"]));
+    expect(await Promise.all(after)).toEqual([true, false, true]);
+  });
+
+  it("a failed query fails the checks that shared it, and the next checks send a new one", async () => {
+    let calls = 0;
+    const lookup = coalescedLookup((keys: string[]) => {
+      calls++;
+      return calls === 1 ? Promise.reject(new Error("gone")) : Promise.resolve(new Set(keys));
+    });
+    const first = [lookup("a"), lookup("b")];
+    await expect(first[0]).rejects.toThrow("gone");
+    await expect(first[1]).rejects.toThrow("gone");
+    expect(await lookup("a")).toBe(true);
+    expect(calls).toBe(2);
+  });
+});
 
 describe("migration", () => {
   it("applies twice cleanly on a fresh database, with schema, table, key and index", async () => {
