@@ -12,6 +12,7 @@
  * statement was out, or our own deadline passing, means "maybe written" (`ambiguous`).
  */
 import postgres from "postgres";
+import { inlineSql, textArray } from "../core/inline-sql.ts";
 import type { InboundMessage } from "../core/types.ts";
 import {
   type ClaimOptions,
@@ -151,13 +152,14 @@ export function createPostgresOutbox(options: PostgresOutboxOptions): Outbox {
     connection: { application_name: "lull" },
   });
 
-  // Every append asks this, so concurrent asks share one statement (see coalescedLookup).
+  // Every append asks this, so concurrent asks share one statement (see coalescedLookup), sent
+  // in one round trip (see inlineSql).
   const pending = coalescedLookup(async (conversations: string[]) => {
     const rows = await withDeadline(
       "check",
       timeoutMs,
-      sql`select distinct conversation from lull.outbox
-            where conversation = any(${sql.array(conversations)}::text[])`,
+      sql.unsafe(inlineSql`select distinct conversation from lull.outbox
+            where conversation = any(${textArray(conversations)})`),
     );
     return new Set(rows.map((r) => String(r.conversation)));
   });

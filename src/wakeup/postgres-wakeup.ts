@@ -5,6 +5,7 @@
  */
 import postgres from "postgres";
 import type { CircuitBreaker } from "../core/breaker.ts";
+import { inlineSql, int, text, timestampMs } from "../core/inline-sql.ts";
 import type { DatabaseWakeIndex } from "../core/ports.ts";
 import { WAKE_INDEX_MIGRATION, type Wakeup, type WakeupStatus } from "./wakeup.ts";
 
@@ -73,21 +74,22 @@ export function createPostgresWakeup(
       clearTimeout(timer);
     }
   };
-  const at = (atMs: number) => new Date(Math.round(atMs)).toISOString();
   return {
     async lower(atMs) {
-      await run("lower", () => sql`select lull.lower_wakeup(${at(atMs)}::timestamptz)`);
+      await run(
+        "lower",
+        () => sql.unsafe(inlineSql`select lull.lower_wakeup(${timestampMs(atMs)})`),
+      );
     },
     async version() {
       const rows = await run("version", () => sql`select version from lull.wakeup where id`);
       return String(rows[0]?.version ?? "0");
     },
     async settle(version, nextAtMs) {
-      const next = nextAtMs === null ? null : at(nextAtMs);
-      await run(
-        "settle",
-        () => sql`select lull.settle_wakeup(${version}::bigint, ${next}::timestamptz)`,
-      );
+      await run("settle", () =>
+        sql.unsafe(
+          inlineSql`select lull.settle_wakeup(${int(version)}::bigint, ${timestampMs(nextAtMs)})`,
+        ));
     },
     async take(throttleMs, heartbeatMs) {
       const rows = await run(
@@ -138,9 +140,9 @@ export function createPostgresWakeup(
       const rows = await run(
         "lower partition",
         () =>
-          sql`select lull.lower_partition_wake(
-            ${scope}::text, ${partition}::int, ${at(atMs)}::timestamptz
-          ) as e`,
+          sql.unsafe(inlineSql`select lull.lower_partition_wake(
+            ${text(scope)}, ${int(partition)}::int, ${timestampMs(atMs)}
+          ) as e`),
         lowerTimeoutMs,
       );
       return String(rows[0]?.e ?? "0");
@@ -149,8 +151,8 @@ export function createPostgresWakeup(
       const rows = await run(
         "partition epoch",
         () =>
-          sql`select epoch from lull.wake_index
-                where scope = ${scope}::text and partition = ${partition}::int`,
+          sql.unsafe(inlineSql`select epoch from lull.wake_index
+                where scope = ${text(scope)} and partition = ${int(partition)}::int`),
       );
       return String(rows[0]?.epoch ?? "0");
     },
@@ -158,21 +160,21 @@ export function createPostgresWakeup(
       const rows = await run(
         "due partitions",
         () =>
-          sql`select partition, epoch
-                from lull.due_partition_wakes(${scope}::text, ${
-            at(uptoMs)
-          }::timestamptz, ${limit}::int)`,
+          sql.unsafe(inlineSql`select partition, epoch
+                from lull.due_partition_wakes(${text(scope)}, ${timestampMs(uptoMs)}, ${
+            int(limit)
+          }::int)`),
       );
       return rows.map((r) => ({ partition: Number(r.partition), epoch: String(r.epoch) }));
     },
     async settlePartition(scope, partition, epoch, nextAtMs) {
-      const next = nextAtMs === null ? null : at(nextAtMs);
       await run(
         "settle partition",
         () =>
-          sql`select lull.settle_partition_wake(
-            ${scope}::text, ${partition}::int, ${epoch}::bigint, ${next}::timestamptz
-          )`,
+          sql.unsafe(inlineSql`select lull.settle_partition_wake(
+            ${text(scope)}, ${int(partition)}::int, ${int(epoch)}::bigint, ${
+            timestampMs(nextAtMs)
+          })`),
       );
     },
     async close() {
