@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Keys } from "../../src/core/keys.ts";
+import { createPostgresOutbox } from "../../src/outbox/postgres-outbox.ts";
 import { type FunctionsServer, startFunctions } from "../harness/functions.ts";
 import { type PostgresServer, startPostgresServer } from "../harness/postgres-server.ts";
 import { type RedisServer, startRedisServer, testPrefix } from "../harness/redis-server.ts";
@@ -153,6 +154,90 @@ describe("e2e: the durable outbox", () => {
     expect(metrics).toMatch(/^lull_outbox_writes_total\{result="duplicate"\} 1$/m);
     expect(metrics).toMatch(/^lull_outbox_replayed_total\{result="appended"\} 5$/m);
     expect(metrics).toMatch(/^lull_outbox_depth 0$/m);
+  });
+
+  it("many conversations at once across a Redis outage: every message once, each in the order it was sent", async () => {
+    // Conversations send side by side (so one isolate's outbox checks share statements), each
+    // one message at a time, before, during and right after the outage; the ones after it
+    // arrive while the outbox still holds rows for some conversations and none for others.
+    const conversations = Array.from({ length: 24 }, (_, i) => `many${i}:${prefix}`);
+    const sent = new Map<string, string[]>(conversations.map((c) => [c, []]));
+    const sendAll = (phase: string, count: number) =>
+      Promise.all(conversations.map(async (c, i) => {
+        // Only even conversations write during the outage: the odd ones have no rows.
+        if (phase === "down" && i % 2 === 1) return;
+        for (let n = 0; n < count; n++) {
+          const id = `${phase}${n}`;
+          const res = await send(c, id);
+          expect(res.status, `${c} ${id}`).toBe(202);
+          sent.get(c)!.push(id);
+        }
+      }));
+    await sendAll("up", 2);
+    await redis.kill();
+    await sendAll("down", 3);
+    const depth = (await pg.sql`select count(*)::int as n from lull.outbox`)[0]!.n as number;
+    expect(depth).toBe(12 * 3);
+    await redis.start();
+    await sendAll("back", 3);
+    await eventually(
+      async () => (await pg.sql`select count(*)::int as n from lull.outbox`)[0]!.n === 0,
+      "the outbox to be replayed",
+      { tick: sweep, intervalMs: 300 },
+    );
+    const received = (c: string) => {
+      // A batch delivered again (its ack lost to the kill) comes under the same batchId.
+      const batches = new Map<string, string[]>();
+      for (const d of processor.of(c)) {
+        batches.set(d.batch.batchId, d.batch.messages.map((m) => m.id));
+      }
+      return [...batches.values()].flat();
+    };
+    await eventually(
+      () => conversations.every((c) => received(c).length >= sent.get(c)!.length),
+      "every conversation's messages",
+      { tick: sweep, intervalMs: 300 },
+    );
+    for (const c of conversations) expect(received(c), c).toEqual(sent.get(c));
+  });
+
+  it("rows another isolate wrote: concurrent messages of those conversations queue behind them, the others do not wait", async () => {
+    // Another isolate's appends timed out (Redis answered it late, this one on time): it wrote
+    // those messages to the outbox, as its adapter does, and answered 2xx. Redis is up here, so
+    // only the pending check stands between a new message and overtaking them.
+    const other = createPostgresOutbox({ url: pg.url });
+    const conversations = Array.from({ length: 24 }, (_, i) => `rows${i}:${prefix}`);
+    const expected = new Map<string, string[]>();
+    try {
+      for (const [i, c] of conversations.entries()) {
+        expected.set(c, []);
+        if (i % 2 === 1) continue;
+        for (const id of ["r0", "r1"]) {
+          await other.write({ provider: "generic", conversation: c, id, text: `text ${id}` });
+          expected.get(c)!.push(id);
+        }
+      }
+    } finally {
+      await other.close();
+    }
+    await Promise.all(conversations.map(async (c) => {
+      for (const id of ["m0", "m1", "m2"]) {
+        const res = await send(c, id);
+        expect(res.status, `${c} ${id}`).toBe(202);
+        expected.get(c)!.push(id);
+      }
+    }));
+    const received = (c: string) =>
+      processor.of(c).flatMap((d) => d.batch.messages.map((m) => m.id));
+    await eventually(
+      () => conversations.every((c) => received(c).length >= expected.get(c)!.length),
+      "every conversation's messages",
+      { tick: sweep, intervalMs: 300 },
+    );
+    for (const c of conversations) expect(received(c), c).toEqual(expected.get(c));
+    expect(await pg.sql`select 1 from lull.outbox where conversation like ${"rows%"}`).toHaveLength(
+      0,
+    );
   });
 
   it("Redis and Postgres both down: 503, and nothing is half-written", async () => {
